@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# libbpf-tools style: bpf/foo.bpf.c -> .output/foo.bpf.o -> .output/foo.skel.h
+# -> ./uvscope. Nothing is generated into the source tree.
+OUTPUT ?= .output
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
+CC ?= gcc
+PREFIX ?= /usr/local
+ARCH := x86
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CWARN := $(WARN) -Wno-format-truncation
+CFLAGS ?= -g -O2
+CPPFLAGS += -D_GNU_SOURCE
+INCLUDES := -I$(OUTPUT) -Ibpf -Ilib -Icli
+LIBS := -lbpf -lelf -lz -ljansson -lm
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+LIB_SRCS := $(wildcard lib/*.c)
+CLI_SRCS := $(wildcard cli/*.c)
+OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS) $(CLI_SRCS))
+ASAN_OBJS := $(patsubst %.c,$(OUTPUT)/asan/%.o,$(LIB_SRCS) $(CLI_SRCS))
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.SECONDARY:
+.PHONY: all clean deps demo check test asan install bench fixtures format
+all: uvscope
+
+deps:
+	$(Q)sh scripts/deps.sh
+
+$(OUTPUT) $(OUTPUT)/lib $(OUTPUT)/cli $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
+		-I$(OUTPUT) -Ibpf -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(OUTPUT)/%.o: %.c $(wildcard lib/*.h cli/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/lib $(OUTPUT)/cli
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(CWARN) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/asan/%.o: %.c $(wildcard lib/*.h cli/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli
+	$(call msg,CC-ASAN,$@)
+	$(Q)$(CC) $(CPPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) -c $< -o $@
+
+uvscope: $(OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+
+# The same program built with AddressSanitizer and UBSan, for the tests.
+$(OUTPUT)/uvscope-asan: $(ASAN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(SAN) $^ $(LIBS) -o $@
+asan: $(OUTPUT)/uvscope-asan
+
+fixtures:
+	$(Q)$(MAKE) -s -C tests/fixtures OUT=$(abspath $(OUTPUT))/fixtures
+
+# Unit tests of lib/, built with the sanitizers.
+$(OUTPUT)/unit/%: tests/unit/%.c $(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS))
+	$(Q)mkdir -p $(dir $@)
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CPPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) $< \
+		$(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS)) $(LIBS) -o $@
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*.c))
+
+# The README's first command: a loop report of the bundled demo target.
+demo: deps
+	$(Q)$(MAKE) -s uvscope fixtures
+	$(Q)sh scripts/demo.sh
+
+# The README's second command: install, build, run every test.
+check: deps
+	$(Q)$(MAKE) -s uvscope asan fixtures $(UNIT_TESTS)
+	$(Q)python3 tests/run.py
+
+test: check
+
+bench: deps
+	$(Q)$(MAKE) -s uvscope fixtures
+	$(Q)sh bench/run.sh
+
+install: uvscope
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/uvscope
+	install -m 0755 uvscope $(DESTDIR)$(PREFIX)/bin/uvscope
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/uvscope/
+
+format:
+	clang-format -i bpf/*.c bpf/*.h lib/*.c lib/*.h cli/*.c cli/*.h tests/unit/*.c tests/fixtures/*.c
+
+clean:
+	rm -rf $(OUTPUT) uvscope

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef UVS_CLI_H
+#define UVS_CLI_H
+
+#include <signal.h>
+#include "uvscope.h"
+
+#define UVS_EXIT_ERR 2
+
+/* Options every tracing subcommand takes. */
+struct uvs_cli {
+	pid_t pid;
+	char **cmd;		/* argv after "--" */
+	double duration;	/* 0 = until Ctrl-C or the target ends */
+	double interval;	/* 0 = one report at the end */
+	bool json;
+	const char *backend;	/* auto | ebpf | ptrace */
+	pid_t tid;
+	/* filled by uvs_cli__start */
+	struct uvs_target *target;
+	pid_t child;
+	int go_fd;		/* write end of the child's start pipe */
+	int exec_err_fd;	/* read end: errno if exec failed */
+	int child_status;
+	bool child_reaped;
+};
+
+extern volatile sig_atomic_t uvs_cli_stop;
+
+/* Parses a common option; returns 1 if consumed (and *i advanced past
+ * its argument), 0 if not common, -1 on error (message printed). */
+int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i);
+int uvs_cli__check_target(const struct uvs_cli *c, const char *cmd);
+void uvs_cli__signals(void);
+/* Finds the target: discovers the pid, or forks the command stopped before
+ * exec. Returns 0 or exits with an error message. */
+int uvs_cli__start(struct uvs_cli *c);
+/* Lets a launched command run (after probes are attached). */
+int uvs_cli__release(struct uvs_cli *c);
+/* True while the target runs; reaps a launched child. */
+bool uvs_cli__target_alive(struct uvs_cli *c);
+/* Ends a launched child still running; returns the exit status to use. */
+int uvs_cli__finish(struct uvs_cli *c);
+int uvs_cli__backend_check(const struct uvs_cli *c);
+void uvs_cli__error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double uvs_cli__parse_seconds(const char *s, const char *what);
+
+int cmd_loop(int argc, char **argv);
+
+#endif

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Target selection, launching, signals: what every subcommand shares. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "cli.h"
+
+volatile sig_atomic_t uvs_cli_stop;
+static volatile sig_atomic_t uvs__child_pid;
+
+void uvs_cli__error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("uvscope: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void uvs__on_signal(int sig)
+{
+	/* Probes are fds: exiting releases every one of them. */
+	if (uvs_cli_stop)
+		_exit(128 + sig);
+	uvs_cli_stop = sig;
+	if (uvs__child_pid > 0)
+		kill(uvs__child_pid, sig);
+}
+
+void uvs_cli__signals(void)
+{
+	struct sigaction sa;
+
+	/* Installed unconditionally: a shell that starts us in the
+	 * background hands us SIGINT ignored. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = uvs__on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+double uvs_cli__parse_seconds(const char *s, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || v < 0 || v > 1e7)
+		return -1;
+	if (!strcmp(end, "ms"))
+		v /= 1000;
+	else if (*end && strcmp(end, "s")) {
+		uvs_cli__error("bad %s '%s': expected seconds, like 10 or 0.5",
+			       what, s);
+		return -1;
+	}
+	return v;
+}
+
+int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i];
+	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
+	char *end;
+
+#define NEED_VAL                                                        \
+	do {                                                            \
+		if (!val) {                                             \
+			uvs_cli__error("option %s needs a value", a);   \
+			return -1;                                      \
+		}                                                       \
+		(*i)++;                                                 \
+	} while (0)
+
+	if (!strcmp(a, "-p") || !strcmp(a, "--pid")) {
+		NEED_VAL;
+		errno = 0;
+		c->pid = strtol(val, &end, 10);
+		if (errno || *end || c->pid <= 0) {
+			uvs_cli__error("bad pid '%s'", val);
+			return -1;
+		}
+		return 1;
+	}
+	if (!strcmp(a, "--tid")) {
+		NEED_VAL;
+		c->tid = strtol(val, &end, 10);
+		if (*end || c->tid <= 0) {
+			uvs_cli__error("bad tid '%s'", val);
+			return -1;
+		}
+		return 1;
+	}
+	if (!strcmp(a, "-d") || !strcmp(a, "--duration")) {
+		NEED_VAL;
+		c->duration = uvs_cli__parse_seconds(val, "duration");
+		if (c->duration <= 0) {
+			uvs_cli__error("bad duration '%s'", val);
+			return -1;
+		}
+		return 1;
+	}
+	if (!strcmp(a, "-i") || !strcmp(a, "--interval")) {
+		NEED_VAL;
+		c->interval = uvs_cli__parse_seconds(val, "interval");
+		if (c->interval < 0.05) {
+			uvs_cli__error("bad interval '%s' (at least 0.05 s)", val);
+			return -1;
+		}
+		return 1;
+	}
+	if (!strcmp(a, "--backend")) {
+		NEED_VAL;
+		if (strcmp(val, "auto") && strcmp(val, "ebpf") &&
+		    strcmp(val, "ptrace")) {
+			uvs_cli__error("bad backend '%s': auto, ebpf or ptrace", val);
+			return -1;
+		}
+		c->backend = val;
+		return 1;
+	}
+	if (!strcmp(a, "--json")) {
+		c->json = true;
+		return 1;
+	}
+	if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+		uvs_verbose++;
+		return 1;
+	}
+#undef NEED_VAL
+	return 0;
+}
+
+int uvs_cli__check_target(const struct uvs_cli *c, const char *cmd)
+{
+	if (c->pid && c->cmd) {
+		uvs_cli__error("give either -p PID or -- COMMAND, not both");
+		return -1;
+	}
+	if (!c->pid && !c->cmd) {
+		uvs_cli__error("no target: give -p PID or -- COMMAND (see "
+			       "uvscope %s --help)", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+int uvs_cli__backend_check(const struct uvs_cli *c)
+{
+	struct uvs_features f;
+
+	uvs_features__probe(&f);
+	if (uvs_verbose)
+		uvs_features__print(&f, stderr);
+	if (c->backend && !strcmp(c->backend, "ptrace")) {
+		uvs_cli__error("the ptrace backend is not available in this "
+			       "version; use --backend ebpf");
+		return -1;
+	}
+	if (!uvs_features__ebpf_ok(&f)) {
+		uvs_cli__error("eBPF unavailable: %s", f.why_not);
+		return -1;
+	}
+	uvs_debug("backend: ebpf (chosen by %s)",
+		  c->backend && !strcmp(c->backend, "ebpf") ? "--backend"
+							     : "feature probes");
+	return 0;
+}
+
+static int uvs__resolve(const char *prog, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char *copy, *d, *save;
+
+	if (strchr(prog, '/')) {
+		if (access(prog, X_OK))
+			return -errno;
+		if (!realpath(prog, out))
+			return -errno;
+		return 0;
+	}
+	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (!copy)
+		return -ENOMEM;
+	for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char buf[4096];
+
+		snprintf(buf, sizeof(buf), "%s/%s", *d ? d : ".", prog);
+		if (!access(buf, X_OK) && realpath(buf, out)) {
+			free(copy);
+			(void)len;
+			return 0;
+		}
+	}
+	free(copy);
+	return -ENOENT;
+}
+
+static int uvs__launch(struct uvs_cli *c)
+{
+	char path[4096];
+	int go[2], eerr[2], err;
+	pid_t pid;
+
+	err = uvs__resolve(c->cmd[0], path, sizeof(path));
+	if (err) {
+		uvs_cli__error("cannot run %s: %s", c->cmd[0], strerror(-err));
+		return -1;
+	}
+	if (pipe2(go, O_CLOEXEC) || pipe2(eerr, O_CLOEXEC)) {
+		uvs_cli__error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		uvs_cli__error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		char b;
+
+		close(go[1]);
+		close(eerr[0]);
+		/* Wait until the probes are in place, so tracing starts at
+		 * the first instruction; EOF means uvscope gave up. */
+		if (read(go[0], &b, 1) != 1)
+			_exit(127);
+		execv(path, c->cmd);
+		err = errno;
+		if (write(eerr[1], &err, sizeof(err)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(eerr[1]);
+	c->child = pid;
+	uvs__child_pid = pid;
+	c->go_fd = go[1];
+	c->exec_err_fd = eerr[0];
+	err = uvs_target__open_exec(path, pid, &c->target);
+	if (err) {
+		uvs_cli__error("%s", uvs_errmsg());
+		close(c->go_fd);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+int uvs_cli__start(struct uvs_cli *c)
+{
+	int err;
+
+	if (c->cmd)
+		return uvs__launch(c);
+	err = uvs_target__open_pid(c->pid, &c->target);
+	if (err) {
+		uvs_cli__error("%s", uvs_errmsg());
+		return -1;
+	}
+	uvs_debug("target pid %d (%s): %s, libuv %s in %s, %s",
+		  c->target->pid, c->target->comm, c->target->runtime,
+		  c->target->libuv_version[0] ? c->target->libuv_version : "?",
+		  c->target->uv_file, uvs_tier_name(c->target->tier));
+	return 0;
+}
+
+int uvs_cli__release(struct uvs_cli *c)
+{
+	int e = 0;
+	ssize_t n;
+
+	if (!c->child)
+		return 0;
+	if (write(c->go_fd, "g", 1) != 1) {
+		uvs_cli__error("cannot start %s: %s", c->cmd[0], strerror(errno));
+		return -1;
+	}
+	close(c->go_fd);
+	c->go_fd = -1;
+	/* The error pipe closes on a successful exec. */
+	n = read(c->exec_err_fd, &e, sizeof(e));
+	close(c->exec_err_fd);
+	if (n == sizeof(e)) {
+		uvs_cli__error("cannot run %s: %s", c->cmd[0], strerror(e));
+		waitpid(c->child, NULL, 0);
+		c->child_reaped = true;
+		return -1;
+	}
+	return 0;
+}
+
+bool uvs_cli__target_alive(struct uvs_cli *c)
+{
+	if (c->child) {
+		if (c->child_reaped)
+			return false;
+		if (waitpid(c->child, &c->child_status, WNOHANG) == c->child) {
+			c->child_reaped = true;
+			return false;
+		}
+		return true;
+	}
+	return uvs_target__alive(c->target);
+}
+
+static int uvs__status(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WIFSIGNALED(st))
+		return 128 + WTERMSIG(st);
+	return 1;
+}
+
+int uvs_cli__finish(struct uvs_cli *c)
+{
+	int i;
+
+	if (!c->child)
+		return 0;
+	if (!c->child_reaped) {
+		/* -d ran out, or we were told to stop: end the program we
+		 * started, politely first. */
+		kill(c->child, SIGTERM);
+		for (i = 0; i < 50; i++) {
+			if (waitpid(c->child, &c->child_status, WNOHANG) == c->child)
+				break;
+			usleep(100000);
+		}
+		if (i == 50) {
+			kill(c->child, SIGKILL);
+			waitpid(c->child, &c->child_status, 0);
+		}
+		c->child_reaped = true;
+	}
+	return uvs__status(c->child_status);
+}

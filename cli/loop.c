@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* uvscope loop: event-loop phase latency, poll timeouts and waits. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "cli.h"
+
+static void loop_help(FILE *out)
+{
+	fprintf(out,
+"Usage: uvscope loop [OPTIONS] (-p PID | -- PROGRAM [ARGS...])\n"
+"\n"
+"Measures a libuv event loop: time per phase (timers, pending, idle,\n"
+"prepare, poll, check, close) per iteration, iterations per second, loop\n"
+"utilization, the timeout each poll asked for and the time it waited.\n"
+"\n"
+"Options:\n"
+"  -p, --pid PID         trace a running process\n"
+"  -- PROGRAM [ARGS]     launch PROGRAM, trace from its first instruction,\n"
+"                        forward signals, exit with its status\n"
+"  -d, --duration SECS   stop after SECS (default: Ctrl-C or target exit)\n"
+"  -i, --interval SECS   print a report every SECS, then start afresh\n"
+"      --json            one JSON document per report (schema uvscope/1)\n"
+"      --exact           time phases in every iteration, whatever the cost\n"
+"      --probe-budget N  phase-probe hits per second allowed (default 2000,\n"
+"                        about 1%% of a core); over it, phases are timed in\n"
+"                        sampled windows and the report says which share\n"
+"      --tid TID         the loop's thread, if not the main thread\n"
+"      --backend B       auto (default), ebpf or ptrace\n"
+"  -v, --verbose         show features, probes attached and why\n"
+"  -h, --help            this text\n"
+"\n"
+"Ctrl-C (or SIGTERM) stops and prints the report; a second one exits.\n"
+"\n"
+"EXAMPLES:\n"
+"  uvscope loop -p 1234                  # until Ctrl-C, then the report\n"
+"  uvscope loop -p 1234 -d 10 --json     # 10 seconds, JSON on stdout\n"
+"  uvscope loop -p 1234 -i 1             # a report every second\n"
+"  uvscope loop -d 5 -- node server.js   # launch, trace 5 s, stop it\n");
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (!uvs_verbose || (level == LIBBPF_DEBUG && uvs_verbose < 2))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void emit(struct uvs_report *r, bool json)
+{
+	if (json)
+		uvs_report__print_json(r, stdout);
+	else
+		uvs_report__print_text(r, stdout);
+}
+
+int cmd_loop(int argc, char **argv)
+{
+	struct uvs_loop_opts lo = { .sz = sizeof(lo) };
+	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
+	struct uvs_report *r = NULL;
+	struct uvs_loop *l = NULL;
+	uint64_t t0, last, now;
+	bool exited = false;
+	int i, ret = UVS_EXIT_ERR, err;
+
+	for (i = 1; i < argc; i++) {
+		int k;
+
+		if (!strcmp(argv[i], "--")) {
+			if (i + 1 >= argc) {
+				uvs_cli__error("no program after --");
+				return UVS_EXIT_ERR;
+			}
+			c.cmd = argv + i + 1;
+			break;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			loop_help(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--exact")) {
+			lo.exact = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--probe-budget")) {
+			char *end;
+
+			if (i + 1 >= argc ||
+			    (lo.probe_budget = strtoull(argv[i + 1], &end, 10),
+			     *end || !lo.probe_budget)) {
+				uvs_cli__error("--probe-budget needs a positive "
+					       "number of hits per second");
+				return UVS_EXIT_ERR;
+			}
+			i++;
+			continue;
+		}
+		k = uvs_cli__common_opt(&c, argc, argv, &i);
+		if (k < 0)
+			return UVS_EXIT_ERR;
+		if (!k) {
+			uvs_cli__error("unknown option '%s' (see uvscope loop "
+				       "--help)", argv[i]);
+			return UVS_EXIT_ERR;
+		}
+	}
+	if (uvs_cli__check_target(&c, "loop"))
+		return UVS_EXIT_ERR;
+	lo.tid = c.tid;
+	uvs_cli__signals();
+	libbpf_set_print(libbpf_print);
+	if (uvs_cli__backend_check(&c))
+		return UVS_EXIT_ERR;
+	if (uvs_cli__start(&c))
+		return UVS_EXIT_ERR;
+	err = uvs_loop__open(c.target, &lo, &l);
+	if (err) {
+		if (!c.cmd && !uvs_target__alive(c.target))
+			uvs_cli__error("pid %d exited during attach", c.pid);
+		else
+			uvs_cli__error("%s", uvs_errmsg());
+		goto out;
+	}
+	if (uvs_verbose)
+		uvs_loop__describe(l, stderr);
+	if (uvs_cli__release(&c))
+		goto out;
+	r = malloc(sizeof(*r));
+	if (!r) {
+		uvs_cli__error("out of memory");
+		goto out;
+	}
+	uvs_report__init(r, "loop", c.target,
+			 uvs_tier_name(c.target->tier));
+	t0 = last = uvs_now_ns();
+	while (!uvs_cli_stop) {
+		err = uvs_loop__poll(l, 100);
+		if (err) {
+			uvs_cli__error("%s", uvs_errmsg());
+			goto out;
+		}
+		now = uvs_now_ns();
+		if (!uvs_cli__target_alive(&c)) {
+			exited = true;
+			break;
+		}
+		if (c.duration && now - t0 >= c.duration * 1e9)
+			break;
+		if (c.interval && now - last >= c.interval * 1e9) {
+			uvs_loop__collect(l, r);
+			r->duration_s = (now - last) / 1e9;
+			r->interval_start_s = (last - t0) / 1e9;
+			emit(r, c.json);
+			if (!c.json)
+				fputc('\n', stdout);
+			uvs_report__init(r, "loop", c.target,
+					 uvs_tier_name(c.target->tier));
+			last = now;
+		}
+	}
+	now = uvs_now_ns();
+	uvs_loop__collect(l, r);
+	r->duration_s = (now - last) / 1e9;
+	r->interval_start_s = (last - t0) / 1e9;
+	r->target_exited = exited;
+	uvs_loop__close(l);
+	l = NULL;
+	emit(r, c.json);
+	if (exited && !c.cmd)
+		uvs_cli__error("pid %d exited after %.1f s", c.pid,
+			       (now - t0) / 1e9);
+	ret = c.cmd ? uvs_cli__finish(&c) : 0;
+	c.child = 0;
+out:
+	uvs_loop__close(l);
+	if (c.child)
+		uvs_cli__finish(&c);
+	uvs_target__close(c.target);
+	free(r);
+	return ret;
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* uvscope: a command table in the manner of bpftool. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+struct uvs_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct uvs_cmd cmds[] = {
+	{ "loop", cmd_loop, "event-loop phase latency, poll timeouts and waits" },
+	{ NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+	const struct uvs_cmd *c;
+
+	fprintf(out,
+		"Usage: uvscope COMMAND [OPTIONS] (-p PID | -- PROGRAM [ARGS...])\n"
+		"\n"
+		"Explains what a libuv-based process (Node.js, or any program on\n"
+		"libuv) is doing, from the outside, without restarting it.\n"
+		"\n"
+		"Commands:\n");
+	for (c = cmds; c->name; c++)
+		fprintf(out, "  %-8s %s\n", c->name, c->summary);
+	fprintf(out,
+		"\n"
+		"Run 'uvscope COMMAND --help' for a command's options.\n"
+		"\n"
+		"EXAMPLES:\n"
+		"  uvscope loop -p $(pgrep -n node)      # phase latency until Ctrl-C\n"
+		"  uvscope loop -d 10 --json -p 1234     # 10 s, machine-readable\n"
+		"  uvscope loop -- node server.js        # launch and trace from start\n");
+}
+
+int main(int argc, char **argv)
+{
+	const struct uvs_cmd *c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return UVS_EXIT_ERR;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("uvscope %s\n", UVS_VERSION);
+		return 0;
+	}
+	for (c = cmds; c->name; c++)
+		if (!strcmp(argv[1], c->name))
+			return c->fn(argc - 1, argv + 1);
+	fprintf(stderr, "uvscope: unknown command '%s' (see uvscope --help)\n",
+		argv[1]);
+	return UVS_EXIT_ERR;
+}

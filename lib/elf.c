@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* ELF symbols and bytes with libelf: .symtab and .dynsym, PIE, file offsets. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "uvscope.h"
+
+struct uvs_elf {
+	int fd;
+	Elf *e;
+	GElf_Ehdr ehdr;
+	bool has_symtab;
+	struct uvs_sym *syms;
+	size_t nsyms;
+	GElf_Phdr *loads;
+	size_t nloads;
+};
+
+static int uvs__elf_syms(struct uvs_elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n, i;
+	struct uvs_sym *s;
+
+	if (!data || !sh->sh_entsize)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	s = realloc(elf->syms, (elf->nsyms + n) * sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	elf->syms = s;
+	for (i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+		unsigned char type;
+
+		if (!gelf_getsym(data, i, &sym))
+			continue;
+		type = GELF_ST_TYPE(sym.st_info);
+		if (type != STT_FUNC && type != STT_OBJECT &&
+		    type != STT_GNU_IFUNC)
+			continue;
+		if (sym.st_shndx == SHN_UNDEF || !sym.st_value)
+			continue;
+		name = elf_strptr(elf->e, sh->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		s[elf->nsyms++] = (struct uvs_sym){ name, sym.st_value,
+						    sym.st_size, type };
+	}
+	return 0;
+}
+
+int uvs_elf__open(const char *path, struct uvs_elf **out)
+{
+	struct uvs_elf *elf;
+	Elf_Scn *scn = NULL;
+	size_t phnum, i;
+	int err;
+
+	*out = NULL;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return uvs_seterr(-EINVAL, "libelf: %s", elf_errmsg(-1));
+	elf = calloc(1, sizeof(*elf));
+	if (!elf)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	elf->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (elf->fd < 0) {
+		err = -errno;
+		free(elf);
+		return uvs_seterr(err, "cannot open %s: %s", path,
+				  strerror(-err));
+	}
+	elf->e = elf_begin(elf->fd, ELF_C_READ_MMAP, NULL);
+	if (!elf->e || elf_kind(elf->e) != ELF_K_ELF ||
+	    !gelf_getehdr(elf->e, &elf->ehdr)) {
+		uvs_elf__close(elf);
+		return uvs_seterr(-ENOEXEC, "%s is not an ELF file", path);
+	}
+	if (elf->ehdr.e_machine != EM_X86_64) {
+		uvs_elf__close(elf);
+		return uvs_seterr(-ENOEXEC, "%s: not an x86-64 ELF file",
+				  path);
+	}
+	if (elf_getphdrnum(elf->e, &phnum))
+		phnum = 0;
+	elf->loads = calloc(phnum ? phnum : 1, sizeof(GElf_Phdr));
+	if (!elf->loads) {
+		uvs_elf__close(elf);
+		return uvs_seterr(-ENOMEM, "out of memory");
+	}
+	for (i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+
+		if (gelf_getphdr(elf->e, i, &ph) && ph.p_type == PT_LOAD)
+			elf->loads[elf->nloads++] = ph;
+	}
+	while ((scn = elf_nextscn(elf->e, scn))) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			elf->has_symtab = true;
+		err = uvs__elf_syms(elf, scn, &sh);
+		if (err) {
+			uvs_elf__close(elf);
+			return uvs_seterr(err, "out of memory");
+		}
+	}
+	*out = elf;
+	return 0;
+}
+
+void uvs_elf__close(struct uvs_elf *elf)
+{
+	if (!elf)
+		return;
+	if (elf->e)
+		elf_end(elf->e);
+	if (elf->fd >= 0)
+		close(elf->fd);
+	free(elf->syms);
+	free(elf->loads);
+	free(elf);
+}
+
+bool uvs_elf__is_pie(const struct uvs_elf *elf)
+{
+	return elf->ehdr.e_type == ET_DYN;
+}
+
+bool uvs_elf__has_symtab(const struct uvs_elf *elf)
+{
+	return elf->has_symtab;
+}
+
+size_t uvs_elf__nsyms(const struct uvs_elf *elf)
+{
+	return elf->nsyms;
+}
+
+void uvs_elf__lookup(const struct uvs_elf *elf, const char *const *names,
+		     size_t n, const struct uvs_sym **out)
+{
+	size_t i, j;
+
+	for (j = 0; j < n; j++)
+		out[j] = NULL;
+	for (i = 0; i < elf->nsyms; i++) {
+		const struct uvs_sym *s = &elf->syms[i];
+
+		/* Cheap first-byte filter: we look up few names among
+		 * hundreds of thousands of symbols. */
+		for (j = 0; j < n; j++) {
+			if (!out[j] && s->name[0] == names[j][0] &&
+			    !strcmp(s->name, names[j]))
+				out[j] = s;
+		}
+	}
+}
+
+const struct uvs_sym *uvs_elf__find(const struct uvs_elf *elf,
+				    const char *name)
+{
+	const struct uvs_sym *s;
+
+	uvs_elf__lookup(elf, &name, 1, &s);
+	return s;
+}
+
+static const GElf_Phdr *uvs__elf_seg(const struct uvs_elf *elf,
+				     uint64_t vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < elf->nloads; i++) {
+		const GElf_Phdr *p = &elf->loads[i];
+
+		if (vaddr >= p->p_vaddr && vaddr < p->p_vaddr + p->p_filesz)
+			return p;
+	}
+	return NULL;
+}
+
+int uvs_elf__vaddr_to_off(const struct uvs_elf *elf, uint64_t vaddr,
+			  uint64_t *off)
+{
+	const GElf_Phdr *p = uvs__elf_seg(elf, vaddr);
+
+	if (!p)
+		return -ENOENT;
+	*off = vaddr - p->p_vaddr + p->p_offset;
+	return 0;
+}
+
+int uvs_elf__read(const struct uvs_elf *elf, uint64_t vaddr, void *buf,
+		  size_t len)
+{
+	const GElf_Phdr *p = uvs__elf_seg(elf, vaddr);
+	uint64_t off;
+	ssize_t n;
+
+	if (!p || vaddr + len > p->p_vaddr + p->p_filesz)
+		return -ENOENT;
+	off = vaddr - p->p_vaddr + p->p_offset;
+	n = pread(elf->fd, buf, len, off);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+uint64_t uvs_elf__base_vaddr(const struct uvs_elf *elf)
+{
+	uint64_t lo = UINT64_MAX;
+	size_t i;
+
+	for (i = 0; i < elf->nloads; i++)
+		if (elf->loads[i].p_vaddr < lo)
+			lo = elf->loads[i].p_vaddr;
+	return lo == UINT64_MAX ? 0 : lo & ~0xfffull;
+}
+
+/* Copies "X.Y.Z" at p (digits and two dots) into buf; false if not one. */
+static bool uvs__take_version(const char *p, const char *end, char *buf,
+			      size_t len)
+{
+	size_t i = 0;
+	int dots = 0;
+
+	while (p + i < end && i + 1 < len &&
+	       (isdigit((unsigned char)p[i]) || p[i] == '.')) {
+		if (p[i] == '.' && (!i || p[i - 1] == '.'))
+			return false;
+		dots += p[i] == '.';
+		i++;
+	}
+	if (dots != 2 || p[i - 1] == '.')
+		return false;
+	memcpy(buf, p, i);
+	buf[i] = '\0';
+	return true;
+}
+
+int uvs_elf__find_version_string(const struct uvs_elf *elf,
+				 const char *prefix, char *buf, size_t len)
+{
+	size_t plen = strlen(prefix);
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf->e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		const char *p, *end;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_PROGBITS ||
+		    !(sh.sh_flags & SHF_ALLOC) || (sh.sh_flags & SHF_EXECINSTR))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		p = d->d_buf;
+		end = p + d->d_size;
+		while ((p = memmem(p, end - p, prefix, plen))) {
+			p += plen;
+			if (uvs__take_version(p, end, buf, len))
+				return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int uvs_elf__call_sites(const struct uvs_elf *elf, uint64_t from, size_t len,
+			uint64_t to, uint64_t *out, int max)
+{
+	unsigned char *code;
+	size_t i;
+	int n = 0;
+
+	if (len < 5 || len > (1 << 20))
+		return 0;
+	code = malloc(len);
+	if (!code)
+		return 0;
+	if (uvs_elf__read(elf, from, code, len)) {
+		free(code);
+		return 0;
+	}
+	/* A byte scan for "call rel32" whose target is exactly `to`. A false
+	 * match would need a 5-byte window that happens to encode a call to
+	 * this very function, which does not occur in practice; user space
+	 * also checks at run time that the probe fires in uv_run's frame. */
+	for (i = 0; i + 5 <= len && n < max; i++) {
+		int32_t rel;
+
+		if (code[i] != 0xe8)
+			continue;
+		memcpy(&rel, code + i + 1, 4);
+		if (from + i + 5 + (int64_t)rel == to)
+			out[n++] = from + i + 5;
+	}
+	free(code);
+	return n;
+}
+
+int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max)
+{
+	Elf_Scn *scn = NULL;
+	int n = 0;
+
+	while ((scn = elf_nextscn(elf->e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+		size_t i;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC)
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (!d || !sh.sh_entsize)
+			continue;
+		for (i = 0; i < sh.sh_size / sh.sh_entsize && n < max; i++) {
+			GElf_Dyn dyn;
+			const char *s;
+
+			if (!gelf_getdyn(d, i, &dyn) || dyn.d_tag != DT_NEEDED)
+				continue;
+			s = elf_strptr(elf->e, sh.sh_link, dyn.d_un.d_val);
+			if (s) {
+				snprintf(names[n], 256, "%s", s);
+				n++;
+			}
+		}
+	}
+	return n;
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Log-linear histograms: exact below 64, then 64 sub-buckets per power of
+ * two, so any quantile is within 1.6% of the truth while report and check
+ * can rebuild it from the buckets alone.
+ */
+#include <math.h>
+#include <string.h>
+#include "uvscope.h"
+
+int uvs_hist__index(uint64_t v)
+{
+	int msb, k;
+
+	if (v < UVS_HIST_SUB)
+		return (int)v;
+	msb = 63 - __builtin_clzll(v);
+	k = msb - 5;
+	if (k > UVS_HIST_OCTAVES)
+		return UVS_HIST_NB - 1;
+	return k * UVS_HIST_SUB + (int)((v >> (msb - 6)) & (UVS_HIST_SUB - 1));
+}
+
+uint64_t uvs_hist__lower(int idx)
+{
+	int k = idx / UVS_HIST_SUB, sub = idx % UVS_HIST_SUB;
+
+	if (k == 0)
+		return sub;
+	return (uint64_t)(UVS_HIST_SUB + sub) << (k - 1);
+}
+
+uint64_t uvs_hist__upper(int idx)
+{
+	int k = idx / UVS_HIST_SUB;
+
+	return uvs_hist__lower(idx) + (k == 0 ? 1 : 1ull << (k - 1));
+}
+
+void uvs_hist__add(struct uvs_hist *h, uint64_t v)
+{
+	if (!h->count || v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+	h->count++;
+	h->sum += v;
+	h->b[uvs_hist__index(v)]++;
+}
+
+void uvs_hist__merge(struct uvs_hist *dst, const struct uvs_hist *src)
+{
+	int i;
+
+	if (!src->count)
+		return;
+	if (!dst->count || src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+	dst->count += src->count;
+	dst->sum += src->sum;
+	for (i = 0; i < UVS_HIST_NB; i++)
+		dst->b[i] += src->b[i];
+}
+
+double uvs_hist__quantile(const struct uvs_hist *h, double q)
+{
+	uint64_t rank, seen = 0;
+	double v = 0;
+	int i;
+
+	if (!h->count)
+		return 0;
+	if (q <= 0)
+		return h->min;
+	if (q >= 1)
+		return h->max;
+	rank = (uint64_t)ceil(q * (double)h->count);
+	if (!rank)
+		rank = 1;
+	for (i = 0; i < UVS_HIST_NB; i++) {
+		seen += h->b[i];
+		if (seen >= rank) {
+			uint64_t lo = uvs_hist__lower(i), hi = uvs_hist__upper(i);
+
+			v = hi - lo == 1 ? (double)lo : (lo + hi) / 2.0;
+			break;
+		}
+	}
+	if (v < h->min)
+		v = h->min;
+	if (v > h->max)
+		v = h->max;
+	return v;
+}
+
+void uvs_hist__print_log2(const struct uvs_hist *h, FILE *out,
+			  const char *unit, uint64_t scale)
+{
+	uint64_t slots[64] = { 0 }, maxc = 0;
+	int i, first = -1, last = -1;
+
+	if (!h->count)
+		return;
+	for (i = 0; i < UVS_HIST_NB; i++) {
+		uint64_t v;
+		int s;
+
+		if (!h->b[i])
+			continue;
+		v = uvs_hist__lower(i) / (scale ? scale : 1);
+		s = v ? 64 - __builtin_clzll(v) : 0;
+		slots[s] += h->b[i];
+	}
+	for (i = 0; i < 64; i++) {
+		if (!slots[i])
+			continue;
+		if (first < 0)
+			first = i;
+		last = i;
+		if (slots[i] > maxc)
+			maxc = slots[i];
+	}
+	fprintf(out, "%*s%-8s: count    distribution\n", 14, "", unit);
+	for (i = first; i <= last; i++) {
+		uint64_t lo = i ? 1ull << (i - 1) : 0, hi = (1ull << i) - 1;
+		int w = (int)((slots[i] * 40 + maxc - 1) / maxc), j;
+		char bar[41];
+
+		for (j = 0; j < 40; j++)
+			bar[j] = j < w ? '*' : ' ';
+		bar[40] = '\0';
+		fprintf(out, "%10llu -> %-10llu: %-8llu|%s|\n",
+			(unsigned long long)lo, (unsigned long long)hi,
+			(unsigned long long)slots[i], bar);
+	}
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The report model and its two printers. The text and the JSON are made
+ * from the same numbers by the same helpers, so they cannot disagree.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+#include "uvscope.h"
+
+void uvs_report__init(struct uvs_report *r, const char *command,
+		      const struct uvs_target *t, const char *backend)
+{
+	memset(r, 0, sizeof(*r));
+	r->command = command;
+	r->pid = t->pid;
+	snprintf(r->exe, sizeof(r->exe), "%s", t->exe);
+	snprintf(r->runtime, sizeof(r->runtime), "%s", t->runtime);
+	snprintf(r->runtime_version, sizeof(r->runtime_version), "%s",
+		 t->runtime_version);
+	snprintf(r->libuv_version, sizeof(r->libuv_version), "%s",
+		 t->libuv_version);
+	snprintf(r->backend, sizeof(r->backend), "%s", backend);
+}
+
+struct uvs__q {
+	double p50, p90, p99, max, total;
+	uint64_t count;
+};
+
+static struct uvs__q uvs__quant(const struct uvs_hist *h, double scale)
+{
+	struct uvs__q q;
+
+	q.count = h->count;
+	q.p50 = uvs_hist__quantile(h, 0.5) / scale;
+	q.p90 = uvs_hist__quantile(h, 0.9) / scale;
+	q.p99 = uvs_hist__quantile(h, 0.99) / scale;
+	q.max = h->max / scale;
+	q.total = h->sum / scale;
+	return q;
+}
+
+static double uvs__utilization(const struct uvs_loop_report *l)
+{
+	uint64_t all = l->busy_ns + l->wait_ns;
+
+	return all ? (double)l->busy_ns / all : 0;
+}
+
+static double uvs__measured(const struct uvs_loop_report *l)
+{
+	return l->iterations ? (double)l->phase_iterations / l->iterations : 0;
+}
+
+/* ---- text ---- */
+
+static void uvs__text_loop(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_loop_report *l = &r->loop;
+	struct uvs__q q;
+	int i;
+
+	fprintf(out, "iterations: %llu (%.1f/s)   utilization: %.1f%%\n",
+		(unsigned long long)l->iterations,
+		r->duration_s > 0 ? l->iterations / r->duration_s : 0,
+		100 * uvs__utilization(l));
+	if (!l->phases_known) {
+		fprintf(out, "phases: unknown (libuv's internal symbols are "
+			"stripped; poll and iterations are exact)\n");
+	} else {
+		fprintf(out, "phases timed in %.1f%% of iterations (%llu of "
+			"%llu)\n\n", 100 * uvs__measured(l),
+			(unsigned long long)l->phase_iterations,
+			(unsigned long long)l->iterations);
+		fprintf(out, "%-9s %8s %10s %8s %8s %8s %8s\n", "PHASE",
+			"COUNT", "TOTAL ms", "P50 ms", "P90 ms", "P99 ms",
+			"MAX ms");
+		for (i = 0; i < 7; i++) {
+			q = uvs__quant(&l->phase[i].ns, 1e6);
+			fprintf(out, "%-9s %8llu %10.1f %8.3f %8.3f %8.3f %8.3f%s\n",
+				uvs_phase_names[i], (unsigned long long)q.count,
+				q.total, q.p50, q.p90, q.p99, q.max,
+				l->phase_derived[i] ? " *" : "");
+		}
+		for (i = 0; i < 7; i++)
+			if (l->phase_derived[i])
+				break;
+		if (i < 7)
+			fprintf(out, "* inlined in this build: timed between "
+				"its neighbours' probes\n");
+		fprintf(out, "(per iteration: all calls of a phase in one "
+			"iteration add up)\n");
+	}
+	fprintf(out, "\npoll\n");
+	q = uvs__quant(&l->timeout_ms, 1);
+	fprintf(out, "  requested timeout ms: p50 %.0f  p99 %.0f  max %.0f  "
+		"infinite %llu  zero %llu\n", q.p50, q.p99, q.max,
+		(unsigned long long)l->timeout_infinite,
+		(unsigned long long)l->timeout_zero);
+	q = uvs__quant(&l->wait_ns_h, 1e6);
+	fprintf(out, "  waited ms:            p50 %.3f  p90 %.3f  p99 %.3f  "
+		"max %.3f\n", q.p50, q.p90, q.p99, q.max);
+	fprintf(out, "  waits: %llu timed out, %llu woken by events",
+		(unsigned long long)l->timed_out,
+		(unsigned long long)l->woken);
+	if (l->interrupted)
+		fprintf(out, ", %llu interrupted",
+			(unsigned long long)l->interrupted);
+	fputc('\n', out);
+	if (l->wait_ns_h.count) {
+		fprintf(out, "\npoll wait per iteration\n");
+		uvs_hist__print_log2(&l->wait_ns_h, out, "usecs", 1000);
+	}
+	if (!l->phases_known)
+		return;
+	for (i = 0; i < 7; i++) {
+		/* a distribution matters once a phase reaches a millisecond */
+		if (l->phase[i].ns.max < 1000000)
+			continue;
+		fprintf(out, "\n%s per iteration\n", uvs_phase_names[i]);
+		uvs_hist__print_log2(&l->phase[i].ns, out, "usecs", 1000);
+	}
+}
+
+void uvs_report__print_text(const struct uvs_report *r, FILE *out)
+{
+	char rt[80];
+
+	if (r->runtime_version[0])
+		snprintf(rt, sizeof(rt), "%s %s", r->runtime,
+			 r->runtime_version);
+	else
+		snprintf(rt, sizeof(rt), "%s", r->runtime);
+	fprintf(out, "uvscope %s: pid %d (%s), libuv %s\n", r->command,
+		r->pid, rt, r->libuv_version[0] ? r->libuv_version : "unknown");
+	fprintf(out, "backend %s, %.1f s, %llu events lost%s\n\n", r->backend,
+		r->duration_s, (unsigned long long)r->lost_events,
+		r->target_exited ? ", target exited" : "");
+	if (!strcmp(r->command, "loop"))
+		uvs__text_loop(r, out);
+	fflush(out);
+}
+
+/* ---- JSON ---- */
+
+static json_t *uvs__json_hist(const struct uvs_hist *h, const char *unit)
+{
+	json_t *o = json_object(), *b = json_array();
+	int i;
+
+	json_object_set_new(o, "unit", json_string(unit));
+	json_object_set_new(o, "scheme", json_string("log-linear-64"));
+	json_object_set_new(o, "count", json_integer(h->count));
+	json_object_set_new(o, "sum", json_integer(h->sum));
+	json_object_set_new(o, "min", json_integer(h->min));
+	json_object_set_new(o, "max", json_integer(h->max));
+	for (i = 0; i < UVS_HIST_NB; i++) {
+		if (!h->b[i])
+			continue;
+		json_array_append_new(b, json_pack("[I,I,I]",
+			(json_int_t)uvs_hist__lower(i),
+			(json_int_t)uvs_hist__upper(i), (json_int_t)h->b[i]));
+	}
+	json_object_set_new(o, "buckets", b);
+	return o;
+}
+
+static json_t *uvs__json_q(const struct uvs_hist *h, double scale,
+			   const char *unit, bool total)
+{
+	struct uvs__q q = uvs__quant(h, scale);
+	json_t *o = json_object();
+
+	json_object_set_new(o, "count", json_integer(q.count));
+	if (total)
+		json_object_set_new(o, "total_ms", json_real(q.total));
+	json_object_set_new(o, "p50_ms", json_real(q.p50));
+	json_object_set_new(o, "p90_ms", json_real(q.p90));
+	json_object_set_new(o, "p99_ms", json_real(q.p99));
+	json_object_set_new(o, "max_ms", json_real(q.max));
+	json_object_set_new(o, "min_ms", json_real(h->min / scale));
+	json_object_set_new(o, "hist", uvs__json_hist(h, unit));
+	return o;
+}
+
+static json_t *uvs__json_loop(const struct uvs_report *r)
+{
+	const struct uvs_loop_report *l = &r->loop;
+	json_t *o = json_object(), *poll = json_object(), *ph, *to;
+	int i;
+
+	json_object_set_new(o, "iterations", json_integer(l->iterations));
+	json_object_set_new(o, "iterations_per_s",
+		json_real(r->duration_s > 0 ? l->iterations / r->duration_s : 0));
+	json_object_set_new(o, "utilization", json_real(uvs__utilization(l)));
+	json_object_set_new(o, "busy_ms", json_real(l->busy_ns / 1e6));
+	json_object_set_new(o, "phases_known", json_boolean(l->phases_known));
+	json_object_set_new(o, "phase_iterations",
+			    json_integer(l->phase_iterations));
+	json_object_set_new(o, "phases_measured", json_real(uvs__measured(l)));
+	json_object_set_new(o, "phase_figure", json_string("per-iteration"));
+	if (l->phases_known) {
+		ph = json_object();
+		for (i = 0; i < 7; i++) {
+			json_t *p = uvs__json_q(&l->phase[i].ns, 1e6, "ns", true);
+
+			json_object_set_new(p, "derived",
+					    json_boolean(l->phase_derived[i]));
+			json_object_set_new(ph, uvs_phase_names[i], p);
+		}
+		json_object_set_new(o, "phases", ph);
+	} else {
+		json_object_set_new(o, "phases", json_null());
+	}
+	to = uvs__json_q(&l->timeout_ms, 1, "ms", false);
+	json_object_set_new(to, "infinite", json_integer(l->timeout_infinite));
+	json_object_set_new(to, "zero", json_integer(l->timeout_zero));
+	json_object_set_new(poll, "timeout_ms", to);
+	json_object_set_new(poll, "wait",
+			    uvs__json_q(&l->wait_ns_h, 1e6, "ns", true));
+	json_object_set_new(poll, "timed_out", json_integer(l->timed_out));
+	json_object_set_new(poll, "woken", json_integer(l->woken));
+	json_object_set_new(poll, "interrupted", json_integer(l->interrupted));
+	json_object_set_new(o, "poll", poll);
+	json_object_set_new(o, "probe_hits", json_integer(l->probe_hits));
+	json_object_set_new(o, "nested_ignored",
+			    json_integer(l->nested_ignored + l->other_epfd));
+	return o;
+}
+
+json_t *uvs_report__to_json(const struct uvs_report *r)
+{
+	json_t *o = json_object(), *t = json_object();
+
+	json_object_set_new(o, "schema", json_string(UVS_SCHEMA));
+	json_object_set_new(o, "command", json_string(r->command));
+	json_object_set_new(t, "pid", json_integer(r->pid));
+	json_object_set_new(t, "exe", json_string(r->exe));
+	json_object_set_new(t, "runtime", json_string(r->runtime));
+	json_object_set_new(t, "runtime_version",
+		r->runtime_version[0] ? json_string(r->runtime_version) : json_null());
+	json_object_set_new(t, "libuv_version",
+		r->libuv_version[0] ? json_string(r->libuv_version) : json_null());
+	json_object_set_new(t, "backend", json_string(r->backend));
+	json_object_set_new(o, "target", t);
+	json_object_set_new(o, "duration_s", json_real(r->duration_s));
+	json_object_set_new(o, "interval_start_s", json_real(r->interval_start_s));
+	json_object_set_new(o, "lost_events", json_integer(r->lost_events));
+	json_object_set_new(o, "target_exited", json_boolean(r->target_exited));
+	if (!strcmp(r->command, "loop"))
+		json_object_set_new(o, "loop", uvs__json_loop(r));
+	return o;
+}
+
+int uvs_report__print_json(const struct uvs_report *r, FILE *out)
+{
+	json_t *o = uvs_report__to_json(r);
+	int err;
+
+	if (!o)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	err = json_dumpf(o, out, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	fputc('\n', out);
+	fflush(out);
+	json_decref(o);
+	return err ? uvs_seterr(-EIO, "cannot write JSON") : 0;
+}

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Target discovery: from a pid (or a program about to run) to the file that
+ * holds libuv, its load address, the runtime and libuv versions and the tier
+ * of probing its symbols allow. Paths go through /proc/PID/root so a target
+ * in a container resolves inside its own root.
+ */
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "uvscope.h"
+
+/* libuv's phase functions: all present means tier A. */
+static const char *const uvs__internal_syms[] = {
+	"uv__run_timers", "uv__run_idle", "uv__run_prepare", "uv__io_poll",
+	"uv__run_check",
+};
+
+const char *uvs_tier_name(enum uvs_tier tier)
+{
+	return tier == UVS_TIER_SYMBOLS ? "ebpf-symbols" : "ebpf-syscalls";
+}
+
+static char uvs__proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+bool uvs_target__alive(const struct uvs_target *t)
+{
+	char s;
+
+	if (kill(t->pid, 0) && errno == ESRCH)
+		return false;
+	s = uvs__proc_state(t->pid);
+	return s && s != 'Z' && s != 'X';
+}
+
+static void uvs__version_from_code(struct uvs_target *t)
+{
+	const struct uvs_sym *s = uvs_elf__find(t->uv_elf, "uv_version");
+	unsigned char c[12];
+	unsigned char *p = c;
+	uint32_t v;
+
+	if (!s || uvs_elf__read(t->uv_elf, s->addr, c, sizeof(c)))
+		return;
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		p += 4; /* endbr64 */
+	/* unsigned int uv_version(void) { return UV_VERSION_HEX; } compiles
+	 * to "mov $imm32, %eax; ret" in every build we have seen. */
+	if (p[0] != 0xb8 || p[5] != 0xc3)
+		return;
+	memcpy(&v, p + 1, 4);
+	if ((v >> 16) != 1 || v > 0x1ffff)
+		return;
+	snprintf(t->libuv_version, sizeof(t->libuv_version), "%u.%u.%u",
+		 v >> 16, (v >> 8) & 0xff, v & 0xff);
+}
+
+static void uvs__runtime(struct uvs_target *t, struct uvs_elf *exe)
+{
+	if (exe && uvs_elf__find(exe, "node_module_register")) {
+		snprintf(t->runtime, sizeof(t->runtime), "node");
+		/* process.release.sourceUrl: .../release/vX.Y.Z/node-vX.Y.Z.tar.gz */
+		t->runtime_version[0] = 'v';
+		if (uvs_elf__find_version_string(exe, "/node-v",
+						 t->runtime_version + 1,
+						 sizeof(t->runtime_version) - 1))
+			t->runtime_version[0] = '\0';
+	} else {
+		snprintf(t->runtime, sizeof(t->runtime), "libuv");
+	}
+}
+
+static void uvs__classify(struct uvs_target *t)
+{
+	const struct uvs_sym *s[5];
+	size_t i;
+
+	uvs_elf__lookup(t->uv_elf, uvs__internal_syms, 5, s);
+	t->tier = UVS_TIER_SYMBOLS;
+	for (i = 0; i < 5; i++)
+		if (!s[i] || s[i]->type != STT_FUNC)
+			t->tier = UVS_TIER_SYSCALLS;
+	uvs__version_from_code(t);
+}
+
+/* Opens path as an ELF file and keeps it if it defines uv_run. */
+static bool uvs__try_libuv(struct uvs_target *t, const char *seen,
+			   const char *open_path)
+{
+	struct uvs_elf *elf;
+
+	if (uvs_elf__open(open_path, &elf))
+		return false;
+	if (!uvs_elf__find(elf, "uv_run")) {
+		uvs_elf__close(elf);
+		return false;
+	}
+	t->uv_elf = elf;
+	snprintf(t->uv_file, sizeof(t->uv_file), "%s", seen);
+	snprintf(t->uv_open, sizeof(t->uv_open), "%s", open_path);
+	return true;
+}
+
+struct uvs__map {
+	uint64_t start, off;
+	char path[4096];
+};
+
+/* Reads the file-backed mappings of pid, one entry per distinct file with
+ * its lowest mapping. */
+static int uvs__read_maps(pid_t pid, struct uvs__map **out, int *n)
+{
+	char path[64], line[4400];
+	struct uvs__map *m = NULL;
+	int cnt = 0, cap = 0, i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long s, e, off;
+		char perms[8], file[4096] = "";
+		int found = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &s,
+			   &e, perms, &off, file) < 4 || file[0] != '/')
+			continue;
+		for (i = 0; i < cnt; i++) {
+			if (!strcmp(m[i].path, file)) {
+				found = 1;
+				if (s < m[i].start) {
+					m[i].start = s;
+					m[i].off = off;
+				}
+				break;
+			}
+		}
+		if (found)
+			continue;
+		if (cnt == cap) {
+			struct uvs__map *nm;
+
+			cap = cap ? cap * 2 : 32;
+			nm = realloc(m, cap * sizeof(*m));
+			if (!nm) {
+				free(m);
+				fclose(f);
+				return -ENOMEM;
+			}
+			m = nm;
+		}
+		m[cnt].start = s;
+		m[cnt].off = off;
+		snprintf(m[cnt].path, sizeof(m[cnt].path), "%s", file);
+		cnt++;
+	}
+	fclose(f);
+	*out = m;
+	*n = cnt;
+	return 0;
+}
+
+static int uvs__pid_error(pid_t pid, int err, const char *what)
+{
+	if (err == -ENOENT || err == -ESRCH)
+		return uvs_seterr(-ESRCH, "no such process: %d", pid);
+	if (err == -EACCES || err == -EPERM)
+		return uvs_seterr(-EPERM,
+				  "cannot read %s of pid %d: permission denied "
+				  "(run as root, or with CAP_SYS_PTRACE)",
+				  what, pid);
+	return uvs_seterr(err, "cannot read %s of pid %d: %s", what, pid,
+			  strerror(-err));
+}
+
+int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
+{
+	struct uvs_target *t;
+	struct uvs__map *maps = NULL;
+	struct uvs_elf *exe = NULL;
+	char path[4200];
+	int nmaps = 0, i, err, pass;
+	ssize_t n;
+	char st;
+
+	*out = NULL;
+	if (pid <= 0)
+		return uvs_seterr(-EINVAL, "invalid pid %d", pid);
+	if (kill(pid, 0) && errno == ESRCH)
+		return uvs_seterr(-ESRCH, "no such process: %d", pid);
+	st = uvs__proc_state(pid);
+	if (!st)
+		return uvs_seterr(-ESRCH, "no such process: %d", pid);
+	if (st == 'Z' || st == 'X')
+		return uvs_seterr(-ESRCH, "process %d has exited (zombie)",
+				  pid);
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	t->pid = pid;
+	t->loop_tid = pid;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	if (uvs_read_file(path, t->comm, sizeof(t->comm)) > 0)
+		t->comm[strcspn(t->comm, "\n")] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	if (n < 0) {
+		err = -errno;
+		if (err == -ENOENT && uvs_target__alive(t))
+			err = uvs_seterr(-ENOEXEC,
+					 "pid %d (%s) is a kernel thread, not "
+					 "a libuv process", pid, t->comm);
+		else
+			err = uvs__pid_error(pid, err, "/proc/PID/exe");
+		goto fail;
+	}
+	t->exe[n] = '\0';
+	/* /proc/PID/exe opens the very file that runs, even if deleted or
+	 * replaced since, and inside the target's mount namespace. */
+	err = uvs_elf__open(path, &exe);
+	if (err) {
+		err = uvs_seterr(err, "cannot read the executable of pid %d "
+				 "(%s): %s", pid, t->exe, uvs_errmsg());
+		goto fail;
+	}
+	err = uvs__read_maps(pid, &maps, &nmaps);
+	if (err) {
+		err = uvs__pid_error(pid, err, "/proc/PID/maps");
+		goto fail;
+	}
+	if (uvs_elf__find(exe, "uv_run")) {
+		t->uv_elf = exe;
+		exe = NULL;
+		snprintf(t->uv_file, sizeof(t->uv_file), "%s", t->exe);
+		snprintf(t->uv_open, sizeof(t->uv_open), "%s", path);
+		err = uvs_elf__open(path, &exe); /* keep one for the runtime */
+		if (err)
+			goto fail;
+	} else {
+		/* libuv.so first, then any other mapped object (uvloop and
+		 * others link libuv statically into an extension). */
+		for (pass = 0; pass < 2 && !t->uv_elf; pass++) {
+			for (i = 0; i < nmaps && !t->uv_elf; i++) {
+				bool named = strstr(maps[i].path, "libuv") != NULL;
+
+				if ((pass == 0) != named)
+					continue;
+				snprintf(path, sizeof(path), "/proc/%d/root%s",
+					 pid, maps[i].path);
+				uvs__try_libuv(t, maps[i].path, path);
+			}
+		}
+	}
+	if (!t->uv_elf) {
+		err = uvs_seterr(-ENOEXEC,
+				 "pid %d (%s) is not a libuv process: no uv_run "
+				 "symbol in %s or its %d mapped files",
+				 pid, t->comm, t->exe, nmaps);
+		goto fail;
+	}
+	for (i = 0; i < nmaps; i++) {
+		if (strcmp(maps[i].path, t->uv_file))
+			continue;
+		if (!uvs_elf__is_pie(t->uv_elf)) {
+			t->uv_bias = 0;
+		} else {
+			t->uv_bias = maps[i].start - maps[i].off -
+				     uvs_elf__base_vaddr(t->uv_elf);
+		}
+		t->uv_bias_known = true;
+	}
+	if (!uvs_elf__is_pie(t->uv_elf))
+		t->uv_bias_known = true;
+	uvs__classify(t);
+	uvs__runtime(t, exe);
+	uvs_elf__close(exe);
+	free(maps);
+	*out = t;
+	return 0;
+fail:
+	uvs_elf__close(exe);
+	free(maps);
+	uvs_target__close(t);
+	return err;
+}
+
+static bool uvs__find_lib(const char *name, char *out, size_t len)
+{
+	static const char *const dirs[] = {
+		"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+		"/usr/local/lib", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+	};
+	const char *llp = getenv("LD_LIBRARY_PATH");
+	char buf[4096];
+	size_t i;
+
+	if (llp) {
+		char *save, *d, *copy = strdup(llp);
+
+		for (d = copy ? strtok_r(copy, ":", &save) : NULL; d;
+		     d = strtok_r(NULL, ":", &save)) {
+			snprintf(buf, sizeof(buf), "%s/%s", d, name);
+			if (!access(buf, R_OK)) {
+				snprintf(out, len, "%s", buf);
+				free(copy);
+				return true;
+			}
+		}
+		free(copy);
+	}
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", dirs[i], name);
+		if (!access(buf, R_OK)) {
+			snprintf(out, len, "%s", buf);
+			return true;
+		}
+	}
+	return false;
+}
+
+int uvs_target__open_exec(const char *path, pid_t child,
+			  struct uvs_target **out)
+{
+	struct uvs_target *t;
+	struct uvs_elf *exe = NULL;
+	char needed[64][256], lib[4096];
+	int err, n, i;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	t->pid = child;
+	t->loop_tid = child;
+	t->launched = true;
+	snprintf(t->exe, sizeof(t->exe), "%s", path);
+	snprintf(t->comm, sizeof(t->comm), "%s",
+		 strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+	err = uvs_elf__open(path, &exe);
+	if (err)
+		goto fail;
+	if (!uvs__try_libuv(t, path, path)) {
+		n = uvs_elf__needed(exe, needed, 64);
+		for (i = 0; i < n && !t->uv_elf; i++) {
+			if (!strstr(needed[i], "libuv"))
+				continue;
+			if (uvs__find_lib(needed[i], lib, sizeof(lib)))
+				uvs__try_libuv(t, lib, lib);
+		}
+	}
+	if (!t->uv_elf) {
+		err = uvs_seterr(-ENOEXEC,
+				 "%s is not a libuv program: no uv_run symbol "
+				 "in it or in a libuv library it needs", path);
+		goto fail;
+	}
+	/* Non-PIE: addresses are final; otherwise the BPF side learns the
+	 * loop from its first call. */
+	t->uv_bias_known = !uvs_elf__is_pie(t->uv_elf);
+	uvs__classify(t);
+	uvs__runtime(t, exe);
+	uvs_elf__close(exe);
+	*out = t;
+	return 0;
+fail:
+	uvs_elf__close(exe);
+	uvs_target__close(t);
+	return err;
+}
+
+void uvs_target__close(struct uvs_target *t)
+{
+	if (!t)
+		return;
+	uvs_elf__close(t->uv_elf);
+	free(t);
+}
+
+int uvs_target__first_epoll_fd(const struct uvs_target *t)
+{
+	char path[64], link[64], lp[320];
+	struct dirent *de;
+	int best = -1;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(lp, sizeof(lp), "%s/%s", path, de->d_name);
+		n = readlink(lp, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		fd = atoi(de->d_name);
+		if (!strcmp(link, "anon_inode:[eventpoll]") &&
+		    (best < 0 || fd < best))
+			best = fd;
+	}
+	closedir(d);
+	return best;
+}

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libuvscope: the library behind the uvscope CLI.
+ *
+ * Functions return 0 or a negative errno; on failure they leave one line
+ * saying what and why in uvs_errmsg(), and print nothing themselves.
+ */
+#ifndef UVSCOPE_H
+#define UVSCOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define UVS_VERSION "0.1.0"
+#define UVS_SCHEMA "uvscope/1"
+
+/* ---- errors and logging (util.c) ---- */
+const char *uvs_errmsg(void);
+int uvs_seterr(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+extern int uvs_verbose;
+void uvs_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void uvs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t uvs_now_ns(void); /* CLOCK_MONOTONIC, the clock bpf_ktime_get_ns uses */
+int uvs_read_file(const char *path, char *buf, size_t len);
+
+/* ---- ELF symbols (elf.c) ---- */
+struct uvs_elf;
+struct uvs_sym {
+	const char *name; /* owned by the uvs_elf */
+	uint64_t addr;	  /* link-time virtual address */
+	uint64_t size;
+	unsigned char type; /* STT_* */
+};
+int uvs_elf__open(const char *path, struct uvs_elf **out);
+void uvs_elf__close(struct uvs_elf *elf);
+bool uvs_elf__is_pie(const struct uvs_elf *elf);
+bool uvs_elf__has_symtab(const struct uvs_elf *elf);
+size_t uvs_elf__nsyms(const struct uvs_elf *elf);
+/* Looks up n names in one pass over the symbols; out[i] is NULL if absent. */
+void uvs_elf__lookup(const struct uvs_elf *elf, const char *const *names,
+		     size_t n, const struct uvs_sym **out);
+const struct uvs_sym *uvs_elf__find(const struct uvs_elf *elf,
+				    const char *name);
+int uvs_elf__vaddr_to_off(const struct uvs_elf *elf, uint64_t vaddr,
+			  uint64_t *off);
+/* Copies len bytes of the file image at a link-time address. */
+int uvs_elf__read(const struct uvs_elf *elf, uint64_t vaddr, void *buf,
+		  size_t len);
+/* Lowest PT_LOAD p_vaddr, page aligned: runtime bias = map start - this. */
+uint64_t uvs_elf__base_vaddr(const struct uvs_elf *elf);
+/* Finds prefix followed by "X.Y.Z" in the file's read-only data and copies
+ * "X.Y.Z" to buf. */
+int uvs_elf__find_version_string(const struct uvs_elf *elf,
+				 const char *prefix, char *buf, size_t len);
+/* DT_NEEDED entries, up to max; returns how many. */
+int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max);
+/* Return addresses (address after the call) of direct calls inside
+ * [from, from+len) whose target is to; returns how many were found. */
+int uvs_elf__call_sites(const struct uvs_elf *elf, uint64_t from, size_t len,
+			uint64_t to, uint64_t *out, int max);
+
+/* ---- target discovery (target.c) ---- */
+enum uvs_tier {
+	UVS_TIER_SYMBOLS,  /* libuv internals in .symtab: phase uprobes */
+	UVS_TIER_SYSCALLS, /* stripped libuv: epoll tracepoints only */
+};
+
+struct uvs_target {
+	pid_t pid;
+	bool launched;		/* started by uvscope with -- COMMAND */
+	char comm[32];
+	char exe[4096];		/* as the target sees it */
+	char uv_file[4096];	/* file holding libuv, as the target sees it */
+	char uv_open[4200];	/* same file, openable by uvscope */
+	uint64_t uv_bias;	/* runtime address = bias + symbol address */
+	bool uv_bias_known;
+	struct uvs_elf *uv_elf;
+	enum uvs_tier tier;
+	char runtime[32];	  /* "node" or "libuv" */
+	char runtime_version[32]; /* "v20.20.2", or "" when unknown */
+	char libuv_version[32];	  /* "1.46.0", or "" when unknown */
+	pid_t loop_tid;
+};
+const char *uvs_tier_name(enum uvs_tier tier);
+/* Discovers a running process. */
+int uvs_target__open_pid(pid_t pid, struct uvs_target **out);
+/* Discovers a program about to be exec'd by child pid. */
+int uvs_target__open_exec(const char *path, pid_t child,
+			  struct uvs_target **out);
+void uvs_target__close(struct uvs_target *t);
+bool uvs_target__alive(const struct uvs_target *t);
+/* Lowest epoll fd the process holds, or -1. */
+int uvs_target__first_epoll_fd(const struct uvs_target *t);
+
+/* ---- feature probes (features.c) ---- */
+struct uvs_features {
+	bool root_caps;	  /* CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN */
+	bool btf;	  /* /sys/kernel/btf/vmlinux */
+	bool uprobe_pmu;  /* uprobes through perf_event_open */
+	bool tracefs;	  /* syscall tracepoints reachable */
+	bool epoll_pwait2; /* tracepoint exists on this kernel */
+	char why_not[256];
+};
+int uvs_features__probe(struct uvs_features *f);
+bool uvs_features__ebpf_ok(const struct uvs_features *f);
+void uvs_features__print(const struct uvs_features *f, FILE *out);
+
+/* ---- histograms (hist.c) ---- */
+/* Log-linear: exact below 64, then 64 buckets per power of two (<1.6% wide).
+ * Values are integers in the histogram's unit (ns or ms). */
+#define UVS_HIST_SUB 64
+#define UVS_HIST_OCTAVES 44
+#define UVS_HIST_NB (UVS_HIST_SUB * (UVS_HIST_OCTAVES + 1))
+struct uvs_hist {
+	uint64_t count, sum, min, max;
+	uint32_t b[UVS_HIST_NB];
+};
+void uvs_hist__add(struct uvs_hist *h, uint64_t v);
+void uvs_hist__merge(struct uvs_hist *dst, const struct uvs_hist *src);
+double uvs_hist__quantile(const struct uvs_hist *h, double q);
+int uvs_hist__index(uint64_t v);
+uint64_t uvs_hist__lower(int idx);
+uint64_t uvs_hist__upper(int idx); /* exclusive */
+/* Prints a log2 bar chart (bcc style); scale divides values for display. */
+void uvs_hist__print_log2(const struct uvs_hist *h, FILE *out,
+			  const char *unit, uint64_t scale);
+
+/* ---- the report model (report.c) ---- */
+struct uvs_phase_stats {
+	struct uvs_hist ns; /* per-iteration time in this phase */
+};
+
+struct uvs_loop_report {
+	uint64_t iterations;	 /* all iterations seen */
+	uint64_t phase_iterations; /* iterations with phase times */
+	uint64_t busy_ns, wait_ns, wall_ns;
+	bool phases_known;	 /* tier A */
+	bool phase_derived[7];	 /* phase timed from its neighbours */
+	struct uvs_phase_stats phase[7];
+	struct uvs_hist timeout_ms; /* finite requested timeouts */
+	uint64_t timeout_infinite, timeout_zero;
+	struct uvs_hist wait_ns_h;  /* time waited per iteration */
+	uint64_t timed_out, woken, interrupted;
+	uint64_t probe_hits, nested_ignored, other_epfd;
+};
+
+struct uvs_report {
+	const char *command; /* "loop" */
+	pid_t pid;
+	char exe[4096], runtime[32], runtime_version[32], libuv_version[32];
+	char backend[32];
+	double duration_s;
+	uint64_t lost_events;
+	bool target_exited;
+	double interval_start_s; /* with -i: offset of this interval */
+	struct uvs_loop_report loop;
+};
+
+extern const char *const uvs_phase_names[7];
+void uvs_report__init(struct uvs_report *r, const char *command,
+		      const struct uvs_target *t, const char *backend);
+void uvs_report__print_text(const struct uvs_report *r, FILE *out);
+/* Returns a new jansson object the caller must json_decref(). */
+struct json_t;
+struct json_t *uvs_report__to_json(const struct uvs_report *r);
+int uvs_report__print_json(const struct uvs_report *r, FILE *out);
+
+/* ---- the eBPF loop backend (loop.c) ---- */
+struct uvs_loop_opts {
+	size_t sz;
+	bool exact;		 /* phase probes on every iteration */
+	uint64_t probe_budget;	 /* phase-probe hits per second when not exact */
+	pid_t tid;		 /* loop thread; 0 = the process's main thread */
+};
+struct uvs_loop;
+int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
+		   struct uvs_loop **out);
+/* Consumes events for up to timeout_ms; adjusts the phase-probe window. */
+int uvs_loop__poll(struct uvs_loop *l, int timeout_ms);
+/* Moves what was collected since the last call into r->loop. */
+void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r);
+void uvs_loop__describe(const struct uvs_loop *l, FILE *out);
+void uvs_loop__close(struct uvs_loop *l);
+
+#endif
