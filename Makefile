@@ -14,7 +14,7 @@ CWARN := $(WARN) -Wno-format-truncation
 CFLAGS ?= -g -O2
 CPPFLAGS += -D_GNU_SOURCE
 INCLUDES := -I$(OUTPUT) -Ibpf -Ilib -Icli
-LIBS := -lbpf -lelf -lz -ljansson -lm
+LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
@@ -93,6 +93,7 @@ demo: deps
 # The README's second command: install, build, run every test.
 check: deps
 	$(Q)$(MAKE) -s uvscope asan fixtures $(UNIT_TESTS)
+	$(Q)sh scripts/fetch-node.sh 18.20.8 22.12.0 24.11.1 >/dev/null
 	$(Q)python3 tests/run.py
 
 test: check

@@ -24,6 +24,11 @@
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool tier_a = false;
+/* libuv calls every phase function every iteration; a phase that ran no
+ * callback takes a few microseconds (most of it the probe itself). The
+ * distributions keep the iterations where a phase took at least this long,
+ * so that empty runs do not bury the ones that did work. */
+const volatile __u64 phase_floor_ns = 10000;
 
 /* Set by user space after load. */
 __u32 loop_tid = 0;
@@ -33,15 +38,9 @@ __u32 probe_gen = 0;
 __u32 probes_on = 0;
 __u32 expect_mask = 0;
 
-struct uvs_loop_stats stats = {};
-
+struct uvs_loop_agg agg = {};
 
 struct loop_state st = { .cur_phase = UVS_PH_NONE, .last_ret = -1 };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
 
 static __always_inline bool on_loop_thread(void)
 {
@@ -50,43 +49,52 @@ static __always_inline bool on_loop_thread(void)
 	return (id >> 32) == targ_tgid && (__u32)id == loop_tid;
 }
 
-static __always_inline void emit(__u64 now)
+static __always_inline void hist_add(__u32 *h, __u64 v)
 {
-	struct uvs_iter *r;
+	int i = uvs_hist_index(v);
+
+	if (i >= 0 && i < UVS_HIST_NB)
+		h[i]++;
+}
+
+/* Accounts the iteration that ends now. Only the loop thread gets here,
+ * so plain increments are safe. */
+static __always_inline void account(__u64 now)
+{
+	__u64 dur = now - st.it_start;
 	int i;
 
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		__sync_fetch_and_add(&stats.lost, 1);
-		goto out;
+	agg.iterations++;
+	agg.wait_ns += st.wait_ns;
+	agg.busy_ns += dur > st.wait_ns ? dur - st.wait_ns : 0;
+	hist_add(agg.wait_h, st.wait_ns);
+	if (st.timeout < 0) {
+		agg.timeout_inf++;
+	} else {
+		if (st.timeout == 0)
+			agg.timeout_zero++;
+		agg.timeout_sum += st.timeout;
+		hist_add(agg.timeout_h, st.timeout);
 	}
-	r->start_ns = st.it_start;
-	r->end_ns = now;
-	r->wait_ns = st.wait_ns;
-	r->timeout_ms = st.timeout;
-	r->nevents = st.last_ret;
-	r->nwaits = st.nwaits;
-	r->epfd = loop_epfd;
-	r->flags = 0;
 	if (st.last_ret == 0)
-		r->flags |= UVS_IT_TIMEDOUT;
+		agg.timed_out++;
 	else if (st.last_ret > 0)
-		r->flags |= UVS_IT_WOKEN;
+		agg.woken++;
+	else
+		agg.interrupted++;
 	if (st.it_exact)
-		r->flags |= UVS_IT_EXACT;
-	r->phase_seen = 0;
+		agg.exact++;
 	if (st.done_ok && st.done_gen == probe_gen && probes_on &&
 	    (st.done_seen & expect_mask) == expect_mask) {
-		r->flags |= UVS_IT_PHASES;
-		r->phase_seen = st.done_seen;
-		for (i = 0; i < UVS_NPHASES; i++)
-			r->phase_ns[i] = st.done[i];
-	} else {
-		for (i = 0; i < UVS_NPHASES; i++)
-			r->phase_ns[i] = 0;
+		agg.phase_iterations++;
+		for (i = 0; i < UVS_NPHASES; i++) {
+			agg.phase_sum[i] += st.done[i];
+			if (st.done[i] < phase_floor_ns)
+				continue;
+			agg.phase_active_sum[i] += st.done[i];
+			hist_add(agg.phase_h[i], st.done[i]);
+		}
 	}
-	bpf_ringbuf_submit(r, 0);
-out:
 	st.done_ok = 0;
 }
 
@@ -123,13 +131,13 @@ static __always_inline int wait_enter(int epfd, int maxevents, __s32 timeout)
 		loop_epfd = epfd;
 	}
 	if (epfd != loop_epfd) {
-		__sync_fetch_and_add(&stats.other_epfd, 1);
+		agg.other_epfd++;
 		return 0;
 	}
 	now = bpf_ktime_get_ns();
 	if (!st.it_start || !continues_iteration(now, timeout)) {
 		if (st.it_start)
-			emit(now);
+			account(now);
 		st.it_start = now;
 		st.wait_ns = 0;
 		st.nwaits = 0;
@@ -226,21 +234,23 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 			main_loop = loop;
 		}
 		if (loop != main_loop) {
-			__sync_fetch_and_add(&stats.nested_ignored, 1);
+			agg.nested_ignored++;
 			return 0;
 		}
 		loop_tid = tid;
 		if (phase == UVS_PH_TIMERS || phase == UVS_PH_CHECK)
 			st.uvrun_sp = PT_REGS_SP(ctx) + 8;
 	} else {
+		/* uretprobe: back in uv_run, whose frame tells the main loop's
+		 * uv_run from a nested one (execSync) */
 		if (tid != loop_tid)
 			return 0;
 		if (PT_REGS_SP(ctx) != st.uvrun_sp) {
-			__sync_fetch_and_add(&stats.nested_ignored, 1);
+			agg.nested_ignored++;
 			return 0;
 		}
 	}
-	__sync_fetch_and_add(&stats.probe_hits, 1);
+	agg.probe_hits++;
 	now = bpf_ktime_get_ns();
 	i = st.cur_phase;
 	if (i >= 0 && i < UVS_NPHASES)
@@ -265,13 +275,14 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 	return 0;
 }
 
-/* Phase <name> begins at a function entry (loop in arg 1) or at a return
- * site in uv_run; lib/loop.c chooses which program goes where. */
+/* Phase <name> begins at a function's entry (loop in arg 1) or when a
+ * function returns to uv_run (uretprobe); lib/loop.c chooses which
+ * program goes where. */
 #define PHASE_PROGS(name, ph)                                             \
 	SEC("uprobe")                                                     \
 	int BPF_KPROBE(entry_##name) { return boundary(ctx, ph, true); }  \
-	SEC("uprobe")                                                     \
-	int BPF_KPROBE(retsite_##name) { return boundary(ctx, ph, false); }
+	SEC("uretprobe")                                                  \
+	int BPF_KRETPROBE(return_##name) { return boundary(ctx, ph, false); }
 
 PHASE_PROGS(timers, UVS_PH_TIMERS)
 PHASE_PROGS(pending, UVS_PH_PENDING)

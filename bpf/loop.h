@@ -16,39 +16,34 @@ enum uvs_phase {
 	UVS_PH_NONE = UVS_NPHASES,
 };
 
-/* How a boundary probe is placed: at a function's entry (its first argument
- * is the loop), or at the instruction after a call inside uv_run (the stack
- * pointer identifies uv_run's frame, so a nested loop's uv_run is ignored).
- * A uretprobe on the callee has the same register state as the return site. */
-enum uvs_probe_kind {
-	UVS_PK_ENTRY,
-	UVS_PK_RETSITE,
-};
+#include "hist.h"
 
-#define UVS_IT_PHASES   (1u << 0) /* phase_ns[] covers the whole iteration */
-#define UVS_IT_TIMEDOUT (1u << 1) /* the last wait returned no events */
-#define UVS_IT_WOKEN    (1u << 2) /* the last wait returned events */
-#define UVS_IT_EXACT    (1u << 3) /* boundary from uv__io_poll, not heuristic */
-
-struct uvs_iter {
-	__u64 start_ns;		/* first epoll entry of this iteration */
-	__u64 end_ns;		/* first epoll entry of the next one */
-	__u64 wait_ns;		/* time blocked in epoll */
-	__u64 phase_ns[UVS_NPHASES];
-	__s32 timeout_ms;	/* largest requested timeout, -1 = infinite */
-	__s32 nevents;		/* result of the last wait */
-	__u32 nwaits;		/* epoll calls in this iteration */
-	__u32 flags;		/* UVS_IT_* */
-	__u32 phase_seen;	/* bit per phase entered */
-	__u32 epfd;
-};
-
-/* Counters the BPF side keeps for user space (bss). */
-struct uvs_loop_stats {
-	__u64 lost;		/* ring buffer full: iterations dropped */
+/*
+ * Everything is aggregated in the kernel: at hundreds of thousands of
+ * iterations per second a record per iteration would cost more than the
+ * tracepoints themselves. Counters only grow; user space reads snapshots
+ * and takes differences, so nothing is reset under the BPF side's feet.
+ */
+struct uvs_loop_agg {
+	__u64 iterations;
+	__u64 busy_ns;		/* outside epoll */
+	__u64 wait_ns;		/* blocked in epoll */
+	__u64 timed_out;	/* last wait of the iteration returned 0 */
+	__u64 woken;		/* ... returned events */
+	__u64 interrupted;	/* ... failed (EINTR) */
+	__u64 exact;		/* boundary from uv__io_poll, not heuristic */
+	__u64 timeout_inf;
+	__u64 timeout_zero;
+	__u64 timeout_sum;	/* ms, finite ones */
+	__u64 phase_iterations;	/* iterations timed phase by phase */
+	__u64 phase_sum[UVS_NPHASES];	/* all timed iterations */
+	__u64 phase_active_sum[UVS_NPHASES]; /* those over the floor */
 	__u64 probe_hits;	/* phase-boundary uprobe hits */
 	__u64 nested_ignored;	/* hits from another loop on the loop thread */
 	__u64 other_epfd;	/* waits on another epoll fd (nested loop) */
+	__u32 wait_h[UVS_HIST_NB];		/* ns per iteration */
+	__u32 timeout_h[UVS_HIST_NB];		/* ms, finite */
+	__u32 phase_h[UVS_NPHASES][UVS_HIST_NB];	/* ns, over the floor */
 };
 
 /* The BPF side's state for the loop thread (bss; read by user space). */

@@ -26,6 +26,7 @@ struct uvs_cli {
 };
 
 extern volatile sig_atomic_t uvs_cli_stop;
+extern uint64_t uvs_cli_t0; /* when uvscope started */
 
 /* Parses a common option; returns 1 if consumed (and *i advanced past
  * its argument), 0 if not common, -1 on error (message printed). */

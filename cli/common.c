@@ -330,8 +330,9 @@ int uvs_cli__finish(struct uvs_cli *c)
 	if (!c->child)
 		return 0;
 	if (!c->child_reaped) {
-		/* -d ran out, or we were told to stop: end the program we
-		 * started, politely first. */
+		/* -d ran out: end the program we started, politely first.
+		 * Its status is then ours to decide: a run that went as
+		 * asked exits 0. */
 		kill(c->child, SIGTERM);
 		for (i = 0; i < 50; i++) {
 			if (waitpid(c->child, &c->child_status, WNOHANG) == c->child)
@@ -343,6 +344,8 @@ int uvs_cli__finish(struct uvs_cli *c)
 			waitpid(c->child, &c->child_status, 0);
 		}
 		c->child_reaped = true;
+		if (!uvs_cli_stop)
+			return 0;
 	}
 	return uvs__status(c->child_status);
 }

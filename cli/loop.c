@@ -27,6 +27,8 @@ static void loop_help(FILE *out)
 "      --probe-budget N  phase-probe hits per second allowed (default 2000,\n"
 "                        about 1%% of a core); over it, phases are timed in\n"
 "                        sampled windows and the report says which share\n"
+"      --phase-floor US  phase runs shorter than US microseconds (empty\n"
+"                        runs) are left out of the distributions (10)\n"
 "      --tid TID         the loop's thread, if not the main thread\n"
 "      --backend B       auto (default), ebpf or ptrace\n"
 "  -v, --verbose         show features, probes attached and why\n"
@@ -64,6 +66,7 @@ int cmd_loop(int argc, char **argv)
 	struct uvs_report *r = NULL;
 	struct uvs_loop *l = NULL;
 	uint64_t t0, last, now;
+	double attach_ms;
 	bool exited = false;
 	int i, ret = UVS_EXIT_ERR, err;
 
@@ -96,6 +99,19 @@ int cmd_loop(int argc, char **argv)
 					       "number of hits per second");
 				return UVS_EXIT_ERR;
 			}
+			i++;
+			continue;
+		}
+		if (!strcmp(argv[i], "--phase-floor")) {
+			double us;
+
+			if (i + 1 >= argc || (us = atof(argv[i + 1])) <= 0 ||
+			    us > 1e7) {
+				uvs_cli__error("--phase-floor needs a positive "
+					       "number of microseconds");
+				return UVS_EXIT_ERR;
+			}
+			lo.phase_floor_ns = us * 1000;
 			i++;
 			continue;
 		}
@@ -134,9 +150,11 @@ int cmd_loop(int argc, char **argv)
 		uvs_cli__error("out of memory");
 		goto out;
 	}
+	t0 = last = uvs_now_ns();
 	uvs_report__init(r, "loop", c.target,
 			 uvs_tier_name(c.target->tier));
-	t0 = last = uvs_now_ns();
+	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
+	uvs_debug("attached in %.1f ms", r->attach_ms);
 	while (!uvs_cli_stop) {
 		err = uvs_loop__poll(l, 100);
 		if (err) {
@@ -157,8 +175,10 @@ int cmd_loop(int argc, char **argv)
 			emit(r, c.json);
 			if (!c.json)
 				fputc('\n', stdout);
+			attach_ms = r->attach_ms;
 			uvs_report__init(r, "loop", c.target,
 					 uvs_tier_name(c.target->tier));
+			r->attach_ms = attach_ms;
 			last = now;
 		}
 	}

@@ -38,9 +38,13 @@ static void usage(FILE *out)
 		"  uvscope loop -- node server.js        # launch and trace from start\n");
 }
 
+uint64_t uvs_cli_t0;
+
 int main(int argc, char **argv)
 {
 	const struct uvs_cmd *c;
+
+	uvs_cli_t0 = uvs_now_ns();
 
 	if (argc < 2) {
 		usage(stderr);

@@ -277,39 +277,6 @@ int uvs_elf__find_version_string(const struct uvs_elf *elf,
 	return -ENOENT;
 }
 
-int uvs_elf__call_sites(const struct uvs_elf *elf, uint64_t from, size_t len,
-			uint64_t to, uint64_t *out, int max)
-{
-	unsigned char *code;
-	size_t i;
-	int n = 0;
-
-	if (len < 5 || len > (1 << 20))
-		return 0;
-	code = malloc(len);
-	if (!code)
-		return 0;
-	if (uvs_elf__read(elf, from, code, len)) {
-		free(code);
-		return 0;
-	}
-	/* A byte scan for "call rel32" whose target is exactly `to`. A false
-	 * match would need a 5-byte window that happens to encode a call to
-	 * this very function, which does not occur in practice; user space
-	 * also checks at run time that the probe fires in uv_run's frame. */
-	for (i = 0; i + 5 <= len && n < max; i++) {
-		int32_t rel;
-
-		if (code[i] != 0xe8)
-			continue;
-		memcpy(&rel, code + i + 1, 4);
-		if (from + i + 5 + (int64_t)rel == to)
-			out[n++] = from + i + 5;
-	}
-	free(code);
-	return n;
-}
-
 int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max)
 {
 	Elf_Scn *scn = NULL;

@@ -10,15 +10,7 @@
 
 int uvs_hist__index(uint64_t v)
 {
-	int msb, k;
-
-	if (v < UVS_HIST_SUB)
-		return (int)v;
-	msb = 63 - __builtin_clzll(v);
-	k = msb - 5;
-	if (k > UVS_HIST_OCTAVES)
-		return UVS_HIST_NB - 1;
-	return k * UVS_HIST_SUB + (int)((v >> (msb - 6)) & (UVS_HIST_SUB - 1));
+	return uvs_hist_index(v);
 }
 
 uint64_t uvs_hist__lower(int idx)
@@ -135,4 +127,26 @@ void uvs_hist__print_log2(const struct uvs_hist *h, FILE *out,
 			(unsigned long long)lo, (unsigned long long)hi,
 			(unsigned long long)slots[i], bar);
 	}
+}
+
+void uvs_hist__from_counts(struct uvs_hist *h, const uint32_t *cur,
+			   const uint32_t *prev, uint64_t sum)
+{
+	int i;
+
+	memset(h, 0, sizeof(*h));
+	for (i = 0; i < UVS_HIST_NB; i++) {
+		uint32_t c = cur[i] - (prev ? prev[i] : 0);
+
+		if (!c)
+			continue;
+		if (!h->count)
+			h->min = uvs_hist__lower(i);
+		h->max = uvs_hist__upper(i) - 1;
+		h->count += c;
+		h->b[i] = c;
+	}
+	/* Kernel-side counts keep no exact extremes: the bucket bounds are
+	 * within 1.6% of them. The sum is exact. */
+	h->sum = sum;
 }

@@ -65,6 +65,12 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 		(unsigned long long)l->iterations,
 		r->duration_s > 0 ? l->iterations / r->duration_s : 0,
 		100 * uvs__utilization(l));
+	if (l->now_state != UVS_NOW_UNKNOWN && !r->target_exited)
+		fprintf(out, "now: %s for %s%.1f ms\n",
+			l->now_state == UVS_NOW_BUSY ? "busy (outside poll)"
+						     : "waiting in poll",
+			l->now_at_least ? "at least " : "",
+			l->now_for_ns / 1e6);
 	if (!l->phases_known) {
 		fprintf(out, "phases: unknown (libuv's internal symbols are "
 			"stripped; poll and iterations are exact)\n");
@@ -78,6 +84,7 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 			"MAX ms");
 		for (i = 0; i < 7; i++) {
 			q = uvs__quant(&l->phase[i].ns, 1e6);
+			q.total = l->phase[i].total_ns / 1e6;
 			fprintf(out, "%-9s %8llu %10.1f %8.3f %8.3f %8.3f %8.3f%s\n",
 				uvs_phase_names[i], (unsigned long long)q.count,
 				q.total, q.p50, q.p90, q.p99, q.max,
@@ -89,8 +96,10 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 		if (i < 7)
 			fprintf(out, "* inlined in this build: timed between "
 				"its neighbours' probes\n");
-		fprintf(out, "(per iteration: all calls of a phase in one "
-			"iteration add up)\n");
+		fprintf(out, "COUNT: iterations where the phase ran >= %.0f us "
+			"(quantiles over those);\nTOTAL: all timed iterations. "
+			"Calls of a phase in one iteration add up.\n",
+			l->phase_floor_ns / 1e3);
 	}
 	fprintf(out, "\npoll\n");
 	q = uvs__quant(&l->timeout_ms, 1);
@@ -200,10 +209,15 @@ static json_t *uvs__json_loop(const struct uvs_report *r)
 			    json_integer(l->phase_iterations));
 	json_object_set_new(o, "phases_measured", json_real(uvs__measured(l)));
 	json_object_set_new(o, "phase_figure", json_string("per-iteration"));
+	json_object_set_new(o, "phase_floor_ms",
+			    json_real(l->phase_floor_ns / 1e6));
 	if (l->phases_known) {
 		ph = json_object();
 		for (i = 0; i < 7; i++) {
 			json_t *p = uvs__json_q(&l->phase[i].ns, 1e6, "ns", true);
+
+			json_object_set_new(p, "total_ms",
+					    json_real(l->phase[i].total_ns / 1e6));
 
 			json_object_set_new(p, "derived",
 					    json_boolean(l->phase_derived[i]));
@@ -223,6 +237,11 @@ static json_t *uvs__json_loop(const struct uvs_report *r)
 	json_object_set_new(poll, "woken", json_integer(l->woken));
 	json_object_set_new(poll, "interrupted", json_integer(l->interrupted));
 	json_object_set_new(o, "poll", poll);
+	if (l->now_state != UVS_NOW_UNKNOWN && !r->target_exited)
+		json_object_set_new(o, "now", json_pack("{s:s,s:f,s:b}",
+			"state", l->now_state == UVS_NOW_BUSY ? "busy" : "waiting",
+			"for_ms", l->now_for_ns / 1e6,
+			"at_least", l->now_at_least));
 	json_object_set_new(o, "probe_hits", json_integer(l->probe_hits));
 	json_object_set_new(o, "nested_ignored",
 			    json_integer(l->nested_ignored + l->other_epfd));
@@ -243,6 +262,7 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 	json_object_set_new(t, "libuv_version",
 		r->libuv_version[0] ? json_string(r->libuv_version) : json_null());
 	json_object_set_new(t, "backend", json_string(r->backend));
+	json_object_set_new(t, "attach_ms", json_real(r->attach_ms));
 	json_object_set_new(o, "target", t);
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "interval_start_s", json_real(r->interval_start_s));
@@ -260,7 +280,7 @@ int uvs_report__print_json(const struct uvs_report *r, FILE *out)
 
 	if (!o)
 		return uvs_seterr(-ENOMEM, "out of memory");
-	err = json_dumpf(o, out, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	err = json_dumpf(o, out, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	fputc('\n', out);
 	fflush(out);
 	json_decref(o);

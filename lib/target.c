@@ -5,6 +5,7 @@
  * of probing its symbols allow. Paths go through /proc/PID/root so a target
  * in a container resolves inside its own root.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -422,4 +423,20 @@ int uvs_target__first_epoll_fd(const struct uvs_target *t)
 	}
 	closedir(d);
 	return best;
+}
+
+int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
+			       long *nr)
+{
+	char path[96], buf[256];
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", t->pid, tid);
+	n = uvs_read_file(path, buf, sizeof(buf));
+	if (n <= 0)
+		return n ? n : -EIO;
+	if (!strncmp(buf, "running", 7))
+		return 0;
+	*nr = strtol(buf, NULL, 10);
+	return *nr >= 0 ? 1 : 0;
 }

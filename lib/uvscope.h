@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <linux/types.h>
+#include "hist.h"
 
 #define UVS_VERSION "0.1.0"
 #define UVS_SCHEMA "uvscope/1"
@@ -58,11 +60,6 @@ int uvs_elf__find_version_string(const struct uvs_elf *elf,
 				 const char *prefix, char *buf, size_t len);
 /* DT_NEEDED entries, up to max; returns how many. */
 int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max);
-/* Return addresses (address after the call) of direct calls inside
- * [from, from+len) whose target is to; returns how many were found. */
-int uvs_elf__call_sites(const struct uvs_elf *elf, uint64_t from, size_t len,
-			uint64_t to, uint64_t *out, int max);
-
 /* ---- target discovery (target.c) ---- */
 enum uvs_tier {
 	UVS_TIER_SYMBOLS,  /* libuv internals in .symtab: phase uprobes */
@@ -93,6 +90,10 @@ int uvs_target__open_exec(const char *path, pid_t child,
 			  struct uvs_target **out);
 void uvs_target__close(struct uvs_target *t);
 bool uvs_target__alive(const struct uvs_target *t);
+/* 1 and the number if thread tid is blocked in a system call, 0 if it is
+ * running, or -errno. */
+int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
+			       long *nr);
 /* Lowest epoll fd the process holds, or -1. */
 int uvs_target__first_epoll_fd(const struct uvs_target *t);
 
@@ -112,9 +113,6 @@ void uvs_features__print(const struct uvs_features *f, FILE *out);
 /* ---- histograms (hist.c) ---- */
 /* Log-linear: exact below 64, then 64 buckets per power of two (<1.6% wide).
  * Values are integers in the histogram's unit (ns or ms). */
-#define UVS_HIST_SUB 64
-#define UVS_HIST_OCTAVES 44
-#define UVS_HIST_NB (UVS_HIST_SUB * (UVS_HIST_OCTAVES + 1))
 struct uvs_hist {
 	uint64_t count, sum, min, max;
 	uint32_t b[UVS_HIST_NB];
@@ -123,6 +121,10 @@ void uvs_hist__add(struct uvs_hist *h, uint64_t v);
 void uvs_hist__merge(struct uvs_hist *dst, const struct uvs_hist *src);
 double uvs_hist__quantile(const struct uvs_hist *h, double q);
 int uvs_hist__index(uint64_t v);
+/* Builds a histogram from bucket counts (cur minus prev, prev may be NULL),
+ * as the BPF side keeps them. */
+void uvs_hist__from_counts(struct uvs_hist *h, const uint32_t *cur,
+			   const uint32_t *prev, uint64_t sum);
 uint64_t uvs_hist__lower(int idx);
 uint64_t uvs_hist__upper(int idx); /* exclusive */
 /* Prints a log2 bar chart (bcc style); scale divides values for display. */
@@ -131,7 +133,8 @@ void uvs_hist__print_log2(const struct uvs_hist *h, FILE *out,
 
 /* ---- the report model (report.c) ---- */
 struct uvs_phase_stats {
-	struct uvs_hist ns; /* per-iteration time in this phase */
+	struct uvs_hist ns; /* per iteration, where the phase took >= floor */
+	uint64_t total_ns;  /* in all timed iterations */
 };
 
 struct uvs_loop_report {
@@ -139,6 +142,7 @@ struct uvs_loop_report {
 	uint64_t phase_iterations; /* iterations with phase times */
 	uint64_t busy_ns, wait_ns, wall_ns;
 	bool phases_known;	 /* tier A */
+	uint64_t phase_floor_ns;
 	bool phase_derived[7];	 /* phase timed from its neighbours */
 	struct uvs_phase_stats phase[7];
 	struct uvs_hist timeout_ms; /* finite requested timeouts */
@@ -146,6 +150,9 @@ struct uvs_loop_report {
 	struct uvs_hist wait_ns_h;  /* time waited per iteration */
 	uint64_t timed_out, woken, interrupted;
 	uint64_t probe_hits, nested_ignored, other_epfd;
+	enum { UVS_NOW_UNKNOWN, UVS_NOW_WAITING, UVS_NOW_BUSY } now_state;
+	uint64_t now_for_ns; /* how long in now_state, at the report */
+	bool now_at_least;   /* in that state since before tracing began */
 };
 
 struct uvs_report {
@@ -154,6 +161,7 @@ struct uvs_report {
 	char exe[4096], runtime[32], runtime_version[32], libuv_version[32];
 	char backend[32];
 	double duration_s;
+	double attach_ms; /* uvscope start to probes in place */
 	uint64_t lost_events;
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
@@ -175,6 +183,7 @@ struct uvs_loop_opts {
 	bool exact;		 /* phase probes on every iteration */
 	uint64_t probe_budget;	 /* phase-probe hits per second when not exact */
 	pid_t tid;		 /* loop thread; 0 = the process's main thread */
+	uint64_t phase_floor_ns; /* shortest phase run kept in distributions */
 };
 struct uvs_loop;
 int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,

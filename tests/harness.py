@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Helpers for uvscope's tests: fixtures with known behaviour, running
+uvscope, and assertions that print both sides."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UVSCOPE = os.path.join(ROOT, "uvscope")
+UVSCOPE_ASAN = os.path.join(ROOT, ".output", "uvscope-asan")
+FIX = os.path.join(ROOT, ".output", "fixtures")
+JSFIX = os.path.join(ROOT, "tests", "fixtures")
+TESTS = []
+NODE_VERSIONS = ["18.20.8", "22.12.0", "24.11.1"]
+
+
+class Fail(Exception):
+    pass
+
+
+class Test:
+    def __init__(self, name, fn, timeout):
+        self.name, self.fn, self.timeout = name, fn, timeout
+
+
+def test(timeout=60, name=None):
+    def reg(fn):
+        TESTS.append(Test(name or fn.__name__, fn, timeout))
+        return fn
+    return reg
+
+
+def add_test(name, fn, timeout=60):
+    TESTS.append(Test(name, fn, timeout))
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def eq(a, b, what):
+    if a != b:
+        raise Fail("%s: got %r, expected %r" % (what, a, b))
+
+
+def within(v, lo, hi, what):
+    if v is None or not (lo <= v <= hi):
+        raise Fail("%s = %r, expected within [%s, %s]" % (what, v, lo, hi))
+
+
+def node_binaries():
+    """(label, path) of every Node.js the tests cover: the system's, and
+    the official builds fetched into the cache by scripts/fetch-node.sh."""
+    out = [("20-system", "/usr/bin/node")]
+    cache = os.environ.get("UVSCOPE_CACHE", "/var/cache/uvscope")
+    for v in NODE_VERSIONS:
+        out.append((v, os.path.join(cache, "node", v, "bin", "node")))
+    return out
+
+
+class Target:
+    """A fixture process; waits for its "ready" line, killed on exit."""
+
+    def __init__(self, argv, env=None, user=None):
+        self.argv = argv
+        self.env = env
+        self.user = user
+
+    def __enter__(self):
+        pre = None
+        if self.user is not None:
+            uid = self.user
+
+            def pre():
+                os.setgid(uid)
+                os.setuid(uid)
+        if not os.path.exists(self.argv[0]):
+            raise Fail("fixture missing: %s" % self.argv[0])
+        self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=self.env,
+                                  preexec_fn=pre)
+        line = self.p.stdout.readline().decode()
+        if not line.startswith("ready"):
+            err = self.p.stderr.read().decode()
+            raise Fail("fixture %s did not start: %r %s"
+                       % (self.argv, line, err))
+        self.pid = self.p.pid
+        self.ready = line.split()
+        time.sleep(0.3)  # let the loop settle into its rhythm
+        return self
+
+    def __exit__(self, *a):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait()
+
+
+def run(args, timeout=60, binary=None, input=None, env=None):
+    """Runs uvscope; returns (exit status, stdout, stderr)."""
+    p = subprocess.run([binary or UVSCOPE] + args, capture_output=True,
+                       timeout=timeout, input=input, env=env)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def loop_json(args, timeout=60, binary=None):
+    rc, out, err = run(["loop", "--json"] + args, timeout, binary)
+    if rc != 0:
+        raise Fail("uvscope loop %s: exit %d: %s" % (args, rc, err.strip()))
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        raise Fail("bad JSON from uvscope (%s): %r" % (e, out[:300]))
+
+
+def one_line_error(rc, err, what):
+    eq(rc, 2, "exit status for %s" % what)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    eq(len(lines), 1, "stderr lines for %s (%r)" % (what, err))
+    check(lines[0].startswith("uvscope: "),
+          "error line should start with 'uvscope: ': %r" % lines[0])
+    return lines[0]
+
+
+def runtime_addr(pid, path, sym):
+    """Address of sym in pid, for a mapped ELF file (PIE or not)."""
+    out = subprocess.run(["nm", path], capture_output=True).stdout.decode()
+    val = None
+    for ln in out.splitlines():
+        f = ln.split()
+        if len(f) == 3 and f[2] == sym:
+            val = int(f[0], 16)
+    check(val is not None, "no symbol %s in %s" % (sym, path))
+    ehdr = subprocess.run(["readelf", "-h", path],
+                          capture_output=True).stdout.decode()
+    if "EXEC" in ehdr:
+        return val
+    real = os.path.realpath(path)
+    with open("/proc/%d/maps" % pid) as f:
+        for ln in f:
+            parts = ln.split()
+            if len(parts) >= 6 and parts[5] == real and int(parts[2], 16) == 0:
+                return int(parts[0].split("-")[0], 16) + val
+    raise Fail("%s not mapped in %d" % (path, pid))
+
+
+def read_mem(pid, addr, n):
+    with open("/proc/%d/mem" % pid, "rb") as f:
+        f.seek(addr)
+        return f.read(n)
+
+
+def wait_for(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise Fail("timed out waiting for %s" % what)
+
+
+def kill(p, sig=signal.SIGTERM):
+    try:
+        os.kill(p, sig)
+    except ProcessLookupError:
+        pass

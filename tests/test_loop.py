@@ -1,0 +1,323 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""uvscope loop against fixtures whose loop behaviour is known."""
+import json
+import os
+import subprocess
+
+from harness import (FIX, JSFIX, UVSCOPE_ASAN, Fail, Target, add_test,
+                     check, eq, loop_json, node_binaries, run, test, within)
+
+OTHER = ["pending", "idle", "prepare", "check", "close"]
+DUR = "3"
+
+
+def phases(doc):
+    ph = doc["loop"]["phases"]
+    check(ph is not None, "phases missing (tier A expected): %s"
+          % doc["target"])
+    return ph
+
+
+def assert_timer_busy(doc, what):
+    ph = phases(doc)
+    within(ph["timers"]["p50_ms"], 30, 33, what + ": timers p50 ms")
+    for name in OTHER:
+        within(ph[name]["p99_ms"], 0, 1, what + ": %s p99 ms" % name)
+    check(doc["loop"]["iterations"] >= 15,
+          what + ": too few iterations: %d" % doc["loop"]["iterations"])
+    eq(doc["loop"]["phases_measured"], 1.0, what + ": phases measured")
+
+
+def assert_idle(doc, what):
+    loop = doc["loop"]
+    poll = loop["poll"]
+    within(poll["timeout_ms"]["p50_ms"], 99, 101,
+           what + ": requested timeout p50 ms")
+    within(poll["wait"]["p50_ms"], 99, 103, what + ": poll wait p50 ms")
+    check(poll["timed_out"] >= 0.9 * loop["iterations"],
+          what + ": %d of %d waits timed out"
+          % (poll["timed_out"], loop["iterations"]))
+    within(loop["iterations_per_s"], 9, 11, what + ": iterations/s")
+    eq(poll["timeout_ms"]["infinite"], 0, what + ": infinite timeouts")
+
+
+def assert_check_busy(doc, what):
+    ph = phases(doc)
+    within(ph["check"]["p50_ms"], 10, 11.5, what + ": check p50 ms")
+    within(ph["timers"]["p99_ms"], 0, 1, what + ": timers p99 ms")
+
+
+# ---- C fixtures on static libuv (tier A) ----
+
+@test(timeout=30)
+def loop_c_timer_busy_30ms():
+    with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", DUR])
+    eq(doc["target"]["backend"], "ebpf-symbols", "backend")
+    eq(doc["target"]["libuv_version"], t.ready[3], "libuv version")
+    assert_timer_busy(doc, "C timer")
+
+
+@test(timeout=30)
+def loop_c_idle_100ms_timer():
+    with Target([FIX + "/loopfix", "idle", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", DUR])
+    assert_idle(doc, "C idle")
+
+
+@test(timeout=30)
+def loop_c_check_busy_10ms():
+    with Target([FIX + "/loopfix", "check", "10", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", DUR])
+    assert_check_busy(doc, "C check")
+
+
+@test(timeout=30)
+def loop_c_asan_build():
+    """The sanitizer build runs the same measurement cleanly."""
+    with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "3"], binary=UVSCOPE_ASAN)
+    assert_timer_busy(doc, "C timer (asan)")
+
+
+# ---- the stripped shared libuv.so.1 (tier B) ----
+
+@test(timeout=30)
+def loop_tierb_idle_100ms_timer():
+    with Target([FIX + "/loopfix-shared", "idle", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", DUR])
+    eq(doc["target"]["backend"], "ebpf-syscalls", "backend")
+    eq(doc["loop"]["phases"], None, "phases (unknown in tier B)")
+    eq(doc["loop"]["phases_known"], False, "phases_known")
+    eq(doc["target"]["libuv_version"], t.ready[3], "libuv version")
+    assert_idle(doc, "tier B idle")
+
+
+@test(timeout=30)
+def loop_tierb_timer_busy_utilization():
+    # libuv re-arms a repeating timer before its callback and polls with
+    # the loop time cached before it: period 30 + 100 ms, busy 30 of 130.
+    with Target([FIX + "/loopfix-shared", "timer", "30", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", DUR])
+    within(doc["loop"]["utilization"], 0.21, 0.26, "utilization")
+    within(doc["loop"]["iterations_per_s"], 7.0, 8.2, "iterations/s")
+    within(doc["loop"]["poll"]["wait"]["p50_ms"], 99, 103, "poll wait p50")
+
+
+# ---- windowed phase probes under load ----
+
+@test(timeout=30)
+def loop_budget_windows_under_load():
+    """A loop that never sleeps: phase probes must stay within budget and
+    the report must say which share of iterations it timed."""
+    with Target([FIX + "/loopfix", "spin", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "8",
+                         "--probe-budget", "2000"])
+    loop = doc["loop"]
+    check(loop["iterations_per_s"] > 20000,
+          "spin fixture too slow: %r it/s" % loop["iterations_per_s"])
+    check(0 < loop["phases_measured"] < 0.2,
+          "phases_measured = %r, expected a small share"
+          % loop["phases_measured"])
+    check(loop["phase_iterations"] > 100,
+          "only %d iterations timed" % loop["phase_iterations"])
+    # each window's whole cost is paid back before the next one opens;
+    # the last one may not have been paid back when the run ends
+    hits_per_s = loop["probe_hits"] / doc["duration_s"]
+    check(hits_per_s < 2000 * 1.5, "probe hits %.0f/s over 1.5x budget"
+          % hits_per_s)
+    eq(loop["poll"]["timeout_ms"]["zero"], loop["iterations"],
+       "every poll of a spinning loop has timeout 0")
+
+
+@test(timeout=30)
+def loop_exact_times_every_iteration():
+    with Target([FIX + "/loopfix", "spin", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "1", "--exact"])
+    within(doc["loop"]["phases_measured"], 0.99, 1.0, "phases_measured")
+
+
+# ---- JSON ----
+
+SPEC_KEYS = {
+    "target": ["pid", "exe", "runtime", "runtime_version", "libuv_version",
+               "backend"],
+    "loop": ["iterations", "utilization", "phases", "poll"],
+}
+
+
+def recompute_quantile(hist, q):
+    """Rebuild a quantile from the JSON buckets alone."""
+    rank = max(1, -(-int(q * hist["count"] * 1e6) // int(1e6)))
+    seen = 0
+    for lo, hi, c in hist["buckets"]:
+        seen += c
+        if seen >= rank:
+            v = lo if hi - lo == 1 else (lo + hi) / 2
+            return min(max(v, hist["min"]), hist["max"])
+    raise Fail("rank %d beyond buckets" % rank)
+
+
+@test(timeout=30)
+def loop_json_schema_keys_and_buckets():
+    with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "2"])
+    eq(doc["schema"], "uvscope/1", "schema")
+    for sect, keys in SPEC_KEYS.items():
+        for k in keys:
+            check(k in doc[sect], "missing key %s.%s" % (sect, k))
+    for k in ("duration_s", "lost_events"):
+        check(k in doc, "missing key " + k)
+    for name in ["timers"] + OTHER + ["poll"]:
+        p = doc["loop"]["phases"][name]
+        for k in ("count", "total_ms", "p50_ms", "p90_ms", "p99_ms",
+                  "max_ms"):
+            check(k in p, "missing key loop.phases.%s.%s" % (name, k))
+        if p["count"] == 0:
+            eq(p["p50_ms"], 0, name + " p50 without active runs")
+            continue
+        for q, key in ((0.5, "p50_ms"), (0.99, "p99_ms")):
+            v = recompute_quantile(p["hist"], q) / 1e6
+            within(v, p[key] - 1e-6, p[key] + 1e-6,
+                   "%s %s rebuilt from buckets" % (name, key))
+    poll = doc["loop"]["poll"]
+    for k in ("p50_ms", "p99_ms", "max_ms", "infinite", "zero"):
+        check(k in poll["timeout_ms"], "missing poll.timeout_ms." + k)
+    for k in ("count", "p50_ms", "p99_ms", "max_ms"):
+        check(k in poll["wait"], "missing poll.wait." + k)
+    for k in ("timed_out", "woken"):
+        check(k in poll, "missing poll." + k)
+
+
+@test(timeout=30)
+def loop_interval_reports():
+    with Target([FIX + "/loopfix", "idle", "100"]) as t:
+        rc, out, err = run(["loop", "--json", "-i", "0.5", "-d", "2.2",
+                            "-p", str(t.pid)], timeout=20)
+    eq(rc, 0, "exit status (%s)" % err)
+    docs = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    within(len(docs), 4, 5, "number of interval reports")
+    for d in docs[:4]:
+        within(d["duration_s"], 0.45, 0.65, "interval duration")
+        within(d["loop"]["iterations"], 3, 7, "iterations per interval")
+    starts = [d["interval_start_s"] for d in docs]
+    check(starts == sorted(starts), "interval starts not increasing")
+
+
+@test(timeout=30)
+def loop_text_report():
+    with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
+        rc, out, err = run(["loop", "-d", "2", "-p", str(t.pid)])
+    eq(rc, 0, "exit status (%s)" % err)
+    for want in ("uvscope loop: pid %d" % t.pid, "PHASE", "timers",
+                 "requested timeout", "distribution"):
+        check(want in out, "text report lacks %r:\n%s" % (want, out))
+    for ln in out.splitlines():
+        check(len(ln) <= 80, "line over 80 columns: %r" % ln)
+
+
+# ---- launching: -- COMMAND ----
+
+@test(timeout=30)
+def loop_launch_c_fixture():
+    rc, out, err = run(["loop", "--json", "-d", "2", "--",
+                        FIX + "/loopfix", "idle", "100"], timeout=20)
+    eq(rc, 0, "exit status (uvscope ended it after -d) %s" % err)
+    doc = json.loads(out.split("\n", 1)[1])  # first line is "ready"
+    within(doc["loop"]["iterations"], 18, 21, "iterations in 2 s")
+    eq(doc["loop"]["phases_measured"], 1.0, "phases measured")
+
+
+@test(timeout=30)
+def loop_launch_exit_status_forwarded():
+    """The program ends by itself: uvscope exits with its status."""
+    rc, out, err = run(["loop", "--json", "--", "/usr/bin/node", "-e",
+                        "setInterval(() => {}, 100); "
+                        "setTimeout(() => process.exit(7), 1050)"],
+                       timeout=20)
+    eq(rc, 7, "exit status (%s)" % err)
+    doc = json.loads(out)
+    eq(doc["target_exited"], True, "target_exited")
+    within(doc["loop"]["iterations"], 9, 13, "iterations from the start")
+
+
+# ---- nested loops: execSync runs its own loop on the main thread ----
+
+@test(timeout=30)
+def loop_node_execsync_nested_loop_ignored():
+    js = ("setInterval(() => require('child_process')"
+          ".execSync('sleep 0.1'), 300); console.log('ready')")
+    with Target(["/usr/bin/node", "-e", js]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "3"])
+    loop = doc["loop"]
+    within(loop["iterations_per_s"], 2.5, 4.5, "main-loop iterations/s")
+    within(loop["poll"]["wait"]["p50_ms"], 150, 230, "main poll wait p50")
+    within(loop["phases"]["timers"]["p50_ms"], 95, 200,
+           "timers p50 (execSync blocks inside the timer)")
+    check(loop["nested_ignored"] > 0, "nested loop was not seen at all")
+
+
+# ---- every Node.js version ----
+
+def node_tests(label, node):
+    def need():
+        if not os.path.exists(node):
+            raise Fail("%s missing: run scripts/fetch-node.sh %s"
+                       % (node, label))
+
+    def timer():
+        need()
+        with Target([node, JSFIX + "/loop.js", "timer", "30", "100"]) as t:
+            doc = loop_json(["-p", str(t.pid), "-d", DUR])
+        eq(doc["target"]["runtime"], "node", "runtime")
+        v = subprocess.run([node, "-p", "process.version + ' ' + "
+                            "process.versions.uv"],
+                           capture_output=True).stdout.decode().split()
+        eq(doc["target"]["runtime_version"], v[0], "node version")
+        eq(doc["target"]["libuv_version"], v[1], "libuv version")
+        assert_timer_busy(doc, "node %s timer" % label)
+
+    def idle():
+        need()
+        with Target([node, JSFIX + "/loop.js", "idle", "100"]) as t:
+            doc = loop_json(["-p", str(t.pid), "-d", DUR])
+        assert_idle(doc, "node %s idle" % label)
+
+    def check_phase():
+        need()
+        with Target([node, JSFIX + "/loop.js", "check", "10"]) as t:
+            doc = loop_json(["-p", str(t.pid), "-d", DUR])
+        assert_check_busy(doc, "node %s setImmediate" % label)
+
+    def launch():
+        need()
+        rc, out, err = run(["loop", "--json", "-d", "2", "--", node,
+                            JSFIX + "/loop.js", "timer", "30", "100"])
+        eq(rc, 0, "exit status (%s)" % err)
+        doc = json.loads(out.split("\n", 1)[1])
+        within(doc["loop"]["phases"]["timers"]["p50_ms"], 30, 33,
+               "timers p50 ms, traced from launch")
+
+    add_test("loop_node%s_timer_busy_30ms" % label, timer, 30)
+    add_test("loop_node%s_idle_100ms_timer" % label, idle, 30)
+    add_test("loop_node%s_setimmediate_busy_10ms" % label, check_phase, 30)
+    add_test("loop_node%s_launch" % label, launch, 30)
+
+
+@test(timeout=30)
+def loop_reports_iteration_in_progress():
+    """A loop stuck in one long callback completes no iteration: the
+    report must say it is busy, and for how long."""
+    js = ("setTimeout(() => { const e = Date.now() + 10000; "
+          "while (Date.now() < e); }, 200); console.log('ready')")
+    with Target(["/usr/bin/node", "-e", js]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "2"])
+    now = doc["loop"]["now"]
+    eq(now["state"], "busy", "state of the loop at the report")
+    within(now["for_ms"], 1900, 2500, "busy for (ms)")
+    eq(now["at_least"], True, "busy since before the attach")
+    within(doc["loop"]["utilization"], 0, 1, "utilization")
+
+
+for _label, _node in node_binaries():
+    node_tests(_label, _node)
