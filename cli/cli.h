@@ -43,7 +43,6 @@ bool uvs_cli__target_alive(struct uvs_cli *c);
 /* Ends a launched child still running; returns the exit status to use. */
 int uvs_cli__finish(struct uvs_cli *c);
 int uvs_cli__backend_check(const struct uvs_cli *c);
-void uvs_cli__error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 double uvs_cli__parse_seconds(const char *s, const char *what);
 
 int cmd_loop(int argc, char **argv);

@@ -2,7 +2,6 @@
 /* Target selection, launching, signals: what every subcommand shares. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -11,17 +10,6 @@
 
 volatile sig_atomic_t uvs_cli_stop;
 static volatile sig_atomic_t uvs__child_pid;
-
-void uvs_cli__error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	fputs("uvscope: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
 
 static void uvs__on_signal(int sig)
 {
@@ -60,7 +48,7 @@ double uvs_cli__parse_seconds(const char *s, const char *what)
 	if (!strcmp(end, "ms"))
 		v /= 1000;
 	else if (*end && strcmp(end, "s")) {
-		uvs_cli__error("bad %s '%s': expected seconds, like 10 or 0.5",
+		uvs_error("bad %s '%s': expected seconds, like 10 or 0.5",
 			       what, s);
 		return -1;
 	}
@@ -76,7 +64,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 #define NEED_VAL                                                        \
 	do {                                                            \
 		if (!val) {                                             \
-			uvs_cli__error("option %s needs a value", a);   \
+			uvs_error("option %s needs a value", a);   \
 			return -1;                                      \
 		}                                                       \
 		(*i)++;                                                 \
@@ -87,7 +75,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 		errno = 0;
 		c->pid = strtol(val, &end, 10);
 		if (errno || *end || c->pid <= 0) {
-			uvs_cli__error("bad pid '%s'", val);
+			uvs_error("bad pid '%s'", val);
 			return -1;
 		}
 		return 1;
@@ -96,7 +84,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 		NEED_VAL;
 		c->tid = strtol(val, &end, 10);
 		if (*end || c->tid <= 0) {
-			uvs_cli__error("bad tid '%s'", val);
+			uvs_error("bad tid '%s'", val);
 			return -1;
 		}
 		return 1;
@@ -105,7 +93,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 		NEED_VAL;
 		c->duration = uvs_cli__parse_seconds(val, "duration");
 		if (c->duration <= 0) {
-			uvs_cli__error("bad duration '%s'", val);
+			uvs_error("bad duration '%s'", val);
 			return -1;
 		}
 		return 1;
@@ -114,7 +102,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 		NEED_VAL;
 		c->interval = uvs_cli__parse_seconds(val, "interval");
 		if (c->interval < 0.05) {
-			uvs_cli__error("bad interval '%s' (at least 0.05 s)", val);
+			uvs_error("bad interval '%s' (at least 0.05 s)", val);
 			return -1;
 		}
 		return 1;
@@ -123,7 +111,7 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 		NEED_VAL;
 		if (strcmp(val, "auto") && strcmp(val, "ebpf") &&
 		    strcmp(val, "ptrace")) {
-			uvs_cli__error("bad backend '%s': auto, ebpf or ptrace", val);
+			uvs_error("bad backend '%s': auto, ebpf or ptrace", val);
 			return -1;
 		}
 		c->backend = val;
@@ -144,11 +132,11 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 int uvs_cli__check_target(const struct uvs_cli *c, const char *cmd)
 {
 	if (c->pid && c->cmd) {
-		uvs_cli__error("give either -p PID or -- COMMAND, not both");
+		uvs_error("give either -p PID or -- COMMAND, not both");
 		return -1;
 	}
 	if (!c->pid && !c->cmd) {
-		uvs_cli__error("no target: give -p PID or -- COMMAND (see "
+		uvs_error("no target: give -p PID or -- COMMAND (see "
 			       "uvscope %s --help)", cmd);
 		return -1;
 	}
@@ -163,12 +151,12 @@ int uvs_cli__backend_check(const struct uvs_cli *c)
 	if (uvs_verbose)
 		uvs_features__print(&f, stderr);
 	if (c->backend && !strcmp(c->backend, "ptrace")) {
-		uvs_cli__error("the ptrace backend is not available in this "
+		uvs_error("the ptrace backend is not available in this "
 			       "version; use --backend ebpf");
 		return -1;
 	}
 	if (!uvs_features__ebpf_ok(&f)) {
-		uvs_cli__error("eBPF unavailable: %s", f.why_not);
+		uvs_error("eBPF unavailable: %s", f.why_not);
 		return -1;
 	}
 	uvs_debug("backend: ebpf (chosen by %s)",
@@ -214,16 +202,16 @@ static int uvs__launch(struct uvs_cli *c)
 
 	err = uvs__resolve(c->cmd[0], path, sizeof(path));
 	if (err) {
-		uvs_cli__error("cannot run %s: %s", c->cmd[0], strerror(-err));
+		uvs_error("cannot run %s: %s", c->cmd[0], strerror(-err));
 		return -1;
 	}
 	if (pipe2(go, O_CLOEXEC) || pipe2(eerr, O_CLOEXEC)) {
-		uvs_cli__error("pipe: %s", strerror(errno));
+		uvs_error("pipe: %s", strerror(errno));
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
-		uvs_cli__error("fork: %s", strerror(errno));
+		uvs_error("fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
@@ -249,7 +237,7 @@ static int uvs__launch(struct uvs_cli *c)
 	c->exec_err_fd = eerr[0];
 	err = uvs_target__open_exec(path, pid, &c->target);
 	if (err) {
-		uvs_cli__error("%s", uvs_errmsg());
+		uvs_error("%s", uvs_errmsg());
 		close(c->go_fd);
 		waitpid(pid, NULL, 0);
 		return -1;
@@ -265,7 +253,7 @@ int uvs_cli__start(struct uvs_cli *c)
 		return uvs__launch(c);
 	err = uvs_target__open_pid(c->pid, &c->target);
 	if (err) {
-		uvs_cli__error("%s", uvs_errmsg());
+		uvs_error("%s", uvs_errmsg());
 		return -1;
 	}
 	uvs_debug("target pid %d (%s): %s, libuv %s in %s, %s",
@@ -283,7 +271,7 @@ int uvs_cli__release(struct uvs_cli *c)
 	if (!c->child)
 		return 0;
 	if (write(c->go_fd, "g", 1) != 1) {
-		uvs_cli__error("cannot start %s: %s", c->cmd[0], strerror(errno));
+		uvs_error("cannot start %s: %s", c->cmd[0], strerror(errno));
 		return -1;
 	}
 	close(c->go_fd);
@@ -292,7 +280,7 @@ int uvs_cli__release(struct uvs_cli *c)
 	n = read(c->exec_err_fd, &e, sizeof(e));
 	close(c->exec_err_fd);
 	if (n == sizeof(e)) {
-		uvs_cli__error("cannot run %s: %s", c->cmd[0], strerror(e));
+		uvs_error("cannot run %s: %s", c->cmd[0], strerror(e));
 		waitpid(c->child, NULL, 0);
 		c->child_reaped = true;
 		return -1;

@@ -75,7 +75,7 @@ int cmd_loop(int argc, char **argv)
 
 		if (!strcmp(argv[i], "--")) {
 			if (i + 1 >= argc) {
-				uvs_cli__error("no program after --");
+				uvs_error("no program after --");
 				return UVS_EXIT_ERR;
 			}
 			c.cmd = argv + i + 1;
@@ -95,7 +95,7 @@ int cmd_loop(int argc, char **argv)
 			if (i + 1 >= argc ||
 			    (lo.probe_budget = strtoull(argv[i + 1], &end, 10),
 			     *end || !lo.probe_budget)) {
-				uvs_cli__error("--probe-budget needs a positive "
+				uvs_error("--probe-budget needs a positive "
 					       "number of hits per second");
 				return UVS_EXIT_ERR;
 			}
@@ -107,7 +107,7 @@ int cmd_loop(int argc, char **argv)
 
 			if (i + 1 >= argc || (us = atof(argv[i + 1])) <= 0 ||
 			    us > 1e7) {
-				uvs_cli__error("--phase-floor needs a positive "
+				uvs_error("--phase-floor needs a positive "
 					       "number of microseconds");
 				return UVS_EXIT_ERR;
 			}
@@ -119,7 +119,7 @@ int cmd_loop(int argc, char **argv)
 		if (k < 0)
 			return UVS_EXIT_ERR;
 		if (!k) {
-			uvs_cli__error("unknown option '%s' (see uvscope loop "
+			uvs_error("unknown option '%s' (see uvscope loop "
 				       "--help)", argv[i]);
 			return UVS_EXIT_ERR;
 		}
@@ -136,9 +136,9 @@ int cmd_loop(int argc, char **argv)
 	err = uvs_loop__open(c.target, &lo, &l);
 	if (err) {
 		if (!c.cmd && !uvs_target__alive(c.target))
-			uvs_cli__error("pid %d exited during attach", c.pid);
+			uvs_error("pid %d exited during attach", c.pid);
 		else
-			uvs_cli__error("%s", uvs_errmsg());
+			uvs_error("%s", uvs_errmsg());
 		goto out;
 	}
 	if (uvs_verbose)
@@ -147,7 +147,7 @@ int cmd_loop(int argc, char **argv)
 		goto out;
 	r = malloc(sizeof(*r));
 	if (!r) {
-		uvs_cli__error("out of memory");
+		uvs_error("out of memory");
 		goto out;
 	}
 	t0 = last = uvs_now_ns();
@@ -158,7 +158,7 @@ int cmd_loop(int argc, char **argv)
 	while (!uvs_cli_stop) {
 		err = uvs_loop__poll(l, 100);
 		if (err) {
-			uvs_cli__error("%s", uvs_errmsg());
+			uvs_error("%s", uvs_errmsg());
 			goto out;
 		}
 		now = uvs_now_ns();
@@ -191,7 +191,7 @@ int cmd_loop(int argc, char **argv)
 	l = NULL;
 	emit(r, c.json);
 	if (exited && !c.cmd)
-		uvs_cli__error("pid %d exited after %.1f s", c.pid,
+		uvs_error("pid %d exited after %.1f s", c.pid,
 			       (now - t0) / 1e9);
 	ret = c.cmd ? uvs_cli__finish(&c) : 0;
 	c.child = 0;

@@ -26,6 +26,13 @@ int uvs_seterr(int err, const char *fmt, ...)
 	return err < 0 ? err : -err;
 }
 
+static void uvs__vprint(const char *prefix, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "uvscope: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void uvs_debug(const char *fmt, ...)
 {
 	va_list ap;
@@ -33,9 +40,7 @@ void uvs_debug(const char *fmt, ...)
 	if (!uvs_verbose)
 		return;
 	va_start(ap, fmt);
-	fputs("uvscope: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	uvs__vprint("", fmt, ap);
 	va_end(ap);
 }
 
@@ -44,9 +49,16 @@ void uvs_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("uvscope: warning: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	uvs__vprint("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void uvs_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	uvs__vprint("", fmt, ap);
 	va_end(ap);
 }
 

@@ -26,6 +26,8 @@ int uvs_seterr(int err, const char *fmt, ...)
 extern int uvs_verbose;
 void uvs_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void uvs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The CLI's one-line error: "uvscope: what and why". */
+void uvs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t uvs_now_ns(void); /* CLOCK_MONOTONIC, the clock bpf_ktime_get_ns uses */
 int uvs_read_file(const char *path, char *buf, size_t len);
 
