@@ -6,6 +6,7 @@ CLANG ?= clang
 LLVM_STRIP ?= llvm-strip
 BPFTOOL ?= $(shell command -v bpftool || echo /usr/sbin/bpftool)
 CC ?= gcc
+PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 ARCH := x86
 
@@ -33,7 +34,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDARY:
-.PHONY: all clean deps demo check test asan install bench fixtures format
+.PHONY: all clean deps demo check test asan install bench fixtures format fuzz
 all: uvscope
 
 deps:
@@ -85,6 +86,14 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS))
 		$(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS)) $(LIBS) -o $@
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*.c))
 
+# A libFuzzer harness for the JSON reader (clang; run bounded by the tests).
+FUZZ_SRCS := lib/report.c lib/report_read.c lib/hist.c lib/util.c
+$(OUTPUT)/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_SRCS) $(wildcard lib/*.h bpf/*.h) | $(OUTPUT)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+		-Ilib -Ibpf $< $(FUZZ_SRCS) -ljansson -lm -o $@
+fuzz: $(OUTPUT)/fuzz_report
+
 # The README's first command: a loop report of the bundled demo target.
 demo: deps
 	$(Q)$(MAKE) -s uvscope fixtures
@@ -92,9 +101,9 @@ demo: deps
 
 # The README's second command: install, build, run every test.
 check: deps
-	$(Q)$(MAKE) -s uvscope asan fixtures $(UNIT_TESTS)
+	$(Q)$(MAKE) -s uvscope asan fixtures fuzz $(UNIT_TESTS)
 	$(Q)sh scripts/fetch-node.sh 18.20.8 22.12.0 24.11.1 >/dev/null
-	$(Q)python3 tests/run.py
+	$(Q)$(PYTHON) tests/run.py
 
 test: check
 

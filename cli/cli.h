@@ -46,5 +46,8 @@ int uvs_cli__backend_check(const struct uvs_cli *c);
 double uvs_cli__parse_seconds(const char *s, const char *what);
 
 int cmd_loop(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -43,6 +43,23 @@ static void loop_help(FILE *out)
 "  uvscope loop -d 5 -- node server.js   # launch, trace 5 s, stop it\n");
 }
 
+static void record_help(FILE *out)
+{
+	fprintf(out,
+"Usage: uvscope record -o FILE [OPTIONS] (-p PID | -- PROGRAM [ARGS...])\n"
+"\n"
+"Records what the backend measures (today: the loop) into one JSON\n"
+"document (schema uvscope/1, histograms with their buckets, target and\n"
+"environment), for 'uvscope report' and 'uvscope check'.\n"
+"\n"
+"Options: -o, --output FILE, and those of 'uvscope loop' except -i.\n"
+"\n"
+"EXAMPLES:\n"
+"  uvscope record -o run.json -d 30 -p 1234\n"
+"  uvscope record -o run.json -d 20 -- node server.js\n"
+"  uvscope check --baseline base.json run.json\n");
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
@@ -51,16 +68,36 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, ap);
 }
 
-static void emit(struct uvs_report *r, bool json)
+static int emit(struct uvs_report *r, bool json, const char *out)
 {
-	if (json)
-		uvs_report__print_json(r, stdout);
-	else
+	FILE *f;
+	int err;
+
+	if (!out) {
+		if (json)
+			return uvs_report__print_json(r, stdout);
 		uvs_report__print_text(r, stdout);
+		return 0;
+	}
+	f = fopen(out, "we");
+	if (!f) {
+		uvs_error("cannot write %s: %s", out, strerror(errno));
+		return -1;
+	}
+	err = uvs_report__print_json(r, f);
+	if (fclose(f) || err) {
+		uvs_error("cannot write %s", out);
+		return -1;
+	}
+	printf("uvscope: recorded %.1f s of pid %d (%s, %s) to %s\n",
+	       r->duration_s, r->pid, r->runtime, r->backend, out);
+	return 0;
 }
 
-int cmd_loop(int argc, char **argv)
+/* `loop` prints; `record` writes the same report, as JSON, to -o FILE. */
+static int loop_main(int argc, char **argv, const char *command)
 {
+	const char *out = NULL;
 	struct uvs_loop_opts lo = { .sz = sizeof(lo) };
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r = NULL;
@@ -82,8 +119,20 @@ int cmd_loop(int argc, char **argv)
 			break;
 		}
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			loop_help(stdout);
+			if (!strcmp(command, "record"))
+				record_help(stdout);
+			else
+				loop_help(stdout);
 			return 0;
+		}
+		if (!strcmp(command, "record") &&
+		    (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))) {
+			if (i + 1 >= argc) {
+				uvs_error("-o needs a file name");
+				return UVS_EXIT_ERR;
+			}
+			out = argv[++i];
+			continue;
 		}
 		if (!strcmp(argv[i], "--exact")) {
 			lo.exact = true;
@@ -119,13 +168,24 @@ int cmd_loop(int argc, char **argv)
 		if (k < 0)
 			return UVS_EXIT_ERR;
 		if (!k) {
-			uvs_error("unknown option '%s' (see uvscope loop "
-				       "--help)", argv[i]);
+			uvs_error("unknown option '%s' (see uvscope %s "
+				  "--help)", argv[i], command);
 			return UVS_EXIT_ERR;
 		}
 	}
-	if (uvs_cli__check_target(&c, "loop"))
+	if (uvs_cli__check_target(&c, command))
 		return UVS_EXIT_ERR;
+	if (!strcmp(command, "record")) {
+		if (!out) {
+			uvs_error("record needs -o FILE");
+			return UVS_EXIT_ERR;
+		}
+		if (c.interval) {
+			uvs_error("record writes one document: -i does not "
+				  "apply");
+			return UVS_EXIT_ERR;
+		}
+	}
 	lo.tid = c.tid;
 	uvs_cli__signals();
 	libbpf_set_print(libbpf_print);
@@ -151,7 +211,7 @@ int cmd_loop(int argc, char **argv)
 		goto out;
 	}
 	t0 = last = uvs_now_ns();
-	uvs_report__init(r, "loop", c.target,
+	uvs_report__init(r, command, c.target,
 			 uvs_tier_name(c.target->tier));
 	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
 	uvs_debug("attached in %.1f ms", r->attach_ms);
@@ -172,11 +232,11 @@ int cmd_loop(int argc, char **argv)
 			uvs_loop__collect(l, r);
 			r->duration_s = (now - last) / 1e9;
 			r->interval_start_s = (last - t0) / 1e9;
-			emit(r, c.json);
+			emit(r, c.json, NULL);
 			if (!c.json)
 				fputc('\n', stdout);
 			attach_ms = r->attach_ms;
-			uvs_report__init(r, "loop", c.target,
+			uvs_report__init(r, command, c.target,
 					 uvs_tier_name(c.target->tier));
 			r->attach_ms = attach_ms;
 			last = now;
@@ -189,7 +249,8 @@ int cmd_loop(int argc, char **argv)
 	r->target_exited = exited;
 	uvs_loop__close(l);
 	l = NULL;
-	emit(r, c.json);
+	if (emit(r, c.json, out))
+		goto out;
 	if (exited && !c.cmd)
 		uvs_error("pid %d exited after %.1f s", c.pid,
 			       (now - t0) / 1e9);
@@ -202,4 +263,14 @@ out:
 	uvs_target__close(c.target);
 	free(r);
 	return ret;
+}
+
+int cmd_loop(int argc, char **argv)
+{
+	return loop_main(argc, argv, "loop");
+}
+
+int cmd_record(int argc, char **argv)
+{
+	return loop_main(argc, argv, "record");
 }

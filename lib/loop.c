@@ -31,10 +31,6 @@
 #define UVS_WINDOW_NS 100000000ull /* how often the budget is checked */
 #define UVS_MIN_WINDOW_NS 2000000ull
 
-const char *const uvs_phase_names[7] = {
-	"timers", "pending", "idle", "prepare", "poll", "check", "close",
-};
-
 struct uvs__site {
 	uint64_t addr;	/* link-time address in the libuv file */
 	uint64_t off;	/* file offset for the uprobe */

@@ -6,7 +6,37 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
 #include "uvscope.h"
+
+const char *const uvs_phase_names[7] = {
+	"timers", "pending", "idle", "prepare", "poll", "check", "close",
+};
+
+static void uvs__environment(struct uvs_env *e)
+{
+	char buf[8192], *p;
+	struct utsname u;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (!uname(&u))
+		snprintf(e->kernel, sizeof(e->kernel), "%s %s", u.sysname,
+			 u.release);
+	if (uvs_read_file("/proc/cpuinfo", buf, sizeof(buf)) > 0 &&
+	    (p = strstr(buf, "model name"))) {
+		p = strchr(p, ':');
+		if (p) {
+			p += 2;
+			p[strcspn(p, "\n")] = '\0';
+			snprintf(e->cpu_model, sizeof(e->cpu_model), "%s", p);
+		}
+	}
+	if (gmtime_r(&now, &tm))
+		strftime(e->recorded_at, sizeof(e->recorded_at),
+			 "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
 
 void uvs_report__init(struct uvs_report *r, const char *command,
 		      const struct uvs_target *t, const char *backend)
@@ -21,6 +51,7 @@ void uvs_report__init(struct uvs_report *r, const char *command,
 	snprintf(r->libuv_version, sizeof(r->libuv_version), "%s",
 		 t->libuv_version);
 	snprintf(r->backend, sizeof(r->backend), "%s", backend);
+	uvs__environment(&r->env);
 }
 
 struct uvs__q {
@@ -146,8 +177,7 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 	fprintf(out, "backend %s, %.1f s, %llu events lost%s\n\n", r->backend,
 		r->duration_s, (unsigned long long)r->lost_events,
 		r->target_exited ? ", target exited" : "");
-	if (!strcmp(r->command, "loop"))
-		uvs__text_loop(r, out);
+	uvs__text_loop(r, out);
 	fflush(out);
 }
 
@@ -264,12 +294,15 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 	json_object_set_new(t, "backend", json_string(r->backend));
 	json_object_set_new(t, "attach_ms", json_real(r->attach_ms));
 	json_object_set_new(o, "target", t);
+	json_object_set_new(o, "environment", json_pack("{s:s,s:s,s:s,s:s}",
+		"kernel", r->env.kernel, "cpu_model", r->env.cpu_model,
+		"recorded_at", r->env.recorded_at,
+		"uvscope_version", UVS_VERSION));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "interval_start_s", json_real(r->interval_start_s));
 	json_object_set_new(o, "lost_events", json_integer(r->lost_events));
 	json_object_set_new(o, "target_exited", json_boolean(r->target_exited));
-	if (!strcmp(r->command, "loop"))
-		json_object_set_new(o, "loop", uvs__json_loop(r));
+	json_object_set_new(o, "loop", uvs__json_loop(r));
 	return o;
 }
 

@@ -157,8 +157,15 @@ struct uvs_loop_report {
 	bool now_at_least;   /* in that state since before tracing began */
 };
 
+struct uvs_env {
+	char kernel[128];
+	char cpu_model[128];
+	char recorded_at[32]; /* UTC, ISO 8601 */
+};
+
 struct uvs_report {
-	const char *command; /* "loop" */
+	const char *command; /* "loop" or "record" */
+	struct uvs_env env;
 	pid_t pid;
 	char exe[4096], runtime[32], runtime_version[32], libuv_version[32];
 	char backend[32];
@@ -178,6 +185,43 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out);
 struct json_t;
 struct json_t *uvs_report__to_json(const struct uvs_report *r);
 int uvs_report__print_json(const struct uvs_report *r, FILE *out);
+/* Reads a uvscope/1 document back into the model (report_read.c). */
+int uvs_report__read(const char *file, struct uvs_report *r);
+/* The same from memory; name is used in messages. */
+int uvs_report__parse(const char *name, const char *buf, size_t len,
+		      struct uvs_report *r);
+
+/* ---- comparing runs (check.c) ---- */
+#define UVS_CHECK_MAX_BASE 32
+#define UVS_CHECK_MAX_ROWS 64
+enum uvs_check_verdict {
+	UVS_CHECK_OK,
+	UVS_CHECK_REGRESSION,
+	UVS_CHECK_IMPROVED,
+	UVS_CHECK_INFO,	   /* compared, never a failure (poll wait) */
+	UVS_CHECK_SKIPPED, /* too few samples for this quantile */
+};
+struct uvs_check_row {
+	char name[48], unit[8];
+	double base;		/* median of the baselines */
+	double base_min, base_max, noise;
+	double run, change;	/* change relative to base */
+	double limit;		/* above this, a regression */
+	enum uvs_check_verdict verdict;
+};
+struct uvs_check_opts {
+	double max_regression;	/* relative, 0.10 = 10% */
+	double min_change_ms;	/* absolute floor */
+};
+struct uvs_check {
+	struct uvs_check_opts opts;
+	struct uvs_check_row rows[UVS_CHECK_MAX_ROWS];
+	int nrows, regressions;
+};
+int uvs_check__compare(struct uvs_check *c,
+		       const struct uvs_report *const *base, int nb,
+		       const struct uvs_report *run);
+const char *uvs_check__verdict(enum uvs_check_verdict v);
 
 /* ---- the eBPF loop backend (loop.c) ---- */
 struct uvs_loop_opts {

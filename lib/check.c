@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Noise-aware comparison of a run with one or more baselines.
+ *
+ * A metric regresses when the run exceeds the largest baseline by more than
+ * the largest of: the relative threshold of the baselines' median, the
+ * absolute floor (a 0.1 ms -> 0.2 ms change is not a regression), and the
+ * spread the baselines show among themselves (run-to-run noise).
+ * Quantiles drawn from too few samples are not compared.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "uvscope.h"
+
+#define UVS_MIN_P50 5
+#define UVS_MIN_P99 50
+
+static int uvs__cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void uvs__row(struct uvs_check *c, const char *name, const char *unit,
+		     const double *base, int nb, double run, double floor,
+		     bool fails, uint64_t min_n, const uint64_t *bn,
+		     uint64_t rn)
+{
+	struct uvs_check_row *r;
+	double sorted[UVS_CHECK_MAX_BASE], slack;
+	int i;
+
+	uint64_t any = rn;
+
+	for (i = 0; i < nb; i++)
+		any += bn[i];
+	if (!any || c->nrows == UVS_CHECK_MAX_ROWS)
+		return; /* nothing on either side: nothing to say */
+	r = &c->rows[c->nrows++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->unit, sizeof(r->unit), "%s", unit);
+	r->run = run;
+	for (i = 0; i < nb; i++)
+		sorted[i] = base[i];
+	qsort(sorted, nb, sizeof(double), uvs__cmp_d);
+	r->base = nb % 2 ? sorted[nb / 2]
+			 : (sorted[nb / 2 - 1] + sorted[nb / 2]) / 2;
+	r->base_min = sorted[0];
+	r->base_max = sorted[nb - 1];
+	r->noise = r->base_max - r->base_min;
+	r->change = r->base > 0 ? (run - r->base) / r->base : 0;
+	slack = fmax(fmax(c->opts.max_regression * r->base, floor), r->noise);
+	r->limit = r->base_max + slack;
+	for (i = 0; i < nb; i++)
+		if (bn[i] < min_n)
+			r->verdict = UVS_CHECK_SKIPPED;
+	if (rn < min_n)
+		r->verdict = UVS_CHECK_SKIPPED;
+	if (r->verdict == UVS_CHECK_SKIPPED)
+		return;
+	if (!fails)
+		r->verdict = UVS_CHECK_INFO;
+	else if (run > r->limit)
+		r->verdict = UVS_CHECK_REGRESSION;
+	else if (run < r->base_min - slack)
+		r->verdict = UVS_CHECK_IMPROVED;
+	else
+		r->verdict = UVS_CHECK_OK;
+	if (r->verdict == UVS_CHECK_REGRESSION)
+		c->regressions++;
+}
+
+static void uvs__hist_rows(struct uvs_check *c, const char *name,
+			   const struct uvs_hist *const *b, int nb,
+			   const struct uvs_hist *run, double scale,
+			   double floor, bool fails)
+{
+	static const struct { double q; const char *n; uint64_t min; } qs[] = {
+		{ 0.5, "p50", UVS_MIN_P50 }, { 0.99, "p99", UVS_MIN_P99 },
+	};
+	double base[UVS_CHECK_MAX_BASE];
+	uint64_t bn[UVS_CHECK_MAX_BASE];
+	char label[64];
+	size_t k;
+	int i;
+
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < nb; i++) {
+			base[i] = uvs_hist__quantile(b[i], qs[k].q) / scale;
+			bn[i] = b[i]->count;
+		}
+		snprintf(label, sizeof(label), "%s %s", name, qs[k].n);
+		uvs__row(c, label, "ms", base, nb,
+			 uvs_hist__quantile(run, qs[k].q) / scale, floor, fails,
+			 qs[k].min, bn, run->count);
+	}
+}
+
+int uvs_check__compare(struct uvs_check *c,
+		       const struct uvs_report *const *base, int nb,
+		       const struct uvs_report *run)
+{
+	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
+	double v[UVS_CHECK_MAX_BASE];
+	uint64_t n[UVS_CHECK_MAX_BASE];
+	bool phases = run->loop.phases_known;
+	int i, p;
+
+	if (nb < 1 || nb > UVS_CHECK_MAX_BASE)
+		return uvs_seterr(-EINVAL, "between 1 and %d baselines",
+				  UVS_CHECK_MAX_BASE);
+	c->nrows = 0;
+	c->regressions = 0;
+	for (i = 0; i < nb; i++)
+		phases = phases && base[i]->loop.phases_known;
+	for (p = 0; phases && p < 7; p++) {
+		for (i = 0; i < nb; i++)
+			h[i] = &base[i]->loop.phase[p].ns;
+		uvs__hist_rows(c, uvs_phase_names[p], h, nb,
+			       &run->loop.phase[p].ns, 1e6,
+			       c->opts.min_change_ms, p != 4);
+	}
+	for (i = 0; i < nb; i++) {
+		const struct uvs_loop_report *l = &base[i]->loop;
+
+		v[i] = l->busy_ns + l->wait_ns ?
+			(double)l->busy_ns / (l->busy_ns + l->wait_ns) : 0;
+		n[i] = l->iterations;
+	}
+	uvs__row(c, "loop utilization", "", v, nb,
+		 run->loop.busy_ns + run->loop.wait_ns ?
+			(double)run->loop.busy_ns /
+				(run->loop.busy_ns + run->loop.wait_ns) : 0,
+		 0.02, true, UVS_MIN_P50, n, run->loop.iterations);
+	for (i = 0; i < nb; i++)
+		h[i] = &base[i]->loop.wait_ns_h;
+	/* Waiting longer is not worse by itself: shown, never failed. */
+	uvs__hist_rows(c, "poll wait", h, nb, &run->loop.wait_ns_h, 1e6,
+		       c->opts.min_change_ms, false);
+	return 0;
+}
+
+const char *uvs_check__verdict(enum uvs_check_verdict v)
+{
+	switch (v) {
+	case UVS_CHECK_OK: return "ok";
+	case UVS_CHECK_REGRESSION: return "REGRESSION";
+	case UVS_CHECK_IMPROVED: return "improved";
+	case UVS_CHECK_INFO: return "info";
+	case UVS_CHECK_SKIPPED: return "too few samples";
+	}
+	return "?";
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Reading a uvscope/1 JSON document back into the report model, so that
+ * report, check and every printer work from the same structure as a live
+ * run. Every value is checked for type and range; a bad file gives one
+ * message naming the file, where in it, and what was expected.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+#include "uvscope.h"
+
+struct uvs__rd {
+	const char *file;
+	char path[256];
+	int err;
+};
+
+static int uvs__bad(struct uvs__rd *c, const char *what)
+{
+	if (!c->err)
+		c->err = uvs_seterr(-EINVAL, "%s: %s: %s", c->file,
+				    c->path[0] ? c->path : "top level", what);
+	return c->err;
+}
+
+/* Descends into key: the error path grows as we go, like a.b.c. */
+static json_t *uvs__get(struct uvs__rd *c, json_t *o, const char *key,
+			int type, bool optional, size_t *mark)
+{
+	json_t *v = o ? json_object_get(o, key) : NULL;
+	size_t n = strlen(c->path);
+
+	*mark = n;
+	snprintf(c->path + n, sizeof(c->path) - n, "%s%s", n ? "." : "", key);
+	if (!v || json_is_null(v)) {
+		if (!optional)
+			uvs__bad(c, "missing");
+		return NULL;
+	}
+	if (type == JSON_REAL ? !json_is_number(v) :
+	    type == JSON_TRUE ? !json_is_boolean(v) : (int)json_typeof(v) != type) {
+		static const char *const names[] = {
+			"an object", "an array", "a string", "an integer",
+			"a number", "a boolean", "a boolean", "null",
+		};
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "expected %s", names[type]);
+		uvs__bad(c, msg);
+		return NULL;
+	}
+	return v;
+}
+
+static void uvs__up(struct uvs__rd *c, size_t mark)
+{
+	c->path[mark] = '\0';
+}
+
+static double uvs__num(struct uvs__rd *c, json_t *o, const char *key,
+		       double lo, double hi)
+{
+	size_t m;
+	json_t *v = uvs__get(c, o, key, JSON_REAL, false, &m);
+	double d = v ? json_number_value(v) : 0;
+
+	if (v && !(d >= lo && d <= hi))
+		uvs__bad(c, "out of range");
+	uvs__up(c, m);
+	return d;
+}
+
+static uint64_t uvs__uint(struct uvs__rd *c, json_t *o, const char *key)
+{
+	size_t m;
+	json_t *v = uvs__get(c, o, key, JSON_INTEGER, false, &m);
+	json_int_t i = v ? json_integer_value(v) : 0;
+
+	if (v && i < 0)
+		uvs__bad(c, "expected a count (>= 0)");
+	uvs__up(c, m);
+	return i < 0 ? 0 : (uint64_t)i;
+}
+
+static void uvs__str(struct uvs__rd *c, json_t *o, const char *key,
+		     char *buf, size_t len, bool optional)
+{
+	size_t m;
+	json_t *v = uvs__get(c, o, key, JSON_STRING, optional, &m);
+
+	buf[0] = '\0';
+	if (v)
+		snprintf(buf, len, "%s", json_string_value(v));
+	uvs__up(c, m);
+}
+
+static void uvs__hist(struct uvs__rd *c, json_t *o, struct uvs_hist *h,
+		      const char *unit)
+{
+	size_t m, i, m2;
+	json_t *hj = uvs__get(c, o, "hist", JSON_OBJECT, false, &m), *b, *e;
+	char s[32];
+	uint64_t total = 0;
+
+	memset(h, 0, sizeof(*h));
+	if (!hj)
+		goto out;
+	uvs__str(c, hj, "unit", s, sizeof(s), false);
+	if (!c->err && strcmp(s, unit)) {
+		uvs__bad(c, "unit should be ns or ms as the key says");
+		goto out;
+	}
+	uvs__str(c, hj, "scheme", s, sizeof(s), false);
+	if (!c->err && strcmp(s, "log-linear-64")) {
+		uvs__bad(c, "unknown histogram scheme (expected log-linear-64)");
+		goto out;
+	}
+	h->count = uvs__uint(c, hj, "count");
+	h->sum = uvs__uint(c, hj, "sum");
+	h->min = uvs__uint(c, hj, "min");
+	h->max = uvs__uint(c, hj, "max");
+	b = uvs__get(c, hj, "buckets", JSON_ARRAY, false, &m2);
+	if (!b)
+		goto out;
+	json_array_foreach(b, i, e) {
+		json_int_t lo, hi, n;
+		int idx;
+
+		if (!json_is_array(e) || json_array_size(e) != 3 ||
+		    !json_is_integer(json_array_get(e, 0)) ||
+		    !json_is_integer(json_array_get(e, 1)) ||
+		    !json_is_integer(json_array_get(e, 2))) {
+			snprintf(s, sizeof(s), "[%zu]", i);
+			uvs__bad(c, "expected [lower, upper, count] integers");
+			goto out;
+		}
+		lo = json_integer_value(json_array_get(e, 0));
+		hi = json_integer_value(json_array_get(e, 1));
+		n = json_integer_value(json_array_get(e, 2));
+		idx = lo >= 0 ? uvs_hist__index(lo) : -1;
+		if (idx < 0 || (json_int_t)uvs_hist__lower(idx) != lo ||
+		    (json_int_t)uvs_hist__upper(idx) != hi || n <= 0 ||
+		    n > UINT32_MAX || h->b[idx]) {
+			uvs__bad(c, "a bucket is not one of log-linear-64's "
+				    "(or repeats, or has no count)");
+			goto out;
+		}
+		h->b[idx] = n;
+		total += n;
+	}
+	uvs__up(c, m2);
+	if (!c->err && total != h->count)
+		uvs__bad(c, "bucket counts do not add up to count");
+	if (!c->err && h->count && h->min > h->max)
+		uvs__bad(c, "min is above max");
+out:
+	uvs__up(c, m);
+}
+
+static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
+			   struct uvs_loop_report *l)
+{
+	size_t m, m2, m3, m4;
+	json_t *lj = uvs__get(c, doc, "loop", JSON_OBJECT, false, &m);
+	json_t *ph, *p, *poll, *to, *w, *v;
+	int i;
+
+	if (!lj)
+		return;
+	l->iterations = uvs__uint(c, lj, "iterations");
+	l->busy_ns = uvs__num(c, lj, "busy_ms", 0, 1e12) * 1e6;
+	l->phase_iterations = uvs__uint(c, lj, "phase_iterations");
+	v = uvs__get(c, lj, "phases_known", JSON_TRUE, false, &m2);
+	l->phases_known = v && json_is_true(v);
+	uvs__up(c, m2);
+	l->phase_floor_ns = uvs__num(c, lj, "phase_floor_ms", 0, 1e6) * 1e6;
+	ph = uvs__get(c, lj, "phases", JSON_OBJECT, true, &m2);
+	if (l->phases_known && !ph && !c->err)
+		uvs__bad(c, "missing while phases_known is true");
+	for (i = 0; ph && i < 7 && !c->err; i++) {
+		p = uvs__get(c, ph, uvs_phase_names[i], JSON_OBJECT, false, &m3);
+		if (p) {
+			l->phase[i].total_ns =
+				uvs__num(c, p, "total_ms", 0, 1e12) * 1e6;
+			v = uvs__get(c, p, "derived", JSON_TRUE, false, &m4);
+			l->phase_derived[i] = v && json_is_true(v);
+			uvs__up(c, m4);
+			uvs__hist(c, p, &l->phase[i].ns, "ns");
+		}
+		uvs__up(c, m3);
+	}
+	uvs__up(c, m2);
+	poll = uvs__get(c, lj, "poll", JSON_OBJECT, false, &m2);
+	if (poll) {
+		to = uvs__get(c, poll, "timeout_ms", JSON_OBJECT, false, &m3);
+		if (to) {
+			uvs__hist(c, to, &l->timeout_ms, "ms");
+			l->timeout_infinite = uvs__uint(c, to, "infinite");
+			l->timeout_zero = uvs__uint(c, to, "zero");
+		}
+		uvs__up(c, m3);
+		w = uvs__get(c, poll, "wait", JSON_OBJECT, false, &m3);
+		if (w) {
+			uvs__hist(c, w, &l->wait_ns_h, "ns");
+			l->wait_ns = l->wait_ns_h.sum;
+		}
+		uvs__up(c, m3);
+		l->timed_out = uvs__uint(c, poll, "timed_out");
+		l->woken = uvs__uint(c, poll, "woken");
+		l->interrupted = uvs__uint(c, poll, "interrupted");
+	}
+	uvs__up(c, m2);
+	l->probe_hits = uvs__uint(c, lj, "probe_hits");
+	l->nested_ignored = uvs__uint(c, lj, "nested_ignored");
+	uvs__up(c, m);
+}
+
+static int uvs__read_doc(const char *file, json_t *doc,
+			 struct uvs_report *r);
+
+int uvs_report__read(const char *file, struct uvs_report *r)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	memset(r, 0, sizeof(*r));
+	doc = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		if (jerr.line < 0 || strstr(jerr.text, "unable to open"))
+			return uvs_seterr(-ENOENT, "%s: %s", file, jerr.text);
+		return uvs_seterr(-EINVAL, "%s: line %d, column %d: %s", file,
+				  jerr.line, jerr.column, jerr.text);
+	}
+	return uvs__read_doc(file, doc, r);
+}
+
+int uvs_report__parse(const char *name, const char *buf, size_t len,
+		      struct uvs_report *r)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	memset(r, 0, sizeof(*r));
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		return uvs_seterr(-EINVAL, "%s: line %d, column %d: %s", name,
+				  jerr.line, jerr.column, jerr.text);
+	return uvs__read_doc(name, doc, r);
+}
+
+/* Takes the reference to doc. */
+static int uvs__read_doc(const char *file, json_t *doc, struct uvs_report *r)
+{
+	struct uvs__rd c = { .file = file };
+	json_t *t, *env;
+	size_t m;
+	char schema[64], cmd[32];
+
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		return uvs_seterr(-EINVAL, "%s: expected a JSON object at the "
+				  "top level", file);
+	}
+	uvs__str(&c, doc, "schema", schema, sizeof(schema), false);
+	if (!c.err && strcmp(schema, UVS_SCHEMA)) {
+		if (!strncmp(schema, "uvscope/", 8))
+			uvs__bad(&c, "a schema version this uvscope does not "
+				     "know (it reads uvscope/1): written by a "
+				     "newer uvscope?");
+		else
+			uvs__bad(&c, "not a uvscope document (expected "
+				     "\"uvscope/1\")");
+	}
+	uvs__str(&c, doc, "command", cmd, sizeof(cmd), false);
+	if (!c.err && strcmp(cmd, "loop") && strcmp(cmd, "record"))
+		uvs__bad(&c, "unknown command (expected loop or record)");
+	r->command = !strcmp(cmd, "record") ? "record" : "loop";
+	t = uvs__get(&c, doc, "target", JSON_OBJECT, false, &m);
+	if (t) {
+		r->pid = uvs__uint(&c, t, "pid");
+		uvs__str(&c, t, "exe", r->exe, sizeof(r->exe), false);
+		uvs__str(&c, t, "runtime", r->runtime, sizeof(r->runtime), false);
+		uvs__str(&c, t, "runtime_version", r->runtime_version,
+			 sizeof(r->runtime_version), true);
+		uvs__str(&c, t, "libuv_version", r->libuv_version,
+			 sizeof(r->libuv_version), true);
+		uvs__str(&c, t, "backend", r->backend, sizeof(r->backend), false);
+	}
+	uvs__up(&c, m);
+	env = uvs__get(&c, doc, "environment", JSON_OBJECT, true, &m);
+	if (env) {
+		uvs__str(&c, env, "kernel", r->env.kernel, sizeof(r->env.kernel), true);
+		uvs__str(&c, env, "cpu_model", r->env.cpu_model,
+			 sizeof(r->env.cpu_model), true);
+		uvs__str(&c, env, "recorded_at", r->env.recorded_at,
+			 sizeof(r->env.recorded_at), true);
+	}
+	uvs__up(&c, m);
+	r->duration_s = uvs__num(&c, doc, "duration_s", 0, 1e9);
+	r->lost_events = uvs__uint(&c, doc, "lost_events");
+	uvs__read_loop(&c, doc, &r->loop);
+	json_decref(doc);
+	return c.err;
+}

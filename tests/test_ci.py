@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""record, report and check: uvscope in CI."""
+import copy
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+
+import jsonschema
+
+from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, check, eq,
+                     loop_json, one_line_error, run, test, within)
+
+SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
+
+
+def validate(doc, what):
+    try:
+        jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    except jsonschema.ValidationError as e:
+        raise Fail("%s does not follow docs/schema.json: %s at %s"
+                   % (what, e.message[:200], list(e.absolute_path)))
+
+
+def record(tmp, name, argv, secs="2"):
+    path = os.path.join(tmp, name)
+    with Target(argv) as t:
+        rc, out, err = run(["record", "-o", path, "-d", secs,
+                            "-p", str(t.pid)])
+    eq(rc, 0, "record exit status (%s)" % err)
+    check("recorded" in out and path in out, "record said: %r" % out)
+    return path
+
+
+@test(timeout=60)
+def ci_check_flags_a_slower_timer():
+    """20 ms timer callbacks, then 60 ms: check exits 1 and names the
+    timers phase; the same configuration twice exits 0."""
+    tmp = tempfile.mkdtemp()
+    try:
+        base = record(tmp, "base.json", [FIX + "/loopfix", "timer", "20", "100"])
+        same = record(tmp, "same.json", [FIX + "/loopfix", "timer", "20", "100"])
+        slow = record(tmp, "slow.json", [FIX + "/loopfix", "timer", "60", "100"])
+        for p in (base, same, slow):
+            validate(json.load(open(p)), p)
+        rc, out, err = run(["check", "--baseline", base, same])
+        eq(rc, 0, "same configuration: exit status\n" + out + err)
+        check("0 regressions" in out, out)
+        junit = os.path.join(tmp, "check.xml")
+        rc, out, err = run(["check", "--baseline", base, slow,
+                            "--junit", junit])
+        eq(rc, 1, "slower timer: exit status\n" + out + err)
+        rows = [ln for ln in out.splitlines() if "REGRESSION" in ln]
+        check(any(ln.startswith("timers p50") for ln in rows),
+              "timers p50 not named as regressed:\n" + out)
+        suite = ET.parse(junit).getroot().find("testsuite")
+        check(int(suite.get("failures")) >= 1, "JUnit XML has no failure")
+        names = [tc.get("name") for tc in suite.iter("testcase")
+                 if tc.find("failure") is not None]
+        check("timers p50" in names, "JUnit failures: %r" % names)
+        rc, out, err = run(["check", "--format", "github", "-b", base, slow])
+        eq(rc, 1, "github format exit status")
+        check(out.startswith("::error file=%s,title=uvscope check::timers p50"
+                             % slow), "github annotation:\n" + out)
+        rc, out, err = run(["check", "--json", "-b", base, slow])
+        doc = json.loads(out)
+        eq(doc["regressions"] >= 1, True, "JSON regressions")
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=120)
+def ci_check_no_false_positives_in_ten_runs():
+    """Ten comparisons of the same configuration: none flagged."""
+    tmp = tempfile.mkdtemp()
+    try:
+        argv = [FIX + "/loopfix", "timer", "20", "100"]
+        base = record(tmp, "base.json", argv)
+        flagged = []
+        for i in range(10):
+            p = record(tmp, "run%d.json" % i, argv)
+            rc, out, err = run(["check", "-b", base, p])
+            if rc != 0:
+                flagged.append(out + err)
+        eq(len(flagged), 0, "false positives in 10 runs:\n" +
+           "\n".join(flagged))
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=60)
+def ci_report_renders_the_same_numbers():
+    tmp = tempfile.mkdtemp()
+    try:
+        path = record(tmp, "r.json", [FIX + "/loopfix", "timer", "30", "100"])
+        orig = json.load(open(path))
+        rc, out, err = run(["report", "--json", path], binary=UVSCOPE_ASAN)
+        eq(rc, 0, "report --json exit status (%s)" % err)
+        again = json.loads(out)
+        validate(again, "report --json")
+        eq(again["loop"]["phases"], orig["loop"]["phases"], "phases")
+        eq(again["loop"]["poll"], orig["loop"]["poll"], "poll")
+        eq(again["target"]["pid"], orig["target"]["pid"], "pid")
+        rc, out, err = run(["report", path], binary=UVSCOPE_ASAN)
+        eq(rc, 0, "report exit status (%s)" % err)
+        p50 = orig["loop"]["phases"]["timers"]["p50_ms"]
+        check(("%.3f" % p50) in out, "text report lacks timers p50 %.3f:\n%s"
+              % (p50, out))
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=90)
+def ci_every_output_follows_the_schema():
+    docs = []
+    with Target([FIX + "/loopfix", "check", "10", "100"]) as t:
+        docs.append(("tier A", loop_json(["-p", str(t.pid), "-d", "1"])))
+    with Target([FIX + "/loopfix-shared", "idle", "100"]) as t:
+        docs.append(("tier B", loop_json(["-p", str(t.pid), "-d", "1"])))
+    with Target(["/usr/bin/node", JSFIX + "/loop.js", "timer", "5", "50"]) as t:
+        docs.append(("node", loop_json(["-p", str(t.pid), "-d", "1"])))
+        rc, out, err = run(["loop", "--json", "-i", "0.4", "-d", "1",
+                            "-p", str(t.pid)])
+        for ln in out.splitlines():
+            docs.append(("interval", json.loads(ln)))
+    for what, d in docs:
+        validate(d, what)
+
+
+def bad_file(tmp, name, content):
+    p = os.path.join(tmp, name)
+    with open(p, "w") as f:
+        f.write(content if isinstance(content, str) else json.dumps(content))
+    return p
+
+
+@test(timeout=60)
+def ci_bad_input_files():
+    tmp = tempfile.mkdtemp()
+    try:
+        good = json.load(open(os.path.join(ROOT, "tests", "fuzz", "corpus",
+                                           "loop-tier-a.json")))
+        future = copy.deepcopy(good)
+        future["schema"] = "uvscope/2"
+        other = copy.deepcopy(good)
+        other["schema"] = "something/1"
+        missing = copy.deepcopy(good)
+        del missing["loop"]["poll"]["wait"]
+        badbucket = copy.deepcopy(good)
+        badbucket["loop"]["phases"]["timers"]["hist"]["buckets"][0][1] += 1
+        badtype = copy.deepcopy(good)
+        badtype["loop"]["iterations"] = "many"
+        text = json.dumps(good, indent=1)
+        cases = [
+            ("syntax.json", '{"schema": "uvscope/1",\n  "loop": [1, 2,,]}',
+             "line 2"),
+            ("truncated.json", text[:len(text) // 2], "line"),
+            ("empty.json", "", "line"),
+            ("array.json", "[1, 2]", "expected a JSON object"),
+            ("future.json", future, "newer uvscope"),
+            ("other.json", other, "not a uvscope document"),
+            ("missing.json", missing, "loop.poll.wait: missing"),
+            ("bucket.json", badbucket, "loop.phases.timers.hist"),
+            ("type.json", badtype, "loop.iterations: expected an integer"),
+        ]
+        for name, content, want in cases:
+            p = bad_file(tmp, name, content)
+            for cmd in (["report", p], ["check", "-b", p, p]):
+                rc, out, err = run(cmd, binary=UVSCOPE_ASAN)
+                line = one_line_error(rc, err, name)
+                check(p in line and want in line,
+                      "%s: message should name the file and say %r: %s"
+                      % (name, want, line))
+        rc, out, err = run(["report", os.path.join(tmp, "none.json")])
+        one_line_error(rc, err, "missing file")
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=60)
+def ci_fuzz_the_reader():
+    """libFuzzer on the JSON reader for a bounded time, from the kept
+    corpus (a copy: new inputs do not dirty the tree)."""
+    tmp = tempfile.mkdtemp()
+    try:
+        corpus = os.path.join(tmp, "corpus")
+        shutil.copytree(os.path.join(ROOT, "tests", "fuzz", "corpus"), corpus)
+        p = subprocess.run([os.path.join(ROOT, ".output", "fuzz_report"),
+                            "-max_total_time=15", "-timeout=5",
+                            "-rss_limit_mb=1024", corpus],
+                           capture_output=True, cwd=tmp, timeout=50)
+        err = p.stderr.decode(errors="replace")
+        eq(p.returncode, 0, "fuzzer exit status:\n" + err[-2000:])
+        check("Done" in err, "fuzzer did not finish: " + err[-500:])
+    finally:
+        shutil.rmtree(tmp)
