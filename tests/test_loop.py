@@ -257,6 +257,36 @@ def loop_node_execsync_nested_loop_ignored():
     check(loop["nested_ignored"] > 0, "nested loop was not seen at all")
 
 
+def assert_nested(doc, what):
+    """A 300 ms timer runs a nested loop that waits 100 ms. libuv re-arms
+    the timer before its callback and polls with the loop time cached
+    before it: the main loop waits 300 ms every 400 ms."""
+    loop = doc["loop"]
+    within(loop["poll"]["wait"]["p50_ms"], 295, 305,
+           what + ": main poll wait p50 (not the nested loop's 100 ms)")
+    # 300 falls in a 4 ms wide bucket [300, 304): reported as its middle
+    within(loop["poll"]["timeout_ms"]["p50_ms"], 300, 302,
+           what + ": requested timeout p50")
+    within(loop["iterations_per_s"], 1.8, 2.7, what + ": iterations/s")
+    check(loop["nested_ignored"] > 0, what + ": nested loop not seen")
+
+
+@test(timeout=30)
+def loop_c_nested_loop_ignored():
+    with Target([FIX + "/loopfix", "nested", "300", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "4"])
+    assert_nested(doc, "tier A")
+    within(doc["loop"]["phases"]["timers"]["p50_ms"], 100, 106,
+           "timers p50 (the nested loop runs inside the timer)")
+
+
+@test(timeout=30)
+def loop_tierb_nested_loop_ignored():
+    with Target([FIX + "/loopfix-shared", "nested", "300", "100"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "4"])
+    assert_nested(doc, "tier B")
+
+
 # ---- every Node.js version ----
 
 def node_tests(label, node):
