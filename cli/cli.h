@@ -45,7 +45,11 @@ int uvs_cli__finish(struct uvs_cli *c);
 int uvs_cli__backend_check(const struct uvs_cli *c);
 double uvs_cli__parse_seconds(const char *s, const char *what);
 
+/* libbpf's messages: silent unless -v (debug ones with -vv). */
+void uvs_cli__libbpf_log(void);
+
 int cmd_loop(int argc, char **argv);
+int cmd_exit(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_check(int argc, char **argv);

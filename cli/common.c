@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdarg.h>
+#include <bpf/libbpf.h>
 #include "cli.h"
 
 volatile sig_atomic_t uvs_cli_stop;
@@ -336,4 +338,17 @@ int uvs_cli__finish(struct uvs_cli *c)
 			return 0;
 	}
 	return uvs__status(c->child_status);
+}
+
+static int uvs__libbpf_print(enum libbpf_print_level level, const char *fmt,
+			     va_list ap)
+{
+	if (!uvs_verbose || (level == LIBBPF_DEBUG && uvs_verbose < 2))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void uvs_cli__libbpf_log(void)
+{
+	libbpf_set_print(uvs__libbpf_print);
 }

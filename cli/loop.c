@@ -60,14 +60,6 @@ static void record_help(FILE *out)
 "  uvscope check --baseline base.json run.json\n");
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt,
-			va_list ap)
-{
-	if (!uvs_verbose || (level == LIBBPF_DEBUG && uvs_verbose < 2))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 static int emit(struct uvs_report *r, bool json, const char *out)
 {
 	FILE *f;
@@ -188,7 +180,7 @@ static int loop_main(int argc, char **argv, const char *command)
 	}
 	lo.tid = c.tid;
 	uvs_cli__signals();
-	libbpf_set_print(libbpf_print);
+	uvs_cli__libbpf_log();
 	if (uvs_cli__backend_check(&c))
 		return UVS_EXIT_ERR;
 	if (uvs_cli__start(&c))

@@ -19,6 +19,7 @@ struct uvs_elf {
 	size_t nsyms;
 	GElf_Phdr *loads;
 	size_t nloads;
+	bool sorted; /* syms sorted by address (for symbolisation) */
 };
 
 static int uvs__elf_syms(struct uvs_elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
@@ -306,4 +307,62 @@ int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max)
 		}
 	}
 	return n;
+}
+
+int uvs_elf__off_to_vaddr(const struct uvs_elf *elf, uint64_t off,
+			  uint64_t *vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < elf->nloads; i++) {
+		const GElf_Phdr *p = &elf->loads[i];
+
+		if (off >= p->p_offset && off < p->p_offset + p->p_filesz) {
+			*vaddr = off - p->p_offset + p->p_vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int uvs__sym_addr_cmp(const void *a, const void *b)
+{
+	const struct uvs_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	/* prefer sized functions when two names share an address */
+	return (y->size > 0) - (x->size > 0);
+}
+
+const struct uvs_sym *uvs_elf__symbolize(struct uvs_elf *elf, uint64_t vaddr)
+{
+	size_t lo = 0, hi;
+	const struct uvs_sym *s;
+
+	if (!elf->sorted) {
+		qsort(elf->syms, elf->nsyms, sizeof(*elf->syms),
+		      uvs__sym_addr_cmp);
+		elf->sorted = true;
+	}
+	hi = elf->nsyms;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (elf->syms[mid].addr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	s = &elf->syms[lo - 1];
+	/* walk back over same-address aliases to the sized one */
+	while (lo > 1 && elf->syms[lo - 2].addr == s->addr && !s->size)
+		s = &elf->syms[--lo - 1];
+	if (s->size && vaddr >= s->addr + s->size)
+		return NULL;
+	if (!s->size && vaddr - s->addr > 4096)
+		return NULL;
+	return s;
 }

@@ -51,6 +51,7 @@ void uvs_report__init(struct uvs_report *r, const char *command,
 	snprintf(r->libuv_version, sizeof(r->libuv_version), "%s",
 		 t->libuv_version);
 	snprintf(r->backend, sizeof(r->backend), "%s", backend);
+	r->has_loop = !strcmp(command, "loop") || !strcmp(command, "record");
 	uvs__environment(&r->env);
 }
 
@@ -163,6 +164,47 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 	}
 }
 
+static void uvs__text_exit(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_exit_report *e = &r->exit;
+	int i;
+
+	if (e->reason == UVS_EXIT_RUNNING) {
+		fprintf(out, "still running: pid %d did not end while watched\n",
+			r->pid);
+		return;
+	}
+	fprintf(out, "reason: %s", uvs_exit_reason_name(e->reason));
+	if (e->has_code)
+		fprintf(out, " (code %d)", e->code);
+	if (e->signal)
+		fprintf(out, " (signal %d, %s)", e->signal, e->detail);
+	else if (e->detail[0])
+		fprintf(out, " (%s)", e->detail);
+	fputc('\n', out);
+	if (e->has_sender)
+		fprintf(out, "sent by: pid %d (%s), uid %u\n", e->sender.pid,
+			e->sender.comm, e->sender.uid);
+	if (e->message[0])
+		fprintf(out, "message: %s\n", e->message);
+	if (e->js_stack[0])
+		fprintf(out, "%s", e->js_stack);
+	fprintf(out, "ended: %.1f ms after uvscope attached", e->at_ms);
+	if (e->drained_at_ms >= 0)
+		fprintf(out, "; the main loop ran out of work at %.1f ms",
+			e->drained_at_ms);
+	fputc('\n', out);
+	if (e->nstack) {
+		fprintf(out, "\nnative stack:\n");
+		for (i = 0; i < e->nstack; i++)
+			fprintf(out, "  %.76s\n", e->stack[i]);
+	}
+	for (i = 0; i < e->nthreads; i++)
+		fprintf(out, "%sthread %d exited (code %d) at %.1f ms\n",
+			i ? "" : "\nother threads:\n", e->threads[i].tid,
+			e->threads[i].code, e->threads[i].at_ms);
+}
+
 void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 {
 	char rt[80];
@@ -177,7 +219,10 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 	fprintf(out, "backend %s, %.1f s, %llu events lost%s\n\n", r->backend,
 		r->duration_s, (unsigned long long)r->lost_events,
 		r->target_exited ? ", target exited" : "");
-	uvs__text_loop(r, out);
+	if (r->has_loop)
+		uvs__text_loop(r, out);
+	if (r->has_exit)
+		uvs__text_exit(r, out);
 	fflush(out);
 }
 
@@ -278,6 +323,40 @@ static json_t *uvs__json_loop(const struct uvs_report *r)
 	return o;
 }
 
+static json_t *uvs__json_exit(const struct uvs_report *r)
+{
+	const struct uvs_exit_report *e = &r->exit;
+	json_t *o = json_object(), *st = json_array(), *th = json_array();
+	int i;
+
+	json_object_set_new(o, "reason",
+			    json_string(uvs_exit_reason_name(e->reason)));
+	json_object_set_new(o, "code",
+			    e->has_code ? json_integer(e->code) : json_null());
+	json_object_set_new(o, "signal",
+			    e->signal ? json_integer(e->signal) : json_null());
+	json_object_set_new(o, "detail", json_string(e->detail));
+	json_object_set_new(o, "sender", e->has_sender ?
+		json_pack("{s:i,s:i,s:i,s:s}", "pid", e->sender.pid, "tid",
+			  e->sender.tid, "uid", e->sender.uid, "comm",
+			  e->sender.comm) : json_null());
+	json_object_set_new(o, "message", json_string(e->message));
+	json_object_set_new(o, "js_stack", json_string(e->js_stack));
+	for (i = 0; i < e->nstack; i++)
+		json_array_append_new(st, json_string(e->stack[i]));
+	json_object_set_new(o, "stack", st);
+	json_object_set_new(o, "at_ms", json_real(e->at_ms));
+	json_object_set_new(o, "drained_at_ms", e->drained_at_ms >= 0 ?
+			    json_real(e->drained_at_ms) : json_null());
+	for (i = 0; i < e->nthreads; i++)
+		json_array_append_new(th, json_pack("{s:i,s:i,s:f}", "tid",
+			e->threads[i].tid, "code", e->threads[i].code, "at_ms",
+			e->threads[i].at_ms));
+	json_object_set_new(o, "thread_exits", th);
+	json_object_set_new(o, "stderr_tail", json_string(e->stderr_tail));
+	return o;
+}
+
 json_t *uvs_report__to_json(const struct uvs_report *r)
 {
 	json_t *o = json_object(), *t = json_object();
@@ -302,7 +381,10 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 	json_object_set_new(o, "interval_start_s", json_real(r->interval_start_s));
 	json_object_set_new(o, "lost_events", json_integer(r->lost_events));
 	json_object_set_new(o, "target_exited", json_boolean(r->target_exited));
-	json_object_set_new(o, "loop", uvs__json_loop(r));
+	if (r->has_loop)
+		json_object_set_new(o, "loop", uvs__json_loop(r));
+	if (r->has_exit)
+		json_object_set_new(o, "exit", uvs__json_exit(r));
 	return o;
 }
 

@@ -299,6 +299,7 @@ static int uvs__read_doc(const char *file, json_t *doc, struct uvs_report *r)
 	uvs__up(&c, m);
 	r->duration_s = uvs__num(&c, doc, "duration_s", 0, 1e9);
 	r->lost_events = uvs__uint(&c, doc, "lost_events");
+	r->has_loop = true;
 	uvs__read_loop(&c, doc, &r->loop);
 	json_decref(doc);
 	return c.err;

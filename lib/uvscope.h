@@ -60,6 +60,11 @@ uint64_t uvs_elf__base_vaddr(const struct uvs_elf *elf);
  * "X.Y.Z" to buf. */
 int uvs_elf__find_version_string(const struct uvs_elf *elf,
 				 const char *prefix, char *buf, size_t len);
+int uvs_elf__off_to_vaddr(const struct uvs_elf *elf, uint64_t off,
+			  uint64_t *vaddr);
+/* The function or object containing a link-time address, or NULL. Sorts
+ * the symbols by address on first use (lookups by name stay valid). */
+const struct uvs_sym *uvs_elf__symbolize(struct uvs_elf *elf, uint64_t vaddr);
 /* DT_NEEDED entries, up to max; returns how many. */
 int uvs_elf__needed(const struct uvs_elf *elf, char names[][256], int max);
 /* ---- target discovery (target.c) ---- */
@@ -98,6 +103,20 @@ int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
 			       long *nr);
 /* Lowest epoll fd the process holds, or -1. */
 int uvs_target__first_epoll_fd(const struct uvs_target *t);
+
+/* ---- native and JIT symbols of a process (symbolize.c) ---- */
+struct uvs_syms;
+/* Snapshots pid's executable mappings and opens their files (so frames
+ * can be named after the process is gone). */
+int uvs_syms__open(pid_t pid, struct uvs_syms **out);
+/* Picks up mappings made since (dlopen, a new perf map). */
+int uvs_syms__refresh(struct uvs_syms *s);
+/* "function+0x1f (module)", "[jit] 0x...", or "0x... (module)"; demangled. */
+const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
+			   size_t len);
+/* True if addr lies in an executable mapping (file or JIT code). */
+bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
+void uvs_syms__close(struct uvs_syms *s);
 
 /* ---- feature probes (features.c) ---- */
 struct uvs_features {
@@ -157,6 +176,40 @@ struct uvs_loop_report {
 	bool now_at_least;   /* in that state since before tracing began */
 };
 
+enum uvs_exit_reason {
+	UVS_EXIT_UNKNOWN,
+	UVS_EXIT_DRAINED,
+	UVS_EXIT_EXIT,
+	UVS_EXIT_SIGNAL,
+	UVS_EXIT_UNCAUGHT,
+	UVS_EXIT_ABORT,
+	UVS_EXIT_OOM,
+	UVS_EXIT_RUNNING, /* still running when uvscope stopped watching */
+};
+#define UVS_EXIT_MAX_FRAMES 48
+#define UVS_EXIT_MAX_THREADS 32
+
+struct uvs_exit_report {
+	enum uvs_exit_reason reason;
+	bool has_code, has_sender;
+	int code, signal;
+	struct {
+		pid_t pid, tid;
+		uid_t uid;
+		char comm[16];
+	} sender;
+	char detail[64];     /* "heap" or "kernel" for oom, signal name... */
+	char message[512];   /* the error line, or what the runtime printed */
+	char js_stack[2048]; /* "    at ..." lines the runtime printed */
+	char stack[UVS_EXIT_MAX_FRAMES][160]; /* native frames, innermost first */
+	int nstack;
+	double at_ms;	     /* when it ended, since tracing began */
+	double drained_at_ms; /* main loop ran out of work, or -1 */
+	int nthreads;	     /* other threads that exited (workers) */
+	struct { pid_t tid; int code; double at_ms; } threads[UVS_EXIT_MAX_THREADS];
+	char stderr_tail[2048];
+};
+
 struct uvs_env {
 	char kernel[128];
 	char cpu_model[128];
@@ -175,9 +228,12 @@ struct uvs_report {
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
 	struct uvs_loop_report loop;
+	bool has_loop, has_exit;
+	struct uvs_exit_report exit;
 };
 
 extern const char *const uvs_phase_names[7];
+const char *uvs_exit_reason_name(enum uvs_exit_reason r);
 void uvs_report__init(struct uvs_report *r, const char *command,
 		      const struct uvs_target *t, const char *backend);
 void uvs_report__print_text(const struct uvs_report *r, FILE *out);
@@ -222,6 +278,18 @@ int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run);
 const char *uvs_check__verdict(enum uvs_check_verdict v);
+
+/* ---- the eBPF exit backend (exit.c) ---- */
+struct uvs_exit;
+int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out);
+/* Takes events for up to timeout_ms. */
+int uvs_exit__poll(struct uvs_exit *x, int timeout_ms);
+/* Decides why the target ended. wait_status is the status from waitpid
+ * when uvscope launched it, else NULL; running says it has not ended. */
+void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
+		      bool running, struct uvs_report *r);
+void uvs_exit__describe(const struct uvs_exit *x, FILE *out);
+void uvs_exit__close(struct uvs_exit *x);
 
 /* ---- the eBPF loop backend (loop.c) ---- */
 struct uvs_loop_opts {

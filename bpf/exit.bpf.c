@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Why a process ended: exit_group and exit syscalls, signals sent to it and
+ * taken by it, the OOM killer's choice, its last writes to stderr, the
+ * runtime's exit path and the main loop draining. Every program filters on
+ * the target first; only the target's own rare events reach user space, so
+ * the cost while it runs is a tracepoint hit per write() on the system.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "exit.h"
+
+#define CLONE_THREAD 0x00010000
+
+const volatile __u32 targ_tgid = 0;
+__u64 main_loop = 0; /* set by user space; 0 = any loop */
+__u64 lost = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Thread ids of the target, for signals aimed at one thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} tids SEC(".maps");
+
+/* uv_run's loop argument, per thread, for its return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} run_loop SEC(".maps");
+
+static __always_inline bool is_target(void)
+{
+	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
+}
+
+static __always_inline struct uvs_exit_event *reserve(__u32 type)
+{
+	struct uvs_exit_event *e;
+
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
+		return NULL;
+	}
+	__builtin_memset(e, 0, offsetof(struct uvs_exit_event, stack));
+	e->type = type;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->tid = (__u32)bpf_get_current_pid_tgid();
+	e->text_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline void user_stack(void *ctx, struct uvs_exit_event *e)
+{
+	long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack),
+			       BPF_F_USER_STACK);
+
+	e->nstack = n > 0 ? (__u64)n / 8 : 0;
+}
+
+SEC("tp/syscalls/sys_enter_exit_group")
+int exit_group(struct trace_event_raw_sys_enter *ctx)
+{
+	struct uvs_exit_event *e;
+
+	if (!is_target() || !(e = reserve(UVS_EV_EXIT_GROUP)))
+		return 0;
+	e->code = ctx->args[0];
+	user_stack(ctx, e);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_exit")
+int thread_exit(struct trace_event_raw_sys_enter *ctx)
+{
+	struct uvs_exit_event *e;
+
+	if (!is_target() || !(e = reserve(UVS_EV_THREAD_EXIT)))
+		return 0;
+	e->code = ctx->args[0];
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/task/task_newtask")
+int newtask(struct trace_event_raw_task_newtask *ctx)
+{
+	__u32 tid = ctx->pid;
+	__u8 one = 1;
+
+	if (is_target() && (ctx->clone_flags & CLONE_THREAD))
+		bpf_map_update_elem(&tids, &tid, &one, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/signal/signal_generate")
+int signal_generate(struct trace_event_raw_signal_generate *ctx)
+{
+	__u32 tid = ctx->pid;
+	struct uvs_exit_event *e;
+	__u64 id;
+
+	if (tid != targ_tgid && !bpf_map_lookup_elem(&tids, &tid))
+		return 0;
+	if (!(e = reserve(UVS_EV_SIGNAL_GEN)))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	e->tid = tid;
+	e->sig = ctx->sig;
+	e->code = ctx->code;
+	e->result = ctx->result;
+	e->sender_pid = id >> 32;
+	e->sender_tid = (__u32)id;
+	e->sender_uid = (__u32)bpf_get_current_uid_gid();
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/signal/signal_deliver")
+int signal_deliver(struct trace_event_raw_signal_deliver *ctx)
+{
+	struct uvs_exit_event *e;
+
+	if (!is_target() || !(e = reserve(UVS_EV_SIGNAL_DELIVER)))
+		return 0;
+	e->sig = ctx->sig;
+	e->code = ctx->code;
+	e->handler = ctx->sa_handler;
+	user_stack(ctx, e);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/oom/mark_victim")
+int oom_victim(struct trace_event_raw_mark_victim *ctx)
+{
+	struct uvs_exit_event *e;
+
+	if ((__u32)ctx->pid != targ_tgid || !(e = reserve(UVS_EV_OOM_VICTIM)))
+		return 0;
+	e->tid = ctx->pid;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int task_exit(struct trace_event_raw_sched_process_exit *ctx)
+{
+	struct uvs_exit_event *e;
+	__u32 tid;
+
+	if (!is_target())
+		return 0;
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&tids, &tid);
+	if (!ctx->group_dead || !(e = reserve(UVS_EV_TASK_EXIT)))
+		return 0;
+	e->group_dead = 1;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int stderr_write(const void *buf, __u64 len)
+{
+	struct uvs_exit_event *e;
+	__u32 n;
+
+	if (!(e = reserve(UVS_EV_STDERR)))
+		return 0;
+	n = len < UVS_TEXT_MAX ? len : UVS_TEXT_MAX;
+	if (n > UVS_TEXT_MAX || bpf_probe_read_user(e->text, n, buf))
+		n = 0;
+	e->text_len = n;
+	e->code = len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_write")
+int write_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ctx->args[0] != 2 || !is_target())
+		return 0;
+	return stderr_write((const void *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tp/syscalls/sys_enter_writev")
+int writev_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct iovec iov;
+
+	if (ctx->args[0] != 2 || !is_target())
+		return 0;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)ctx->args[1]))
+		return 0;
+	return stderr_write(iov.iov_base, iov.iov_len);
+}
+
+/* The runtime's exit path (node::Environment::Exit): process.exit(). */
+SEC("uprobe")
+int BPF_KPROBE(runtime_exit, __u64 a0, __u64 code)
+{
+	struct uvs_exit_event *e;
+
+	if (!is_target() || !(e = reserve(UVS_EV_RUNTIME_EXIT)))
+		return 0;
+	e->code = (int)code;
+	user_stack(ctx, e);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(run_enter, __u64 loop)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (is_target())
+		bpf_map_update_elem(&run_loop, &tid, &loop, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(run_return, int ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct uvs_exit_event *e;
+	__u64 *loop;
+
+	if (!is_target())
+		return 0;
+	loop = bpf_map_lookup_elem(&run_loop, &tid);
+	if (!loop)
+		return 0;
+	if (ret == 0 && (!main_loop || *loop == main_loop) &&
+	    (e = reserve(UVS_EV_LOOP_DONE)))
+		bpf_ringbuf_submit(e, 0);
+	bpf_map_delete_elem(&run_loop, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

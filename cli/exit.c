@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* uvscope exit: wait for a process to end, then say why. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "cli.h"
+
+static void exit_help(FILE *out)
+{
+	fprintf(out,
+"Usage: uvscope exit [OPTIONS] (-p PID | -- PROGRAM [ARGS...])\n"
+"\n"
+"Watches a process, at near-zero cost to it, until it ends; then reports\n"
+"why: drained (its loop ran out of work), exit (code, and the stack of\n"
+"the exit call: process.exit in Node), uncaught-exception (the message\n"
+"and stack the runtime printed), signal (which, and who sent it), abort\n"
+"(with the native stack) or oom (Node's heap limit, or the kernel's OOM\n"
+"killer). Threads that exit on their own (workers) are listed apart.\n"
+"\n"
+"Options:\n"
+"  -p, --pid PID         watch a running process\n"
+"  -- PROGRAM [ARGS]     launch PROGRAM and watch it from the start\n"
+"  -d, --duration SECS   stop watching after SECS (it keeps running)\n"
+"      --json            the report as JSON (schema uvscope/1)\n"
+"  -v, --verbose         show what is traced\n"
+"\n"
+"Ctrl-C stops watching and leaves the process as it was.\n"
+"\n"
+"EXAMPLES:\n"
+"  uvscope exit -p 1234                  # wait for it to end, say why\n"
+"  uvscope exit --json -- node app.js    # run it, explain its end\n");
+}
+
+int cmd_exit(int argc, char **argv)
+{
+	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
+	struct uvs_report *r = NULL;
+	struct uvs_exit *x = NULL;
+	bool ended = false;
+	uint64_t t0;
+	int i, k, err, ret = UVS_EXIT_ERR;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			if (i + 1 >= argc) {
+				uvs_error("no program after --");
+				return UVS_EXIT_ERR;
+			}
+			c.cmd = argv + i + 1;
+			break;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			exit_help(stdout);
+			return 0;
+		}
+		k = uvs_cli__common_opt(&c, argc, argv, &i);
+		if (k < 0)
+			return UVS_EXIT_ERR;
+		if (!k || !strcmp(argv[i], "-i") || !strcmp(argv[i], "--tid")) {
+			uvs_error("unknown option '%s' (see uvscope exit "
+				  "--help)", argv[i]);
+			return UVS_EXIT_ERR;
+		}
+	}
+	if (uvs_cli__check_target(&c, "exit"))
+		return UVS_EXIT_ERR;
+	uvs_cli__signals();
+	uvs_cli__libbpf_log();
+	if (uvs_cli__backend_check(&c))
+		return UVS_EXIT_ERR;
+	if (uvs_cli__start(&c))
+		return UVS_EXIT_ERR;
+	err = uvs_exit__open(c.target, &x);
+	if (err) {
+		if (!c.cmd && !uvs_target__alive(c.target))
+			uvs_error("pid %d exited during attach", c.pid);
+		else
+			uvs_error("%s", uvs_errmsg());
+		goto out;
+	}
+	if (uvs_verbose)
+		uvs_exit__describe(x, stderr);
+	if (uvs_cli__release(&c))
+		goto out;
+	r = malloc(sizeof(*r));
+	if (!r) {
+		uvs_error("out of memory");
+		goto out;
+	}
+	t0 = uvs_now_ns();
+	while (!uvs_cli_stop) {
+		if (uvs_exit__poll(x, 100)) {
+			uvs_error("%s", uvs_errmsg());
+			goto out;
+		}
+		if (!uvs_cli__target_alive(&c)) {
+			ended = true;
+			break;
+		}
+		if (c.duration && uvs_now_ns() - t0 >= c.duration * 1e9)
+			break;
+	}
+	uvs_report__init(r, "exit", c.target, uvs_tier_name(c.target->tier));
+	r->duration_s = (uvs_now_ns() - t0) / 1e9;
+	r->target_exited = ended;
+	/* the kernel may still be delivering the last events */
+	if (ended)
+		uvs_exit__poll(x, 50);
+	uvs_exit__finish(x, c.cmd && c.child_reaped ? &c.child_status : NULL,
+			 !ended, r);
+	uvs_exit__close(x);
+	x = NULL;
+	if (c.json)
+		uvs_report__print_json(r, stdout);
+	else
+		uvs_report__print_text(r, stdout);
+	ret = c.cmd ? uvs_cli__finish(&c) : 0;
+	c.child = 0;
+out:
+	uvs_exit__close(x);
+	if (c.child)
+		uvs_cli__finish(&c);
+	uvs_target__close(c.target);
+	free(r);
+	return ret;
+}

@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The eBPF backend of `uvscope exit`: watches a process at near-zero cost
+ * until it ends, then says why. Everything the BPF side sends is rare (the
+ * process's own writes to stderr, signals aimed at it, its exit calls);
+ * stacks are named as they arrive, while the process's files are still
+ * there to read.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "uvscope.h"
+#include "exit.h"
+#include "exit.skel.h"
+
+struct uvs__ev_stack {
+	bool seen;
+	struct uvs_exit_event ev;
+	char frames[UVS_EXIT_MAX_FRAMES][160];
+	int nframes;
+};
+
+struct uvs_exit {
+	struct exit_bpf *skel;
+	struct ring_buffer *rb;
+	struct uvs_target *t;
+	struct uvs_syms *syms;
+	struct bpf_link *ulinks[3];
+	char runtime_exit_sym[128];
+	uint64_t t0, last_refresh;
+	struct uvs__ev_stack exit_group, runtime_exit, deliver;
+	struct uvs_exit_event gen[65]; /* last signal_generate per signal */
+	bool gen_seen[65];
+	struct uvs_exit_event gen_ext[65]; /* last one from another process */
+	bool gen_ext_seen[65];
+	bool oom_victim;
+	uint64_t loop_done_ns, gone_ns;
+	char tail[2048];
+	size_t tail_len;
+	struct uvs_exit_report threads; /* only the thread list is used */
+};
+
+const char *uvs_exit_reason_name(enum uvs_exit_reason r)
+{
+	static const char *const n[] = {
+		"unknown", "drained", "exit", "signal", "uncaught-exception",
+		"abort", "oom", "running",
+	};
+
+	return r <= UVS_EXIT_RUNNING ? n[r] : "unknown";
+}
+
+/* Frames are named against a snapshot of the target's mappings, refreshed
+ * often enough to know what it loaded; the files stay open, so a stack
+ * that arrives as the process dies can still be named. */
+static void uvs__syms_current(struct uvs_exit *x, unsigned max_age_ms)
+{
+	uint64_t now = uvs_now_ns();
+
+	if (!x->syms) {
+		if (uvs_syms__open(x->t->pid, &x->syms))
+			return;
+	} else if (now - x->last_refresh > max_age_ms * 1000000ull) {
+		uvs_syms__refresh(x->syms);
+	} else {
+		return;
+	}
+	x->last_refresh = now;
+}
+
+static void uvs__keep_stack(struct uvs_exit *x, struct uvs__ev_stack *k,
+			    const struct uvs_exit_event *e)
+{
+	int i;
+
+	k->seen = true;
+	k->ev = *e;
+	k->nframes = 0;
+	/* Frame-pointer unwinding breaks in code built without them (libc):
+	 * stop at the first address that is not code, drop repeats. */
+	for (i = 0; x->syms && i < e->nstack && i < UVS_STACK_MAX &&
+		    k->nframes < UVS_EXIT_MAX_FRAMES; i++) {
+		if (!uvs_syms__in_code(x->syms, e->stack[i]))
+			break;
+		if (i && e->stack[i] == e->stack[i - 1])
+			continue;
+		uvs_syms__name(x->syms, e->stack[i], k->frames[k->nframes++],
+			       sizeof(k->frames[0]));
+	}
+}
+
+static void uvs__tail(struct uvs_exit *x, const char *s, size_t n)
+{
+	size_t cap = sizeof(x->tail) - 1;
+
+	if (n >= cap) {
+		s += n - cap;
+		n = cap;
+	}
+	if (x->tail_len + n > cap) {
+		size_t drop = x->tail_len + n - cap;
+
+		memmove(x->tail, x->tail + drop, x->tail_len - drop);
+		x->tail_len -= drop;
+	}
+	memcpy(x->tail + x->tail_len, s, n);
+	x->tail_len += n;
+	x->tail[x->tail_len] = '\0';
+}
+
+static bool uvs__fatal_by_default(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGSTOP: case SIGTSTP:
+	case SIGTTIN: case SIGTTOU: case SIGURG: case SIGWINCH:
+		return false;
+	}
+	return sig > 0 && sig < 65;
+}
+
+static int uvs__on_event(void *ctx, void *data, size_t len)
+{
+	struct uvs_exit *x = ctx;
+	const struct uvs_exit_event *e = data;
+	struct uvs_exit_report *th = &x->threads;
+
+	if (len < sizeof(*e))
+		return 0;
+	if (e->nstack)
+		uvs__syms_current(x, 50);
+	switch (e->type) {
+	case UVS_EV_EXIT_GROUP:
+		uvs__keep_stack(x, &x->exit_group, e);
+		break;
+	case UVS_EV_RUNTIME_EXIT:
+		/* a worker's process.exit() ends the worker, not the process */
+		if ((pid_t)e->tid == x->t->pid)
+			uvs__keep_stack(x, &x->runtime_exit, e);
+		break;
+	case UVS_EV_SIGNAL_DELIVER:
+		/* Only a default action can end the process, and only the
+		 * first fatal one counts: once the process is going down the
+		 * kernel sends SIGKILL to its other threads. */
+		if (e->handler == 0 /* SIG_DFL */ && !x->deliver.seen &&
+		    !x->exit_group.seen && uvs__fatal_by_default(e->sig))
+			uvs__keep_stack(x, &x->deliver, e);
+		break;
+	case UVS_EV_SIGNAL_GEN:
+		if (e->sig > 0 && e->sig <= 64) {
+			x->gen[e->sig] = *e;
+			x->gen_seen[e->sig] = true;
+			if ((pid_t)e->sender_pid != x->t->pid) {
+				x->gen_ext[e->sig] = *e;
+				x->gen_ext_seen[e->sig] = true;
+			}
+		}
+		break;
+	case UVS_EV_OOM_VICTIM:
+		x->oom_victim = true;
+		break;
+	case UVS_EV_STDERR:
+		uvs__tail(x, e->text, e->text_len < UVS_TEXT_MAX ?
+					      e->text_len : UVS_TEXT_MAX);
+		break;
+	case UVS_EV_LOOP_DONE:
+		x->loop_done_ns = e->ts_ns;
+		break;
+	case UVS_EV_THREAD_EXIT:
+		if ((pid_t)e->tid != x->t->pid &&
+		    th->nthreads < UVS_EXIT_MAX_THREADS) {
+			th->threads[th->nthreads].tid = e->tid;
+			th->threads[th->nthreads].code = e->code;
+			th->threads[th->nthreads].at_ms =
+				(e->ts_ns - x->t0) / 1e6;
+			th->nthreads++;
+		}
+		break;
+	case UVS_EV_TASK_EXIT:
+		x->gone_ns = e->ts_ns;
+		break;
+	}
+	return 0;
+}
+
+static void uvs__add_tids(struct uvs_exit *x)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	uint8_t one = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", x->t->pid);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		uint32_t tid = strtoul(de->d_name, NULL, 10);
+
+		if (tid)
+			bpf_map__update_elem(x->skel->maps.tids, &tid,
+					     sizeof(tid), &one, sizeof(one),
+					     BPF_ANY);
+	}
+	closedir(d);
+}
+
+/* Node's process.exit() path is node::Environment::Exit (its argument type
+ * changed from int to ExitCode in Node 20; the mangled prefix is stable). */
+static const struct uvs_sym *uvs__runtime_exit(struct uvs_elf *elf)
+{
+	static const char *const names[] = {
+		"_ZN4node11Environment4ExitENS_8ExitCodeE",
+		"_ZN4node11Environment4ExitEi",
+	};
+	const struct uvs_sym *s[2];
+
+	uvs_elf__lookup(elf, names, 2, s);
+	return s[0] ? s[0] : s[1];
+}
+
+static struct bpf_link *uvs__uprobe(struct uvs_exit *x,
+				    struct bpf_program *p, uint64_t addr,
+				    bool ret)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
+	uint64_t off;
+
+	if (uvs_elf__vaddr_to_off(x->t->uv_elf, addr, &off))
+		return NULL;
+	return bpf_program__attach_uprobe_opts(p, x->t->pid, x->t->uv_open,
+					       off, &uo);
+}
+
+int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
+{
+	struct uvs_features feat;
+	const struct uvs_sym *s;
+	struct uvs_exit *x;
+	int err;
+
+	*out = NULL;
+	uvs_features__probe(&feat);
+	if (!uvs_features__ebpf_ok(&feat))
+		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	x->t = t;
+	x->t0 = uvs_now_ns();
+	x->skel = exit_bpf__open();
+	if (!x->skel) {
+		err = uvs_seterr(-errno, "cannot open BPF object");
+		goto fail;
+	}
+	x->skel->rodata->targ_tgid = t->pid;
+	err = exit_bpf__load(x->skel);
+	if (err) {
+		err = uvs_seterr(err, "cannot load BPF programs: %s (run with "
+				 "-v for the verifier log)", strerror(-err));
+		goto fail;
+	}
+	if (t->uv_bias_known) {
+		s = uvs_elf__find(t->uv_elf, "default_loop_struct");
+		if (s)
+			x->skel->bss->main_loop = t->uv_bias + s->addr;
+	}
+	uvs__add_tids(x);
+	x->rb = ring_buffer__new(bpf_map__fd(x->skel->maps.events),
+				 uvs__on_event, x, NULL);
+	if (!x->rb) {
+		err = uvs_seterr(-errno, "cannot create ring buffer");
+		goto fail;
+	}
+	err = exit_bpf__attach(x->skel);
+	if (err) {
+		err = uvs_seterr(err, "cannot attach tracepoints: %s",
+				 strerror(-err));
+		goto fail;
+	}
+	/* Two uprobes that fire once or twice in a process's life: uv_run's
+	 * entry and return (the main loop drained), and the runtime's exit. */
+	s = uvs_elf__find(t->uv_elf, "uv_run");
+	if (s) {
+		x->ulinks[0] = uvs__uprobe(x, x->skel->progs.run_enter,
+					   s->addr, false);
+		x->ulinks[1] = uvs__uprobe(x, x->skel->progs.run_return,
+					   s->addr, true);
+	}
+	s = uvs__runtime_exit(t->uv_elf);
+	if (s) {
+		x->ulinks[2] = uvs__uprobe(x, x->skel->progs.runtime_exit,
+					   s->addr, false);
+		snprintf(x->runtime_exit_sym, sizeof(x->runtime_exit_sym),
+			 "%s", s->name);
+	}
+	/* a launched program is not exec'd yet: its mappings come later */
+	if (!t->launched)
+		uvs__syms_current(x, 0);
+	*out = x;
+	return 0;
+fail:
+	uvs_exit__close(x);
+	return err;
+}
+
+int uvs_exit__poll(struct uvs_exit *x, int timeout_ms)
+{
+	int err = ring_buffer__poll(x->rb, timeout_ms);
+
+	if (err < 0 && err != -EINTR)
+		return uvs_seterr(err, "ring buffer: %s", strerror(-err));
+	/* a young process is still mapping its libraries */
+	uvs__syms_current(x, uvs_now_ns() - x->t0 < 2000000000ull ? 0 : 250);
+	return 0;
+}
+
+/* Node prints an uncaught exception as: source line, caret, blank line,
+ * "Error: message", "    at ..." lines, blank line, "Node.js vX.Y.Z". */
+static bool uvs__uncaught(const char *tail, struct uvs_exit_report *o)
+{
+	const char *end = strstr(tail, "\nNode.js v"), *p, *line;
+	size_t n;
+
+	if (!end)
+		return false;
+	/* the error line: the last line before the trailer that is not a
+	 * frame and has "Error" or "Exception" before a colon */
+	o->message[0] = '\0';
+	o->js_stack[0] = '\0';
+	for (p = tail; p < end; p = line + n + 1) {
+		const char *colon;
+
+		line = p;
+		n = strcspn(line, "\n");
+		if (line + n > end)
+			n = end - line;
+		if (!strncmp(line, "    at ", 7)) {
+			size_t have = strlen(o->js_stack);
+
+			snprintf(o->js_stack + have, sizeof(o->js_stack) - have,
+				 "%.*s\n", (int)n, line);
+			continue;
+		}
+		colon = memchr(line, ':', n);
+		if (colon && (memmem(line, colon - line, "Error", 5) ||
+			      memmem(line, colon - line, "Exception", 9) ||
+			      !strncmp(line, "Uncaught", 8))) {
+			snprintf(o->message, sizeof(o->message), "%.*s", (int)n,
+				 line);
+			o->js_stack[0] = '\0'; /* frames follow their error */
+		}
+		if (line + n >= end)
+			break;
+	}
+	if (!o->message[0]) {
+		/* thrown non-Error values: "Uncaught 'x'" or the raw value */
+		snprintf(o->message, sizeof(o->message), "uncaught exception");
+	}
+	return true;
+}
+
+static void uvs__copy_stack(struct uvs_exit_report *o,
+			    const struct uvs__ev_stack *k)
+{
+	int i;
+
+	o->nstack = k->nframes;
+	for (i = 0; i < k->nframes; i++)
+		snprintf(o->stack[i], sizeof(o->stack[i]), "%s", k->frames[i]);
+}
+
+void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
+		      bool running, struct uvs_report *r)
+{
+	struct uvs_exit_report *o = &r->exit;
+	uint64_t end;
+	int sig = 0;
+
+	ring_buffer__consume(x->rb);
+	memset(o, 0, sizeof(*o));
+	r->has_exit = true;
+	r->lost_events = x->skel->bss->lost;
+	o->drained_at_ms = x->loop_done_ns ? (x->loop_done_ns - x->t0) / 1e6
+					   : -1;
+	o->nthreads = x->threads.nthreads;
+	memcpy(o->threads, x->threads.threads, sizeof(o->threads));
+	snprintf(o->stderr_tail, sizeof(o->stderr_tail), "%s", x->tail);
+	if (running) {
+		o->reason = UVS_EXIT_RUNNING;
+		return;
+	}
+	end = x->gone_ns ? x->gone_ns : uvs_now_ns();
+	o->at_ms = (end - x->t0) / 1e6;
+	/* what ended it: the wait status when we have it, else the events */
+	if (wait_status && WIFSIGNALED(*wait_status))
+		sig = WTERMSIG(*wait_status);
+	else if (!wait_status && x->deliver.seen &&
+		 uvs__fatal_by_default(x->deliver.ev.sig))
+		sig = x->deliver.ev.sig;
+	if (x->oom_victim) {
+		o->reason = UVS_EXIT_OOM;
+		snprintf(o->detail, sizeof(o->detail), "kernel");
+		snprintf(o->message, sizeof(o->message),
+			 "killed by the kernel's OOM killer");
+		o->signal = SIGKILL;
+		return;
+	}
+	if (sig) {
+		o->signal = sig;
+		if (x->deliver.seen && x->deliver.ev.sig == sig)
+			uvs__copy_stack(o, &x->deliver);
+		if (sig == SIGABRT && strstr(x->tail, "heap out of memory")) {
+			o->reason = UVS_EXIT_OOM;
+			snprintf(o->detail, sizeof(o->detail), "heap");
+		} else {
+			o->reason = sig == SIGABRT ? UVS_EXIT_ABORT
+						   : UVS_EXIT_SIGNAL;
+		}
+		if (o->reason != UVS_EXIT_SIGNAL) {
+			const char *f = strstr(x->tail, "FATAL ERROR:");
+
+			snprintf(o->message, sizeof(o->message), "%.*s",
+				 f ? (int)strcspn(f, "\n") : 0, f ? f : "");
+		}
+		if (x->gen_seen[sig]) {
+			/* Node's SIGTERM/SIGINT handlers reset the terminal and
+			 * raise the signal again: name who sent it first. */
+			const struct uvs_exit_event *g = x->gen_ext_seen[sig] ?
+				&x->gen_ext[sig] : &x->gen[sig];
+
+			o->has_sender = true;
+			o->sender.pid = g->sender_pid;
+			o->sender.tid = g->sender_tid;
+			o->sender.uid = g->sender_uid;
+			memcpy(o->sender.comm, g->comm, sizeof(o->sender.comm));
+		}
+		snprintf(o->detail + strlen(o->detail),
+			 sizeof(o->detail) - strlen(o->detail), "%s%s",
+			 o->detail[0] ? " " : "", strsignal(sig));
+		return;
+	}
+	if (wait_status && WIFEXITED(*wait_status)) {
+		o->has_code = true;
+		o->code = WEXITSTATUS(*wait_status);
+	} else if (x->exit_group.seen) {
+		o->has_code = true;
+		o->code = x->exit_group.ev.code & 0xff;
+	}
+	if (!o->has_code) {
+		o->reason = UVS_EXIT_UNKNOWN;
+		return;
+	}
+	if (o->code && uvs__uncaught(x->tail, o)) {
+		o->reason = UVS_EXIT_UNCAUGHT;
+		if (x->runtime_exit.seen)
+			uvs__copy_stack(o, &x->runtime_exit);
+		return;
+	}
+	if (x->runtime_exit.seen) {
+		o->reason = UVS_EXIT_EXIT;
+		uvs__copy_stack(o, &x->runtime_exit);
+		return;
+	}
+	if (x->loop_done_ns) {
+		o->reason = UVS_EXIT_DRAINED;
+		if (x->exit_group.seen)
+			uvs__copy_stack(o, &x->exit_group);
+		return;
+	}
+	o->reason = UVS_EXIT_EXIT;
+	if (x->exit_group.seen)
+		uvs__copy_stack(o, &x->exit_group);
+}
+
+void uvs_exit__describe(const struct uvs_exit *x, FILE *out)
+{
+	fprintf(out, "uvscope: tracepoints: exit_group, exit, signal_generate, "
+		"signal_deliver, oom/mark_victim, sched_process_exit, "
+		"task_newtask, write/writev to fd 2\n");
+	fprintf(out, "uvscope: uprobes: uv_run entry and return%s%s\n",
+		x->runtime_exit_sym[0] ? ", " : "", x->runtime_exit_sym);
+}
+
+void uvs_exit__close(struct uvs_exit *x)
+{
+	int i;
+
+	if (!x)
+		return;
+	for (i = 0; i < 3; i++)
+		bpf_link__destroy(x->ulinks[i]);
+	ring_buffer__free(x->rb);
+	exit_bpf__destroy(x->skel);
+	uvs_syms__close(x->syms);
+	free(x);
+}

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Naming a process's code addresses: ELF symbols of each mapped file (C++
+ * demangled), JIT code from /tmp/perf-PID.map when the runtime writes one
+ * (node --perf-basic-prof) and it belongs to the target's user, else
+ * "[jit]". Files are opened while the process lives, so a stack captured at
+ * its exit can still be named afterwards.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "uvscope.h"
+
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n,
+			    int *status);
+
+struct uvs__mapping {
+	uint64_t start, end, off;
+	int file; /* index in files, or -1 for anonymous code */
+};
+
+struct uvs__file {
+	char path[4096];
+	struct uvs_elf *elf; /* NULL if it could not be read */
+};
+
+struct uvs__jit {
+	uint64_t start, size;
+	char *name;
+};
+
+struct uvs_syms {
+	pid_t pid;
+	struct uvs__mapping *maps;
+	int nmaps;
+	struct uvs__file *files;
+	int nfiles;
+	struct uvs__jit *jit;
+	size_t njit;
+	long perfmap_size; /* size when last read */
+};
+
+static int uvs__file_index(struct uvs_syms *s, const char *path)
+{
+	struct uvs__file *nf;
+	char open_path[4200];
+	int i;
+
+	for (i = 0; i < s->nfiles; i++)
+		if (!strcmp(s->files[i].path, path))
+			return i;
+	nf = realloc(s->files, (s->nfiles + 1) * sizeof(*nf));
+	if (!nf)
+		return -1;
+	s->files = nf;
+	nf = &s->files[s->nfiles];
+	snprintf(nf->path, sizeof(nf->path), "%s", path);
+	snprintf(open_path, sizeof(open_path), "/proc/%d/root%s", s->pid, path);
+	if (uvs_elf__open(open_path, &nf->elf))
+		nf->elf = NULL;
+	return s->nfiles++;
+}
+
+static int uvs__jit_cmp(const void *a, const void *b)
+{
+	const struct uvs__jit *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static void uvs__read_perfmap(struct uvs_syms *s)
+{
+	char path[64], line[4096];
+	struct stat st, pst;
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", s->pid);
+	if (stat(path, &st) || st.st_size == s->perfmap_size)
+		return;
+	snprintf(line, sizeof(line), "/proc/%d", s->pid);
+	/* a map anyone could have written is not to be believed */
+	if (stat(line, &pst) || st.st_uid != pst.st_uid) {
+		uvs_warn("ignoring %s: not owned by the target's user", path);
+		s->perfmap_size = st.st_size;
+		return;
+	}
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	for (i = 0; i < s->njit; i++)
+		free(s->jit[i].name);
+	s->njit = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a, n;
+		int off = 0;
+		struct uvs__jit *nj;
+
+		if (sscanf(line, "%llx %llx %n", &a, &n, &off) < 2 || !off)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		nj = realloc(s->jit, (s->njit + 1) * sizeof(*nj));
+		if (!nj)
+			break;
+		s->jit = nj;
+		s->jit[s->njit].start = a;
+		s->jit[s->njit].size = n;
+		s->jit[s->njit].name = strdup(line + off);
+		if (s->jit[s->njit].name)
+			s->njit++;
+	}
+	fclose(f);
+	qsort(s->jit, s->njit, sizeof(*s->jit), uvs__jit_cmp);
+	s->perfmap_size = st.st_size;
+}
+
+int uvs_syms__refresh(struct uvs_syms *s)
+{
+	char path[64], line[4400];
+	struct uvs__mapping *m = NULL;
+	int n = 0, cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", s->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long a, b, off;
+		char perms[8], file[4096] = "";
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &a, &b,
+			   perms, &off, file) < 4 || perms[2] != 'x')
+			continue;
+		if (n == cap) {
+			struct uvs__mapping *nm;
+
+			cap = cap ? cap * 2 : 64;
+			nm = realloc(m, cap * sizeof(*m));
+			if (!nm)
+				break;
+			m = nm;
+		}
+		m[n].start = a;
+		m[n].end = b;
+		m[n].off = off;
+		m[n].file = file[0] == '/' ? uvs__file_index(s, file) : -1;
+		n++;
+	}
+	fclose(f);
+	if (!n) {
+		/* a process in exit has no mappings left: keep what we had */
+		free(m);
+		return -ESRCH;
+	}
+	free(s->maps);
+	s->maps = m;
+	s->nmaps = n;
+	uvs__read_perfmap(s);
+	return 0;
+}
+
+int uvs_syms__open(pid_t pid, struct uvs_syms **out)
+{
+	struct uvs_syms *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->pid = pid;
+	s->perfmap_size = -1;
+	err = uvs_syms__refresh(s);
+	if (err) {
+		uvs_syms__close(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+static const char *uvs__base(const char *p)
+{
+	const char *b = strrchr(p, '/');
+
+	return b ? b + 1 : p;
+}
+
+bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr)
+{
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (addr >= s->maps[i].start && addr < s->maps[i].end)
+			return true;
+	return false;
+}
+
+const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
+			   size_t len)
+{
+	const struct uvs_sym *sym = NULL;
+	struct uvs__file *file = NULL;
+	uint64_t vaddr = 0;
+	size_t lo = 0, hi = s->njit;
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (addr >= s->maps[i].start && addr < s->maps[i].end)
+			break;
+	if (i < s->nmaps && s->maps[i].file >= 0) {
+		file = &s->files[s->maps[i].file];
+		if (file->elf && !uvs_elf__off_to_vaddr(file->elf,
+				addr - s->maps[i].start + s->maps[i].off, &vaddr))
+			sym = uvs_elf__symbolize(file->elf, vaddr);
+		if (sym) {
+			int st = -1;
+			char *d = sym->name[0] == '_' && sym->name[1] == 'Z' ?
+				  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
+
+			snprintf(buf, len, "%s+%#llx (%s)", st == 0 ? d : sym->name,
+				 (unsigned long long)(vaddr - sym->addr),
+				 uvs__base(file->path));
+			free(d);
+			return buf;
+		}
+		snprintf(buf, len, "%#llx (%s)", (unsigned long long)addr,
+			 uvs__base(file->path));
+		return buf;
+	}
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->jit[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && addr < s->jit[lo - 1].start + s->jit[lo - 1].size) {
+		snprintf(buf, len, "%s", s->jit[lo - 1].name);
+		return buf;
+	}
+	snprintf(buf, len, "[jit] %#llx", (unsigned long long)addr);
+	return buf;
+}
+
+void uvs_syms__close(struct uvs_syms *s)
+{
+	int i;
+	size_t j;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nfiles; i++)
+		uvs_elf__close(s->files[i].elf);
+	for (j = 0; j < s->njit; j++)
+		free(s->jit[j].name);
+	free(s->files);
+	free(s->maps);
+	free(s->jit);
+	free(s);
+}
