@@ -15,7 +15,7 @@ CWARN := $(WARN) -Wno-format-truncation
 CFLAGS ?= -g -O2
 CPPFLAGS += -D_GNU_SOURCE
 INCLUDES := -I$(OUTPUT) -Ibpf -Ilib -Icli
-LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread
+LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread -lstdc++
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
@@ -102,7 +102,7 @@ demo: deps
 # The README's second command: install, build, run every test.
 check: deps
 	$(Q)$(MAKE) -s uvscope asan fixtures fuzz $(UNIT_TESTS)
-	$(Q)sh scripts/fetch-node.sh 18.20.8 22.12.0 24.11.1 >/dev/null
+	$(Q)sh scripts/fetch-node.sh 18.20.8 20.20.2 22.12.0 24.11.1 >/dev/null
 	$(Q)$(PYTHON) tests/run.py
 
 test: check
