@@ -284,6 +284,26 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 	SEC("uretprobe")                                                  \
 	int BPF_KRETPROBE(return_##name) { return boundary(ctx, ph, false); }
 
+/* The same, as one uprobe_multi link for all entries and one for all
+ * returns, the phase in each probe's cookie: releasing a link waits for
+ * one RCU grace period, where separate uprobes wait for one each, one
+ * after another, with their breakpoints still trapping meanwhile. */
+SEC("uprobe")
+int BPF_KPROBE(multi_entry)
+{
+	__u64 ph = bpf_get_attach_cookie(ctx);
+
+	return ph < UVS_NPHASES ? boundary(ctx, ph, true) : 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(multi_return)
+{
+	__u64 ph = bpf_get_attach_cookie(ctx);
+
+	return ph < UVS_NPHASES ? boundary(ctx, ph, false) : 0;
+}
+
 PHASE_PROGS(timers, UVS_PH_TIMERS)
 PHASE_PROGS(pending, UVS_PH_PENDING)
 PHASE_PROGS(idle, UVS_PH_IDLE)

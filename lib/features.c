@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include "uvscope.h"
 
@@ -58,6 +59,16 @@ static bool uvs__tracefs(void)
 	return false;
 }
 
+static bool uvs__kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return false;
+	return ma > major || (ma == major && mi >= minor);
+}
+
 int uvs_features__probe(struct uvs_features *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -66,6 +77,7 @@ int uvs_features__probe(struct uvs_features *f)
 	f->btf = uvs__exists("/sys/kernel/btf/vmlinux");
 	f->uprobe_pmu = uvs__exists("/sys/bus/event_source/devices/uprobe/type");
 	f->tracefs = f->root_caps && uvs__tracefs();
+	f->uprobe_multi = uvs__kernel_at_least(6, 6);
 	f->epoll_pwait2 = f->tracefs &&
 		(uvs__exists("/sys/kernel/tracing/events/syscalls/sys_enter_epoll_pwait2") ||
 		 uvs__exists("/sys/kernel/debug/tracing/events/syscalls/sys_enter_epoll_pwait2"));
@@ -91,8 +103,8 @@ bool uvs_features__ebpf_ok(const struct uvs_features *f)
 void uvs_features__print(const struct uvs_features *f, FILE *out)
 {
 	fprintf(out, "uvscope: features: caps %s, btf %s, uprobes %s, "
-		"syscall tracepoints %s, epoll_pwait2 %s\n",
+		"syscall tracepoints %s, epoll_pwait2 %s, uprobe_multi %s\n",
 		f->root_caps ? "yes" : "no", f->btf ? "yes" : "no",
 		f->uprobe_pmu ? "yes" : "no", f->tracefs ? "yes" : "no",
-		f->epoll_pwait2 ? "yes" : "no");
+		f->epoll_pwait2 ? "yes" : "no", f->uprobe_multi ? "yes" : "no");
 }

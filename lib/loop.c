@@ -17,6 +17,9 @@
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -30,6 +33,11 @@
 #define UVS_MAX_SITES 24
 #define UVS_WINDOW_NS 100000000ull /* how often the budget is checked */
 #define UVS_MIN_WINDOW_NS 2000000ull
+
+/* uprobe_multi links (Linux 6.6); Debian 12's headers and libbpf 1.1
+ * predate them, so the attach is made here, by the book of the UAPI. */
+#define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
+#define UVS_F_UPROBE_MULTI_RETURN 1
 
 struct uvs__site {
 	uint64_t addr;	/* link-time address in the libuv file */
@@ -47,6 +55,8 @@ struct uvs_loop {
 	struct bpf_link *links[UVS_MAX_SITES];
 	pthread_t reapers[UVS_MAX_SITES];
 	int nreapers;
+	bool multi;		/* phase probes as two uprobe_multi links */
+	int mlinks[2];		/* their fds: entries, returns; -1 if none */
 	int nsites;
 	uint32_t expect_mask;
 	bool derived[UVS_NPHASES];
@@ -161,6 +171,48 @@ static void *uvs__destroy_link(void *link)
 	return NULL;
 }
 
+static void *uvs__close_fd(void *fd)
+{
+	close((int)(intptr_t)fd);
+	return NULL;
+}
+
+static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
+{
+	union {
+		struct {
+			__u32 prog_fd, target_fd, attach_type, flags;
+			__u64 path, offsets, ref_ctr_offsets, cookies;
+			__u32 cnt, flags2, pid;
+		} lc;
+		union bpf_attr attr;
+	} a;
+	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
+	struct bpf_program *p = ret ? l->skel->progs.multi_return
+				    : l->skel->progs.multi_entry;
+	int i, n = 0, fd;
+
+	for (i = 0; i < l->nsites; i++) {
+		if (l->sites[i].ret != ret)
+			continue;
+		offs[n] = l->sites[i].off;
+		cookies[n++] = l->sites[i].phase;
+	}
+	if (!n)
+		return -ENODATA; /* nothing to attach: no link */
+	memset(&a, 0, sizeof(a));
+	a.lc.prog_fd = bpf_program__fd(p);
+	a.lc.attach_type = UVS_TRACE_UPROBE_MULTI;
+	a.lc.path = (uintptr_t)l->t->uv_open;
+	a.lc.offsets = (uintptr_t)offs;
+	a.lc.cookies = (uintptr_t)cookies;
+	a.lc.cnt = n;
+	a.lc.flags2 = ret ? UVS_F_UPROBE_MULTI_RETURN : 0;
+	a.lc.pid = l->t->pid;
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
+	return fd < 0 ? -errno : fd;
+}
+
 /* Collects the threads releasing links; with wait, blocks until all are
  * done. Returns true when none is left. */
 static bool uvs__reap(struct uvs_loop *l, bool wait)
@@ -200,6 +252,16 @@ static void uvs__probes_off(struct uvs_loop *l)
 			l->nreapers++;
 		l->links[i] = NULL;
 	}
+	for (i = 0; i < 2; i++) {
+		if (l->mlinks[i] < 0)
+			continue;
+		if (pthread_create(&l->reapers[l->nreapers], NULL, uvs__close_fd,
+				   (void *)(intptr_t)l->mlinks[i]))
+			close(l->mlinks[i]);
+		else
+			l->nreapers++;
+		l->mlinks[i] = -1;
+	}
 	l->on = false;
 	uvs_debug("phase probes off in %.2f ms", (uvs_now_ns() - t0) / 1e6);
 }
@@ -214,7 +276,23 @@ static int uvs__probes_on(struct uvs_loop *l)
 	uvs__reap(l, true);
 	l->attach_at = t0;
 	l->hits_at_attach = l->skel->bss->agg.probe_hits;
-	for (i = 0; i < l->nsites; i++) {
+	for (i = 0; l->multi && i < 2; i++) {
+		int fd = uvs__uprobe_multi(l, i == 1);
+
+		if (fd >= 0 || fd == -ENODATA) {
+			l->mlinks[i] = fd >= 0 ? fd : -1;
+			continue;
+		}
+		/* an older kernel, or a refusal: one perf uprobe per site */
+		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
+			  strerror(-fd));
+		if (i == 1) {
+			close(l->mlinks[0]);
+			l->mlinks[0] = -1;
+		}
+		l->multi = false;
+	}
+	for (i = 0; !l->multi && i < l->nsites; i++) {
 		struct uvs__site *s = &l->sites[i];
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = s->ret);
 
@@ -257,6 +335,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	if (!l)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	l->t = t;
+	l->mlinks[0] = l->mlinks[1] = -1;
 	l->opened_at = uvs_now_ns();
 	if (opts)
 		memcpy(&l->opts, opts,
@@ -280,6 +359,16 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	skel->rodata->targ_tgid = t->pid;
 	skel->rodata->tier_a = t->tier == UVS_TIER_SYMBOLS;
 	skel->rodata->phase_floor_ns = l->opts.phase_floor_ns;
+	l->multi = feat.uprobe_multi;
+	if (l->multi) {
+		bpf_program__set_expected_attach_type(skel->progs.multi_entry,
+						      UVS_TRACE_UPROBE_MULTI);
+		bpf_program__set_expected_attach_type(skel->progs.multi_return,
+						      UVS_TRACE_UPROBE_MULTI);
+	} else {
+		bpf_program__set_autoload(skel->progs.multi_entry, false);
+		bpf_program__set_autoload(skel->progs.multi_return, false);
+	}
 	if (!feat.epoll_pwait2) {
 		bpf_program__set_autoload(skel->progs.epoll_pwait2_enter, false);
 		bpf_program__set_autoload(skel->progs.epoll_pwait2_exit, false);
@@ -489,6 +578,10 @@ void uvs_loop__describe(const struct uvs_loop *l, FILE *out)
 		fprintf(out, "uvscope: uprobe %-8s at %#llx: %s\n",
 			uvs_phase_names[l->sites[i].phase],
 			(unsigned long long)l->sites[i].addr, l->sites[i].what);
+	if (l->nsites)
+		fprintf(out, "uvscope: phase probes as %s\n", l->multi ?
+			"two uprobe_multi links (entries, returns)" :
+			"one perf uprobe per site");
 	if (l->nsites)
 		fprintf(out, "uvscope: phase probes %s (budget %llu hits/s)\n",
 			l->opts.exact ? "on every iteration (--exact)"

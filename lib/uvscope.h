@@ -125,6 +125,7 @@ struct uvs_features {
 	bool uprobe_pmu;  /* uprobes through perf_event_open */
 	bool tracefs;	  /* syscall tracepoints reachable */
 	bool epoll_pwait2; /* tracepoint exists on this kernel */
+	bool uprobe_multi; /* BPF uprobe_multi links (Linux 6.6) */
 	char why_not[256];
 };
 int uvs_features__probe(struct uvs_features *f);
