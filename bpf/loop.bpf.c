@@ -64,6 +64,8 @@ static __always_inline void account(__u64 now)
 	__u64 dur = now - st.it_start;
 	int i;
 
+	/* a sequence count lets user space take a consistent snapshot */
+	__sync_fetch_and_add(&agg.seq, 1);
 	agg.iterations++;
 	agg.wait_ns += st.wait_ns;
 	agg.busy_ns += dur > st.wait_ns ? dur - st.wait_ns : 0;
@@ -96,6 +98,7 @@ static __always_inline void account(__u64 now)
 		}
 	}
 	st.done_ok = 0;
+	__sync_fetch_and_add(&agg.seq, 1);
 }
 
 static __always_inline bool continues_iteration(__u64 now, __s32 timeout)

@@ -25,6 +25,7 @@ enum uvs_phase {
  * and takes differences, so nothing is reset under the BPF side's feet.
  */
 struct uvs_loop_agg {
+	__u64 seq;		/* odd while an iteration is being added */
 	__u64 iterations;
 	__u64 busy_ns;		/* outside epoll */
 	__u64 wait_ns;		/* blocked in epoll */

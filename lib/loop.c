@@ -496,6 +496,26 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 	return 0;
 }
 
+/* Copies the counters between two iterations: the BPF side makes the
+ * sequence count odd while it adds one. */
+static void uvs__snapshot(struct uvs_loop *l, struct uvs_loop_agg *c)
+{
+	volatile struct uvs_loop_agg *a = &l->skel->bss->agg;
+	uint64_t s1, s2;
+	int tries;
+
+	for (tries = 0; tries < 1000; tries++) {
+		s1 = a->seq;
+		__sync_synchronize();
+		memcpy(c, (const void *)a, sizeof(*c));
+		__sync_synchronize();
+		s2 = a->seq;
+		if (s1 == s2 && !(s1 & 1))
+			return;
+	}
+	/* a loop this busy: accept a copy that may be one iteration off */
+}
+
 void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 {
 	struct uvs_loop_report *o = &r->loop;
@@ -505,7 +525,7 @@ void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 	const struct loop_state *st = &l->skel->data->st;
 	uint64_t now = uvs_now_ns(), since;
 
-	memcpy(c, &l->skel->bss->agg, sizeof(*c));
+	uvs__snapshot(l, c);
 	memset(o, 0, sizeof(*o));
 	/* The iteration in progress: a loop stuck in one callback completes
 	 * no iteration, and this is the only place that shows it. */
