@@ -147,7 +147,10 @@ static __always_inline int wait_enter(int epfd, int maxevents, __s32 timeout)
 		st.timeout = timeout;
 		st.it_exact = st.poll_entry_pending &&
 			      st.poll_entry_gen == probe_gen && probes_on;
-	} else if (st.timeout >= 0 && (timeout < 0 || timeout > st.timeout)) {
+		if (st.it_exact)
+			st.timeout = st.poll_timeout;
+	} else if (!st.it_exact && st.timeout >= 0 &&
+		   (timeout < 0 || timeout > st.timeout)) {
 		st.timeout = timeout;
 	}
 	st.poll_entry_pending = 0;
@@ -274,6 +277,10 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 		st.acc_ok = probes_on;
 		st.poll_entry_pending = 1;
 		st.poll_entry_gen = probe_gen;
+		/* With UV_METRICS_IDLE_TIME (Node) libuv polls with timeout 0
+		 * first and never passes its real timeout on when events are
+		 * ready: uv__io_poll's argument is what the loop asked for. */
+		st.poll_timeout = (__s32)PT_REGS_PARM2(ctx);
 	}
 	return 0;
 }

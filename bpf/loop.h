@@ -77,6 +77,7 @@ struct loop_state {
 	__u32 done_ok;
 	__u32 poll_entry_pending;
 	__u32 poll_entry_gen;
+	__s32 poll_timeout;	/* uv__io_poll's timeout argument */
 };
 
 #endif

@@ -585,9 +585,15 @@ void uvs_loop__describe(const struct uvs_loop *l, FILE *out)
 {
 	int i;
 
-	fprintf(out, "uvscope: libuv in %s (%s), loop thread %d, epoll fd %d\n",
+	char fd[48];
+
+	if (l->skel->data->loop_epfd >= 0)
+		snprintf(fd, sizeof(fd), "%d", l->skel->data->loop_epfd);
+	else
+		snprintf(fd, sizeof(fd), "learnt at the first poll");
+	fprintf(out, "uvscope: libuv in %s (%s), loop thread %d, epoll fd %s\n",
 		l->t->uv_file, uvs_tier_name(l->t->tier),
-		l->skel->bss->loop_tid, l->skel->data->loop_epfd);
+		l->skel->bss->loop_tid, fd);
 	fprintf(out, "uvscope: tracepoints: sys_enter/exit of epoll_wait, "
 		"epoll_pwait%s\n", bpf_program__autoload(
 			l->skel->progs.epoll_pwait2_enter) ? ", epoll_pwait2" : "");

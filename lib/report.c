@@ -107,8 +107,9 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 		fprintf(out, "phases: unknown (libuv's internal symbols are "
 			"stripped; poll and iterations are exact)\n");
 	} else {
-		fprintf(out, "phases timed in %.1f%% of iterations (%llu of "
-			"%llu)\n\n", 100 * uvs__measured(l),
+		fprintf(out, "phases timed in %.*f%% of iterations (%llu of "
+			"%llu)\n\n", uvs__measured(l) < 0.01 ? 3 : 1,
+			100 * uvs__measured(l),
 			(unsigned long long)l->phase_iterations,
 			(unsigned long long)l->iterations);
 		fprintf(out, "%-9s %8s %10s %8s %8s %8s %8s\n", "PHASE",
@@ -134,6 +135,10 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 			l->phase_floor_ns / 1e3);
 	}
 	fprintf(out, "\npoll\n");
+	if (!l->iterations) {
+		fprintf(out, "  no poll completed while traced\n");
+		return;
+	}
 	q = uvs__quant(&l->timeout_ms, 1);
 	fprintf(out, "  requested timeout ms: p50 %.0f  p99 %.0f  max %.0f  "
 		"infinite %llu  zero %llu\n", q.p50, q.p99, q.max,
