@@ -439,9 +439,6 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 			o->sender.uid = g->sender_uid;
 			memcpy(o->sender.comm, g->comm, sizeof(o->sender.comm));
 		}
-		snprintf(o->detail + strlen(o->detail),
-			 sizeof(o->detail) - strlen(o->detail), "%s%s",
-			 o->detail[0] ? " " : "", strsignal(sig));
 		return;
 	}
 	if (wait_status && WIFEXITED(*wait_status)) {

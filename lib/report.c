@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -169,6 +170,13 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 	}
 }
 
+static const char *uvs__signame(int sig)
+{
+	const char *n = sigabbrev_np(sig);
+
+	return n ? n : "?";
+}
+
 static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 {
 	const struct uvs_exit_report *e = &r->exit;
@@ -180,12 +188,13 @@ static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 		return;
 	}
 	fprintf(out, "reason: %s", uvs_exit_reason_name(e->reason));
-	if (e->has_code)
-		fprintf(out, " (code %d)", e->code);
-	if (e->signal)
-		fprintf(out, " (signal %d, %s)", e->signal, e->detail);
-	else if (e->detail[0])
+	if (e->detail[0])
 		fprintf(out, " (%s)", e->detail);
+	if (e->has_code)
+		fprintf(out, ", code %d", e->code);
+	if (e->signal)
+		fprintf(out, ", signal SIG%s (%d)", uvs__signame(e->signal),
+			e->signal);
 	fputc('\n', out);
 	if (e->has_sender)
 		fprintf(out, "sent by: pid %d (%s), uid %u\n", e->sender.pid,
@@ -340,6 +349,8 @@ static json_t *uvs__json_exit(const struct uvs_report *r)
 			    e->has_code ? json_integer(e->code) : json_null());
 	json_object_set_new(o, "signal",
 			    e->signal ? json_integer(e->signal) : json_null());
+	json_object_set_new(o, "signal_name", e->signal ?
+		json_sprintf("SIG%s", uvs__signame(e->signal)) : json_null());
 	json_object_set_new(o, "detail", json_string(e->detail));
 	json_object_set_new(o, "sender", e->has_sender ?
 		json_pack("{s:i,s:i,s:i,s:s}", "pid", e->sender.pid, "tid",

@@ -1,14 +1,20 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """uvscope exit: each way of ending classified exactly."""
 import json
+import os
 import signal
 import subprocess
 import time
 
-from harness import (FIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check, eq,
+import jsonschema
+
+from harness import (FIX, ROOT, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check, eq,
                      read_mem, run, runtime_addr, test, wait_for, within)
 
 NODE = "/usr/bin/node"
+
+
+SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
 
 
 def exit_json(argv, binary=None, rc_expected=None):
@@ -18,6 +24,11 @@ def exit_json(argv, binary=None, rc_expected=None):
     check(lines, "no JSON from uvscope exit (exit %d): %s %s"
           % (rc, out[-500:], err[-500:]))
     doc = json.loads(lines[-1])
+    try:
+        jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    except jsonschema.ValidationError as ex:
+        raise Fail("exit JSON does not follow docs/schema.json: %s at %s"
+                   % (ex.message[:200], list(ex.absolute_path)))
     if rc_expected is not None:
         eq(rc, rc_expected, "uvscope's exit status (the program's)")
     return doc["exit"], doc
@@ -66,7 +77,8 @@ def exit_node_heap_oom():
     e, doc = exit_json([NODE, "--max-old-space-size=16", "-e",
                         "const a = []; for (;;) a.push(new Array(1e5).fill(1))"])
     eq(e["reason"], "oom", "reason")
-    check(e["detail"].startswith("heap"), "detail: %r" % e["detail"])
+    eq(e["detail"], "heap", "detail")
+    eq(e["signal_name"], "SIGABRT", "signal name")
     eq(e["signal"], signal.SIGABRT, "signal")
     check("heap" in e["message"], "message: %r" % e["message"])
 
