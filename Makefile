@@ -115,6 +115,8 @@ install: uvscope
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/uvscope
 	install -m 0755 uvscope $(DESTDIR)$(PREFIX)/bin/uvscope
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/uvscope/
+	install -d $(DESTDIR)$(PREFIX)/share/uvscope/profiles/libuv
+	install -m 0644 profiles/libuv/*.json $(DESTDIR)$(PREFIX)/share/uvscope/profiles/libuv/
 
 format:
 	clang-format -i bpf/*.c bpf/*.h lib/*.c lib/*.h cli/*.c cli/*.h tests/unit/*.c tests/fixtures/*.c

@@ -53,6 +53,7 @@ void uvs_report__init(struct uvs_report *r, const char *command,
 		 t->libuv_version);
 	snprintf(r->backend, sizeof(r->backend), "%s", backend);
 	r->has_loop = !strcmp(command, "loop") || !strcmp(command, "record");
+	r->has_why = !strcmp(command, "why");
 	uvs__environment(&r->env);
 }
 
@@ -219,6 +220,44 @@ static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 			e->threads[i].code, e->threads[i].at_ms);
 }
 
+static void uvs__text_why(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_why_report *w = &r->why;
+	int i, pass;
+
+	fprintf(out, "main loop at %#llx: %d handle%s keep%s it alive, "
+		"%u active request%s\n", (unsigned long long)w->loop_addr,
+		w->keepers, w->keepers == 1 ? "" : "s",
+		w->keepers == 1 ? "s" : "", w->active_reqs,
+		w->active_reqs == 1 ? "" : "s");
+	for (pass = 0; pass < 2; pass++) {
+		bool any = false;
+
+		for (i = 0; i < w->nhandles; i++) {
+			const struct uvs_why_handle *h = &w->handles[i];
+
+			if (!h->why_not != !pass)
+				continue;
+			if (!any)
+				fprintf(out, "\n%s:\n", pass ? "not keeping it alive"
+							    : "keeping it alive");
+			any = true;
+			fprintf(out, "  %-8s %.60s%s%s%s\n", h->type_name,
+				h->detail, pass ? " (" : "",
+				pass ? h->why_not : "", pass ? ")" : "");
+			if (h->callback[0] && strcmp(h->callback, h->detail))
+				fprintf(out, "  %-8s callback %.58s\n", "",
+					h->callback);
+		}
+	}
+	if (!w->keepers && !w->active_reqs)
+		fprintf(out, "\nnothing keeps the loop alive: it will end its "
+			"run as soon as it returns to uv_run\n");
+	if (w->truncated)
+		fprintf(out, "(only the first %d handles are listed)\n",
+			UVS_WHY_MAX);
+}
+
 void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 {
 	char rt[80];
@@ -237,6 +276,8 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 		uvs__text_loop(r, out);
 	if (r->has_exit)
 		uvs__text_exit(r, out);
+	if (r->has_why)
+		uvs__text_why(r, out);
 	fflush(out);
 }
 
@@ -373,6 +414,51 @@ static json_t *uvs__json_exit(const struct uvs_report *r)
 	return o;
 }
 
+static json_t *uvs__json_why(const struct uvs_report *r)
+{
+	const struct uvs_why_report *w = &r->why;
+	json_t *o = json_object(), *keep = json_array(), *not = json_array();
+	int i;
+
+	for (i = 0; i < w->nhandles; i++) {
+		const struct uvs_why_handle *h = &w->handles[i];
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type",
+				      h->type_name, "detail", h->detail,
+				      "callback", h->callback, "handle",
+				      "", "flags", h->flags);
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "%#llx", (unsigned long long)h->addr);
+		json_object_set_new(j, "handle", json_string(addr));
+		if (h->fd >= 0)
+			json_object_set_new(j, "fd", json_integer(h->fd));
+		if (h->type == 13) {
+			json_object_set_new(j, "due_ms", json_integer(h->due_ms));
+			json_object_set_new(j, "repeat_ms",
+					    json_integer(h->repeat_ms));
+		}
+		if (h->type == 16)
+			json_object_set_new(j, "signal", json_integer(h->signum));
+		if (h->type == 10)
+			json_object_set_new(j, "child_pid",
+					    json_integer(h->child_pid));
+		if (h->why_not) {
+			json_object_set_new(j, "why_not", json_string(h->why_not));
+			json_array_append_new(not, j);
+		} else {
+			json_array_append_new(keep, j);
+		}
+	}
+	json_object_set_new(o, "loops", json_integer(w->nloops));
+	json_object_set_new(o, "keepers", keep);
+	json_object_set_new(o, "not_keeping", not);
+	json_object_set_new(o, "active_requests",
+		json_pack("[{s:s,s:i}]", "type", "any", "count", w->active_reqs));
+	json_object_set_new(o, "profile", json_string(w->profile));
+	json_object_set_new(o, "truncated", json_boolean(w->truncated));
+	return o;
+}
+
 json_t *uvs_report__to_json(const struct uvs_report *r)
 {
 	json_t *o = json_object(), *t = json_object();
@@ -401,6 +487,8 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 		json_object_set_new(o, "loop", uvs__json_loop(r));
 	if (r->has_exit)
 		json_object_set_new(o, "exit", uvs__json_exit(r));
+	if (r->has_why)
+		json_object_set_new(o, "why", uvs__json_why(r));
 	return o;
 }
 

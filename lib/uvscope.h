@@ -118,6 +118,20 @@ const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
 void uvs_syms__close(struct uvs_syms *s);
 
+/* ---- libuv struct layouts from profiles/ (layout.c) ---- */
+struct uvs_layout;
+/* Loads the profile of exactly this libuv version, or fails naming the
+ * closest one. */
+int uvs_layout__load(const char *version, struct uvs_layout **out);
+/* Offset of a member ("io_watcher.fd" for nested ones), or -1. */
+long uvs_layout__off(const struct uvs_layout *l, const char *type,
+		     const char *field);
+long uvs_layout__size(const struct uvs_layout *l, const char *type);
+long uvs_layout__enum(const struct uvs_layout *l, const char *type,
+		      const char *name);
+const char *uvs_layout__path(const struct uvs_layout *l);
+void uvs_layout__close(struct uvs_layout *l);
+
 /* ---- feature probes (features.c) ---- */
 struct uvs_features {
 	bool root_caps;	  /* CAP_BPF+CAP_PERFMON or CAP_SYS_ADMIN */
@@ -211,6 +225,27 @@ struct uvs_exit_report {
 	char stderr_tail[2048];
 };
 
+#define UVS_WHY_MAX 512
+struct uvs_why_handle {
+	uint64_t addr;
+	int type, fd, signum, child_pid;
+	uint32_t flags;
+	int64_t due_ms;
+	uint64_t repeat_ms;
+	const char *why_not; /* NULL: it keeps the loop alive */
+	char type_name[16];
+	char detail[256];
+	char callback[160];
+};
+struct uvs_why_report {
+	char profile[256];
+	uint64_t loop_addr;
+	int nloops, nhandles, keepers;
+	bool truncated;
+	uint32_t active_reqs;
+	struct uvs_why_handle handles[UVS_WHY_MAX];
+};
+
 struct uvs_env {
 	char kernel[128];
 	char cpu_model[128];
@@ -229,8 +264,9 @@ struct uvs_report {
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
 	struct uvs_loop_report loop;
-	bool has_loop, has_exit;
+	bool has_loop, has_exit, has_why;
 	struct uvs_exit_report exit;
+	struct uvs_why_report why;
 };
 
 extern const char *const uvs_phase_names[7];
@@ -279,6 +315,12 @@ int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run);
 const char *uvs_check__verdict(enum uvs_check_verdict v);
+
+/* ---- what keeps a loop alive, from memory (why.c) ---- */
+/* Reads len bytes of pid's memory (process_vm_readv); 0 or -errno. */
+int uvs_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
+/* Walks the main loop's handles; refuses an unknown layout. */
+int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out);
 
 /* ---- the eBPF exit backend (exit.c) ---- */
 struct uvs_exit;

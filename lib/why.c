@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * What keeps a loop alive, read from the target's memory with
+ * process_vm_readv, without stopping it: walk the loop's handle queue with
+ * the layout of the target's libuv version, check the walk as it goes (a
+ * proper circular list, every handle pointing back at the loop, types in
+ * range), and describe each handle the way a user knows it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include "uvscope.h"
+
+/* libuv's handle flags (src/uv-common.h), the same from 1.44 to 1.51 */
+#define UVH_CLOSING 0x01
+#define UVH_CLOSED 0x02
+#define UVH_ACTIVE 0x04
+#define UVH_REF 0x08
+#define UVH_INTERNAL 0x10
+#define UVS_MAX_HANDLES 100000
+
+int uvs_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+struct uvs__why {
+	pid_t pid;
+	struct uvs_layout *ly;
+	struct uvs_syms *syms;
+	long h_queue, h_loop, h_type, h_flags, l_queue, l_time, l_reqs;
+	long type_max;
+};
+
+static int uvs__rd64(struct uvs__why *w, uint64_t a, uint64_t *v)
+{
+	return uvs_mem_read(w->pid, a, v, 8);
+}
+
+static int uvs__rd32(struct uvs__why *w, uint64_t a, uint32_t *v)
+{
+	return uvs_mem_read(w->pid, a, v, 4);
+}
+
+static void uvs__cstr(struct uvs__why *w, uint64_t a, char *buf, size_t len)
+{
+	size_t i;
+
+	buf[0] = '\0';
+	if (!a || uvs_mem_read(w->pid, a, buf, len - 1)) {
+		/* a string near the end of a mapping: byte by byte */
+		for (i = 0; a && i < len - 1; i++)
+			if (uvs_mem_read(w->pid, a + i, buf + i, 1) || !buf[i])
+				break;
+		buf[a ? i : 0] = '\0';
+	}
+	buf[len - 1] = '\0';
+}
+
+static const char *uvs__type_name(int t)
+{
+	static const char *const n[] = {
+		"unknown", "async", "check", "fs_event", "fs_poll", "handle",
+		"idle", "pipe", "poll", "prepare", "process", "stream", "tcp",
+		"timer", "tty", "udp", "signal", "file",
+	};
+
+	return t >= 0 && t < 18 ? n[t] : "unknown";
+}
+
+static void uvs__cb_name(struct uvs__why *w, uint64_t cb, char *buf,
+			 size_t len)
+{
+	char tmp[256], *plus;
+
+	if (!cb) {
+		buf[0] = '\0';
+		return;
+	}
+	uvs_syms__name(w->syms, cb, tmp, sizeof(tmp));
+	/* "name+0x0 (module)": the offset of a callback is 0 */
+	plus = strstr(tmp, "+0 (");
+	if (plus)
+		memmove(plus, plus + 2, strlen(plus + 2) + 1);
+	snprintf(buf, len, "%s", tmp);
+}
+
+/* Finds the socket with this inode in /proc/PID/net/{tcp,tcp6,udp,udp6}
+ * and describes it. */
+static bool uvs__inet(struct uvs__why *w, unsigned long ino, bool udp,
+		      char *buf, size_t len)
+{
+	static const char *const tabs[2][2] = { { "tcp", "tcp6" },
+						 { "udp", "udp6" } };
+	char path[64], line[512];
+	int t;
+
+	for (t = 0; t < 2; t++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", w->pid,
+			 tabs[udp][t]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			char la[64], ra[64];
+			unsigned lp, rp, st;
+			unsigned long i;
+			char lh[64], rh[64];
+
+			if (sscanf(line, " %*d: %63[0-9A-F]:%x %63[0-9A-F]:%x %x "
+				   "%*s %*s %*s %*s %*s %lu", la, &lp, ra, &rp,
+				   &st, &i) != 6 || i != ino)
+				continue;
+			if (strlen(la) == 8) {
+				unsigned a = strtoul(la, NULL, 16),
+					 b = strtoul(ra, NULL, 16);
+
+				snprintf(lh, sizeof(lh), "%u.%u.%u.%u", a & 255,
+					 (a >> 8) & 255, (a >> 16) & 255, a >> 24);
+				snprintf(rh, sizeof(rh), "%u.%u.%u.%u", b & 255,
+					 (b >> 8) & 255, (b >> 16) & 255, b >> 24);
+			} else {
+				snprintf(lh, sizeof(lh), "[%s]",
+					 strcmp(la, "00000000000000000000000000000000") ? la : "::");
+				snprintf(rh, sizeof(rh), "[%s]", ra);
+			}
+			if (udp)
+				snprintf(buf, len, "bound to %s:%u", lh, lp);
+			else if (st == 0x0A)
+				snprintf(buf, len, "listening on %s:%u", lh, lp);
+			else
+				snprintf(buf, len, "connected %s:%u -> %s:%u", lh,
+					 lp, rh, rp);
+			fclose(f);
+			return true;
+		}
+		fclose(f);
+	}
+	return false;
+}
+
+/* A unix socket: its path if it has one (from /proc/PID/net/unix). */
+static bool uvs__unix(struct uvs__why *w, unsigned long ino, int fd,
+		      char *buf, size_t len)
+{
+	char path[64], line[4400];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/unix", w->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long i;
+		unsigned st;
+		char p[4096] = "";
+
+		if (sscanf(line, "%*s %*s %*s %*s %*s %x %lu %4095s", &st, &i,
+			   p) < 2 || i != ino)
+			continue;
+		fclose(f);
+		if (p[0])
+			snprintf(buf, len, "%s %s (fd %d)", st == 1 ?
+				 "listening on" : "unix socket", p, fd);
+		else
+			snprintf(buf, len, "unix socket, unnamed (fd %d): a "
+				 "socketpair, as for a child's stdio", fd);
+		return true;
+	}
+	fclose(f);
+	return false;
+}
+
+static void uvs__fd_detail(struct uvs__why *w, int type, int fd, char *buf,
+			   size_t len)
+{
+	char path[64], link[512];
+	unsigned long ino;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", w->pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0) {
+		snprintf(buf, len, "fd %d", fd);
+		return;
+	}
+	link[n] = '\0';
+	if (sscanf(link, "socket:[%lu]", &ino) == 1) {
+		if ((type == 12 || type == 15) &&
+		    uvs__inet(w, ino, type == 15, buf, len))
+			return;
+		if (type == 7 && uvs__unix(w, ino, fd, buf, len))
+			return;
+	}
+	snprintf(buf, len, "fd %d: %s", fd, link);
+}
+
+static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
+			  struct uvs_why_handle *o)
+{
+	static const char *const st[] = {
+		[7] = "uv_pipe_t", [12] = "uv_tcp_t", [14] = "uv_tty_t",
+		[15] = "uv_udp_t", [8] = "uv_poll_t",
+	};
+	uint64_t v = 0, cb = 0;
+	uint32_t u = 0;
+	long off;
+	char tmp[256];
+
+	switch (type) {
+	case 13: { /* timer */
+		uint64_t timeout = 0, repeat = 0;
+		struct timespec ts;
+		int64_t now, due;
+
+		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "timeout"),
+			  &timeout);
+		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "repeat"),
+			  &repeat);
+		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "timer_cb"),
+			  &cb);
+		/* loop->time is CLOCK_MONOTONIC_COARSE in ms */
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		now = ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		due = (int64_t)timeout - now;
+		o->due_ms = due;
+		o->repeat_ms = repeat;
+		if (o->flags & UVH_ACTIVE)
+			snprintf(o->detail, sizeof(o->detail), "due in %lld ms%s",
+				 (long long)(due > 0 ? due : 0),
+				 repeat ? ", repeats" : "");
+		else
+			snprintf(o->detail, sizeof(o->detail), "stopped");
+		if (repeat) {
+			size_t l = strlen(o->detail);
+
+			snprintf(o->detail + l, sizeof(o->detail) - l,
+				 " every %llu ms", (unsigned long long)repeat);
+		}
+		break;
+	}
+	case 16: /* signal */
+		uvs__rd32(w, h + uvs_layout__off(w->ly, "uv_signal_t", "signum"),
+			  &u);
+		o->signum = u;
+		snprintf(o->detail, sizeof(o->detail), "SIG%s",
+			 sigabbrev_np(u) ? sigabbrev_np(u) : "?");
+		break;
+	case 10: { /* process */
+		char path[64], cmd[256];
+		int n, i;
+
+		uvs__rd32(w, h + uvs_layout__off(w->ly, "uv_process_t", "pid"),
+			  &u);
+		o->child_pid = u;
+		snprintf(path, sizeof(path), "/proc/%u/cmdline", u);
+		n = uvs_read_file(path, cmd, sizeof(cmd));
+		for (i = 0; i < n - 1; i++)
+			if (!cmd[i])
+				cmd[i] = ' ';
+		snprintf(o->detail, sizeof(o->detail), "child pid %u: %s", u,
+			 n > 0 ? cmd : "(exited)");
+		break;
+	}
+	case 3: /* fs_event */
+		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_fs_event_t", "path"),
+			  &v);
+		uvs__cstr(w, v, tmp, sizeof(tmp));
+		snprintf(o->detail, sizeof(o->detail), "watching %s",
+			 tmp[0] ? tmp : "(path unreadable)");
+		break;
+	case 7: case 8: case 12: case 14: case 15:
+		off = uvs_layout__off(w->ly, st[type], "io_watcher.fd");
+		if (off >= 0 && !uvs__rd32(w, h + off, &u)) {
+			o->fd = (int)u;
+			uvs__fd_detail(w, type, (int)u, o->detail,
+				       sizeof(o->detail));
+		}
+		break;
+	case 1: case 2: case 6: case 9: { /* async check idle prepare */
+		static const char *const t[10][2] = {
+			[1] = { "uv_async_t", "async_cb" },
+			[2] = { "uv_check_t", "check_cb" },
+			[6] = { "uv_idle_t", "idle_cb" },
+			[9] = { "uv_prepare_t", "prepare_cb" },
+		};
+
+		uvs__rd64(w, h + uvs_layout__off(w->ly, t[type][0], t[type][1]),
+			  &cb);
+		break;
+	}
+	}
+	uvs__cb_name(w, cb, o->callback, sizeof(o->callback));
+	/* callback[] is shorter than detail[] */
+	if (!o->detail[0] && o->callback[0])
+		memcpy(o->detail, o->callback, strlen(o->callback) + 1);
+}
+
+/* Where the default loop is: the default_loop_struct symbol, or, in a
+ * stripped libuv, default_loop_ptr as read by uv_default_loop() ("mov
+ * reg, [rip + disp32]" near its start). 0 if it was never created. */
+static int uvs__default_loop(struct uvs_target *t, uint64_t *loop)
+{
+	const struct uvs_sym *s = uvs_elf__find(t->uv_elf, "default_loop_struct");
+	unsigned char c[48];
+	size_t i;
+
+	*loop = 0;
+	if (s) {
+		*loop = t->uv_bias + s->addr;
+		return 0;
+	}
+	s = uvs_elf__find(t->uv_elf, "uv_default_loop");
+	if (!s || uvs_elf__read(t->uv_elf, s->addr, c, sizeof(c)))
+		return -ENOENT;
+	for (i = 0; i + 7 <= sizeof(c); i++) {
+		int32_t disp;
+		uint64_t ptr;
+
+		if ((c[i] & 0xf8) != 0x48 || c[i + 1] != 0x8b ||
+		    (c[i + 2] & 0xc7) != 0x05)
+			continue;
+		memcpy(&disp, c + i + 3, 4);
+		ptr = t->uv_bias + s->addr + i + 7 + (int64_t)disp;
+		if (uvs_mem_read(t->pid, ptr, loop, 8))
+			return -EFAULT;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out)
+{
+	struct uvs__why w = { .pid = t->pid };
+	uint64_t loop, head, node, prev;
+	uint32_t count = 0;
+	int err, n = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!t->uv_bias_known)
+		return uvs_seterr(-ENOENT, "where %s is loaded in pid %d is "
+				  "unknown", t->uv_file, t->pid);
+	err = uvs__default_loop(t, &loop);
+	if (err)
+		return uvs_seterr(err, "cannot find the default loop in %s "
+				  "(no default_loop_struct, and uv_default_loop "
+				  "could not be read)", t->uv_file);
+	if (!loop)
+		return uvs_seterr(-ENOENT, "pid %d has not created libuv's "
+				  "default loop", t->pid);
+	err = uvs_layout__load(t->libuv_version, &w.ly);
+	if (err)
+		return err;
+	snprintf(out->profile, sizeof(out->profile), "%s",
+		 uvs_layout__path(w.ly));
+	w.h_queue = uvs_layout__off(w.ly, "uv_handle_t", "handle_queue");
+	w.h_loop = uvs_layout__off(w.ly, "uv_handle_t", "loop");
+	w.h_type = uvs_layout__off(w.ly, "uv_handle_t", "type");
+	w.h_flags = uvs_layout__off(w.ly, "uv_handle_t", "flags");
+	w.l_queue = uvs_layout__off(w.ly, "uv_loop_t", "handle_queue");
+	w.l_reqs = uvs_layout__off(w.ly, "uv_loop_t", "active_reqs.count");
+	w.type_max = uvs_layout__enum(w.ly, "uv_handle_type",
+				      "UV_HANDLE_TYPE_MAX");
+	if (w.h_queue < 0 || w.h_loop < 0 || w.h_type < 0 || w.h_flags < 0 ||
+	    w.l_queue < 0 || w.l_reqs < 0 || w.type_max < 0) {
+		err = uvs_seterr(-EINVAL, "%s lacks a field why needs",
+				 uvs_layout__path(w.ly));
+		goto out;
+	}
+	err = uvs_syms__open(t->pid, &w.syms);
+	if (err) {
+		err = uvs_seterr(err, "cannot read /proc/%d/maps", t->pid);
+		goto out;
+	}
+	out->loop_addr = loop;
+	out->nloops = 1;
+	if (uvs__rd32(&w, loop + w.l_reqs, &count)) {
+		err = uvs_seterr(-EFAULT, "cannot read the loop at %#llx in pid "
+				 "%d", (unsigned long long)loop, t->pid);
+		goto out;
+	}
+	out->active_reqs = count;
+	head = loop + w.l_queue;
+	prev = head;
+	if (uvs__rd64(&w, head, &node)) {
+		err = uvs_seterr(-EFAULT, "cannot read pid %d's memory", t->pid);
+		goto out;
+	}
+	/* Walk the circular list; every step is checked, so that a layout
+	 * that does not fit is refused rather than printed. */
+	while (node != head) {
+		struct uvs_why_handle *o;
+		uint64_t h = node - w.h_queue, hl = 0, back = 0;
+		uint32_t type = 0, flags = 0;
+
+		if (++n > UVS_MAX_HANDLES || !node ||
+		    uvs__rd64(&w, h + w.h_loop, &hl) ||
+		    uvs__rd32(&w, h + w.h_type, &type) ||
+		    uvs__rd32(&w, h + w.h_flags, &flags) ||
+		    uvs__rd64(&w, node + 8, &back)) {
+			err = uvs_seterr(-EFAULT, "the handle queue of pid %d's "
+					 "loop could not be walked (the process "
+					 "ended, or its memory changed under "
+					 "the walk)", t->pid);
+			goto out;
+		}
+		if (hl != loop || !type || type >= (uint32_t)w.type_max ||
+		    back != prev) {
+			err = uvs_seterr(-EINVAL, "libuv %s layout check failed at "
+					 "handle %#llx (loop %#llx, type %u): "
+					 "refusing to guess",
+					 t->libuv_version,
+					 (unsigned long long)h,
+					 (unsigned long long)hl, type);
+			goto out;
+		}
+		if (out->nhandles < UVS_WHY_MAX) {
+			o = &out->handles[out->nhandles++];
+			o->addr = h;
+			o->type = type;
+			o->flags = flags;
+			o->fd = -1;
+			snprintf(o->type_name, sizeof(o->type_name), "%s",
+				 uvs__type_name(type));
+			uvs__describe(&w, h, type, o);
+			if (flags & (UVH_CLOSING | UVH_CLOSED))
+				o->why_not = "closing";
+			else if (!(flags & UVH_ACTIVE))
+				o->why_not = "inactive";
+			else if (flags & UVH_INTERNAL)
+				o->why_not = "libuv's own";
+			else if (!(flags & UVH_REF))
+				o->why_not = "unref'd";
+			else
+				out->keepers++;
+		} else {
+			out->truncated = true;
+		}
+		prev = node;
+		if (uvs__rd64(&w, node, &node)) {
+			err = uvs_seterr(-EFAULT, "cannot read pid %d's memory",
+					 t->pid);
+			goto out;
+		}
+	}
+	err = 0;
+out:
+	uvs_syms__close(w.syms);
+	uvs_layout__close(w.ly);
+	return err;
+}

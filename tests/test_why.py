@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""uvscope why: every keeper of a known handle set, read from memory."""
+import json
+import os
+import shutil
+import tempfile
+
+import jsonschema
+
+from harness import (FIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test, check,
+                     eq, node_binaries, one_line_error, run, test, within)
+
+
+SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
+
+
+def why(pid, binary=None, env=None):
+    rc, out, err = run(["why", "--json", "-p", str(pid)], binary=binary,
+                       env=env)
+    eq(rc, 0, "why exit status (%s)" % err)
+    doc = json.loads(out)
+    try:
+        jsonschema.Draft202012Validator(SCHEMA).validate(doc)
+    except jsonschema.ValidationError as ex:
+        raise Fail("why JSON does not follow docs/schema.json: %s at %s"
+                   % (ex.message[:200], list(ex.absolute_path)))
+    return doc["why"]
+
+
+def find(items, type_, pred=lambda h: True):
+    return [h for h in items if h["type"] == type_ and pred(h)]
+
+
+def assert_c_keepers(w, t, tmp, what):
+    port, child = int(t.ready[4]), int(t.ready[5])
+    k = w["keepers"]
+    eq(len(k), 5, what + ": number of keepers (%r)" % k)
+    tcp = find(k, "tcp")
+    check(tcp and tcp[0]["detail"] == "listening on 127.0.0.1:%d" % port,
+          what + ": tcp keeper: %r" % tcp)
+    timers = find(k, "timer")
+    check(len(timers) == 1, what + ": one timer keeps it: %r" % timers)
+    eq(timers[0]["repeat_ms"], 1000, what + ": timer repeat")
+    within(timers[0]["due_ms"], 3000, 5000, what + ": timer due in (ms)")
+    sig = find(k, "signal")
+    check(sig and sig[0]["detail"] == "SIGUSR2", what + ": signal %r" % sig)
+    proc = find(k, "process")
+    check(proc and proc[0]["child_pid"] == child and
+          "sleep 60" in proc[0]["detail"], what + ": process %r" % proc)
+    fse = find(k, "fs_event")
+    check(fse and fse[0]["detail"] == "watching " + tmp,
+          what + ": fs_event %r" % fse)
+    quiet = find(w["not_keeping"], "timer")
+    check(len(quiet) == 1 and quiet[0]["why_not"] == "unref'd",
+          what + ": the unref'd timer, under not keeping: %r" % quiet)
+
+
+@test(timeout=30)
+def why_c_known_handle_set():
+    tmp = tempfile.mkdtemp()
+    try:
+        with Target([FIX + "/loopfix", "keepers", tmp]) as t:
+            w = why(t.pid, binary=UVSCOPE_ASAN)
+            assert_c_keepers(w, t, tmp, "libuv 1.44 static")
+            check(t.p.poll() is None, "target stopped or died")
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=30)
+def why_c_stripped_shared_libuv():
+    tmp = tempfile.mkdtemp()
+    try:
+        with Target([FIX + "/loopfix-shared", "keepers", tmp]) as t:
+            w = why(t.pid)
+            assert_c_keepers(w, t, tmp, "libuv.so.1 (stripped)")
+    finally:
+        shutil.rmtree(tmp)
+
+
+NODE_JS = """
+const net = require('net'), fs = require('fs');
+const srv = net.createServer().listen(0, '127.0.0.1', () => {
+  setInterval(() => {}, 1000);
+  setTimeout(() => {}, 60000).unref();
+  process.on('SIGUSR2', () => {});
+  const c = require('child_process').spawn('sleep', ['60'], {stdio: 'ignore'});
+  fs.watch(process.argv[1]);
+  console.log('ready', process.pid, srv.address().port, c.pid);
+});
+"""
+
+
+def node_why(label, node):
+    def fn():
+        if not os.path.exists(node):
+            raise Fail("%s missing: run scripts/fetch-node.sh" % node)
+        tmp = tempfile.mkdtemp()
+        try:
+            with Target([node, "-e", NODE_JS, tmp]) as t:
+                port, child = int(t.ready[2]), int(t.ready[3])
+                w = why(t.pid)
+            k = w["keepers"]
+            tcp = find(k, "tcp")
+            check(tcp and tcp[0]["detail"] ==
+                  "listening on 127.0.0.1:%d" % port, "tcp: %r" % tcp)
+            timers = find(k, "timer")
+            check(len(timers) == 1 and "RunTimers" in timers[0]["callback"],
+                  "Node's timer handle keeps it: %r" % timers)
+            proc = find(k, "process")
+            check(proc and proc[0]["child_pid"] == child,
+                  "child process: %r" % proc)
+            fse = find(k, "fs_event")
+            check(fse and fse[0]["detail"] == "watching " + tmp,
+                  "fs.watch: %r" % fse)
+            # Node unrefs its signal handles: a listener does not keep a
+            # process alive.
+            sig = find(w["not_keeping"], "signal",
+                       lambda h: h["detail"] == "SIGUSR2")
+            check(sig and sig[0]["why_not"] == "unref'd",
+                  "SIGUSR2 handle: %r" % sig)
+            check(find(w["not_keeping"], "check",
+                       lambda h: "CheckImmediate" in h["callback"]),
+                  "Node's immediate check handle named by its callback")
+        finally:
+            shutil.rmtree(tmp)
+    add_test("why_node%s_known_handle_set" % label, fn, 30)
+
+
+for _label, _node in node_binaries():
+    node_why(_label, _node)
+
+
+@test(timeout=30)
+def why_refuses_unknown_layout():
+    """A libuv version without a profile, or a profile that does not fit:
+    refused with the closest version named, target untouched."""
+    tmp = tempfile.mkdtemp()
+    try:
+        prof = os.path.join(tmp, "libuv")
+        os.makedirs(prof)
+        for v in ("1.46.0", "1.49.1"):
+            shutil.copy(os.path.join(ROOT, "profiles", "libuv", v + ".json"),
+                        prof)
+        env = dict(os.environ, UVSCOPE_PROFILES=tmp)
+        with Target([FIX + "/loopfix", "idle", "100"]) as t:
+            rc, out, err = run(["why", "-p", str(t.pid)], env=env,
+                               binary=UVSCOPE_ASAN)
+            line = one_line_error(rc, err, "unknown layout")
+            check("1.44.2" in line and "closest profile: 1.46.0" in line,
+                  "should name the version and the closest: " + line)
+            # a wrong layout: handle_queue moved by 8 bytes
+            p = json.load(open(os.path.join(ROOT, "profiles", "libuv",
+                                            "1.44.2.json")))
+            p["structs"]["uv_handle_t"]["fields"]["handle_queue"]["offset"] += 8
+            json.dump(p, open(os.path.join(prof, "1.44.2.json"), "w"))
+            rc, out, err = run(["why", "-p", str(t.pid)], env=env,
+                               binary=UVSCOPE_ASAN)
+            line = one_line_error(rc, err, "wrong layout")
+            check("layout check failed" in line or "could not be walked"
+                  in line, line)
+            check(t.p.poll() is None, "target died")
+    finally:
+        shutil.rmtree(tmp)
+
+
+@test(timeout=10)
+def why_bad_targets():
+    rc, out, err = run(["why", "-p", "4000001"])
+    one_line_error(rc, err, "no such pid")
+    rc, out, err = run(["why", "--", "true"])
+    one_line_error(rc, err, "launch")
