@@ -32,13 +32,36 @@ static void exit_help(FILE *out)
 "  uvscope exit --json -- node app.js    # run it, explain its end\n");
 }
 
+/* Keeps a description of the keepers of the latest snapshot that had any. */
+static void remember_keeper(const struct uvs_why_report *w, char *buf,
+			    size_t len)
+{
+	size_t used = 0;
+	int i;
+
+	if (!w->keepers)
+		return;
+	buf[0] = '\0';
+	for (i = 0; i < w->nhandles && used + 1 < len; i++) {
+		const struct uvs_why_handle *h = &w->handles[i];
+
+		if (h->why_not)
+			continue;
+		used += snprintf(buf + used, len - used, "%s%s %s",
+				 used ? "; " : "", h->type_name, h->detail);
+	}
+}
+
 int cmd_exit(int argc, char **argv)
 {
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r = NULL;
 	struct uvs_exit *x = NULL;
-	bool ended = false;
-	uint64_t t0;
+	struct uvs_why_report *snap = NULL;
+	bool ended = false, have_layout = true;
+	uint64_t t0, last_snap = 0;
+	char keeper[320] = "";
+	double keeper_ms = 0;
 	int i, k, err, ret = UVS_EXIT_ERR;
 
 	for (i = 1; i < argc; i++) {
@@ -89,6 +112,7 @@ int cmd_exit(int argc, char **argv)
 		goto out;
 	}
 	t0 = uvs_now_ns();
+	snap = malloc(sizeof(*snap));
 	while (!uvs_cli_stop) {
 		if (uvs_exit__poll(x, 100)) {
 			uvs_error("%s", uvs_errmsg());
@@ -97,6 +121,18 @@ int cmd_exit(int argc, char **argv)
 		if (!uvs_cli__target_alive(&c)) {
 			ended = true;
 			break;
+		}
+		/* Twice a second, what keeps the loop alive (a read of its
+		 * memory): if it drains, the last keeper seen is named. */
+		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
+			last_snap = uvs_now_ns();
+			if (uvs_why__snapshot(c.target, snap, false)) {
+				have_layout = false;
+				uvs_debug("no keeper snapshots: %s", uvs_errmsg());
+			} else {
+				remember_keeper(snap, keeper, sizeof(keeper));
+				keeper_ms = (last_snap - t0) / 1e6;
+			}
 		}
 		if (c.duration && uvs_now_ns() - t0 >= c.duration * 1e9)
 			break;
@@ -109,6 +145,11 @@ int cmd_exit(int argc, char **argv)
 		uvs_exit__poll(x, 50);
 	uvs_exit__finish(x, c.cmd && c.child_reaped ? &c.child_status : NULL,
 			 !ended, r);
+	if (r->exit.reason == UVS_EXIT_DRAINED && keeper[0]) {
+		snprintf(r->exit.last_keeper, sizeof(r->exit.last_keeper), "%s",
+			 keeper);
+		r->exit.last_keeper_ms = keeper_ms;
+	}
 	uvs_exit__close(x);
 	x = NULL;
 	if (c.json)
@@ -122,6 +163,7 @@ out:
 	if (c.child)
 		uvs_cli__finish(&c);
 	uvs_target__close(c.target);
+	free(snap);
 	free(r);
 	return ret;
 }

@@ -63,7 +63,7 @@ int cmd_why(int argc, char **argv)
 		return UVS_EXIT_ERR;
 	}
 	uvs_report__init(r, "why", c.target, "memory");
-	err = uvs_why__snapshot(c.target, &r->why);
+	err = uvs_why__snapshot(c.target, &r->why, true);
 	if (err) {
 		uvs_error("%s", uvs_errmsg());
 		free(r);

@@ -209,6 +209,9 @@ static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 		fprintf(out, "; the main loop ran out of work at %.1f ms",
 			e->drained_at_ms);
 	fputc('\n', out);
+	if (e->last_keeper[0])
+		fprintf(out, "last keeper: %s (still there at %.0f ms)\n",
+			e->last_keeper, e->last_keeper_ms);
 	if (e->nstack) {
 		fprintf(out, "\nnative stack:\n");
 		for (i = 0; i < e->nstack; i++)
@@ -411,6 +414,9 @@ static json_t *uvs__json_exit(const struct uvs_report *r)
 			e->threads[i].at_ms));
 	json_object_set_new(o, "thread_exits", th);
 	json_object_set_new(o, "stderr_tail", json_string(e->stderr_tail));
+	json_object_set_new(o, "last_keeper", e->last_keeper[0] ?
+		json_pack("{s:s,s:f}", "what", e->last_keeper, "seen_at_ms",
+			  e->last_keeper_ms) : json_null());
 	return o;
 }
 

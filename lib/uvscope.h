@@ -223,6 +223,8 @@ struct uvs_exit_report {
 	int nthreads;	     /* other threads that exited (workers) */
 	struct { pid_t tid; int code; double at_ms; } threads[UVS_EXIT_MAX_THREADS];
 	char stderr_tail[2048];
+	char last_keeper[320]; /* drained: what kept the loop alive last */
+	double last_keeper_ms;	/* when it was last seen */
 };
 
 #define UVS_WHY_MAX 512
@@ -319,8 +321,10 @@ const char *uvs_check__verdict(enum uvs_check_verdict v);
 /* ---- what keeps a loop alive, from memory (why.c) ---- */
 /* Reads len bytes of pid's memory (process_vm_readv); 0 or -errno. */
 int uvs_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
-/* Walks the main loop's handles; refuses an unknown layout. */
-int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out);
+/* Walks the main loop's handles; refuses an unknown layout. With names,
+ * callbacks are named by their symbols (reading the ELF files). */
+int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
+		      bool names);
 
 /* ---- the eBPF exit backend (exit.c) ---- */
 struct uvs_exit;

@@ -6,6 +6,7 @@
  * proper circular list, every handle pointing back at the loop, types in
  * range), and describe each handle the way a user knows it.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -83,7 +84,7 @@ static void uvs__cb_name(struct uvs__why *w, uint64_t cb, char *buf,
 {
 	char tmp[256], *plus;
 
-	if (!cb) {
+	if (!cb || !w->syms) {
 		buf[0] = '\0';
 		return;
 	}
@@ -93,6 +94,27 @@ static void uvs__cb_name(struct uvs__why *w, uint64_t cb, char *buf,
 	if (plus)
 		memmove(plus, plus + 2, strlen(plus + 2) + 1);
 	snprintf(buf, len, "%s", tmp);
+}
+
+/* /proc/net/tcp6 prints an address as four 32-bit words in host order. */
+static void uvs__ip6(const char *hex, char *out, size_t len)
+{
+	unsigned char b[16];
+	char txt[INET6_ADDRSTRLEN];
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		char word[9];
+		uint32_t v;
+
+		memcpy(word, hex + i * 8, 8);
+		word[8] = '\0';
+		v = strtoul(word, NULL, 16);
+		memcpy(b + i * 4, &v, 4);
+	}
+	if (!inet_ntop(AF_INET6, b, txt, sizeof(txt)))
+		snprintf(txt, sizeof(txt), "?");
+	snprintf(out, len, "[%s]", txt);
 }
 
 /* Finds the socket with this inode in /proc/PID/net/{tcp,tcp6,udp,udp6}
@@ -132,9 +154,8 @@ static bool uvs__inet(struct uvs__why *w, unsigned long ino, bool udp,
 				snprintf(rh, sizeof(rh), "%u.%u.%u.%u", b & 255,
 					 (b >> 8) & 255, (b >> 16) & 255, b >> 24);
 			} else {
-				snprintf(lh, sizeof(lh), "[%s]",
-					 strcmp(la, "00000000000000000000000000000000") ? la : "::");
-				snprintf(rh, sizeof(rh), "[%s]", ra);
+				uvs__ip6(la, lh, sizeof(lh));
+				uvs__ip6(ra, rh, sizeof(rh));
 			}
 			if (udp)
 				snprintf(buf, len, "bound to %s:%u", lh, lp);
@@ -341,7 +362,8 @@ static int uvs__default_loop(struct uvs_target *t, uint64_t *loop)
 	return -ENOENT;
 }
 
-int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out)
+int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
+		      bool names)
 {
 	struct uvs__why w = { .pid = t->pid };
 	uint64_t loop, head, node, prev;
@@ -379,10 +401,13 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out)
 				 uvs_layout__path(w.ly));
 		goto out;
 	}
-	err = uvs_syms__open(t->pid, &w.syms);
-	if (err) {
-		err = uvs_seterr(err, "cannot read /proc/%d/maps", t->pid);
-		goto out;
+	if (names) {
+		err = uvs_syms__open(t->pid, &w.syms);
+		if (err) {
+			err = uvs_seterr(err, "cannot read /proc/%d/maps",
+					 t->pid);
+			goto out;
+		}
 	}
 	out->loop_addr = loop;
 	out->nloops = 1;

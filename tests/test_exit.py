@@ -50,6 +50,21 @@ def exit_node_drained():
 
 
 @test(timeout=30)
+def exit_node_drained_names_last_keeper():
+    """A server closed after 1.2 s: the loop drains, and the report names
+    what kept it alive last (from memory snapshots while it ran)."""
+    e, doc = exit_json([NODE, "-e", "const s = require('net').createServer()"
+                        ".listen(0, '127.0.0.1'); setTimeout(() => s.close(),"
+                        " 1200)"], rc_expected=0)
+    eq(e["reason"], "drained", "reason")
+    check(e["last_keeper"] is not None, "no last keeper")
+    check("tcp listening on 127.0.0.1:" in e["last_keeper"]["what"],
+          "last keeper: %r" % e["last_keeper"])
+    within(e["last_keeper"]["seen_at_ms"], 400, e["drained_at_ms"],
+           "last seen (ms)")
+
+
+@test(timeout=30)
 def exit_node_process_exit_in_timer():
     e, doc = exit_json([NODE, "-e", "setTimeout(() => process.exit(7), 200)"],
                        rc_expected=7)
