@@ -45,16 +45,6 @@ struct uvs_exit {
 	struct uvs_exit_report threads; /* only the thread list is used */
 };
 
-const char *uvs_exit_reason_name(enum uvs_exit_reason r)
-{
-	static const char *const n[] = {
-		"unknown", "drained", "exit", "signal", "uncaught-exception",
-		"abort", "oom", "running",
-	};
-
-	return r <= UVS_EXIT_RUNNING ? n[r] : "unknown";
-}
-
 /* Frames are named against a snapshot of the target's mappings, refreshed
  * often enough to know what it loaded; the files stay open, so a stack
  * that arrives as the process dies can still be named. */

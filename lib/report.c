@@ -15,6 +15,16 @@ const char *const uvs_phase_names[7] = {
 	"timers", "pending", "idle", "prepare", "poll", "check", "close",
 };
 
+const char *uvs_exit_reason_name(enum uvs_exit_reason r)
+{
+	static const char *const n[] = {
+		"unknown", "drained", "exit", "signal", "uncaught-exception",
+		"abort", "oom", "running",
+	};
+
+	return r <= UVS_EXIT_RUNNING ? n[r] : "unknown";
+}
+
 static void uvs__environment(struct uvs_env *e)
 {
 	char buf[8192], *p;
