@@ -17,6 +17,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -497,23 +498,27 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 }
 
 /* Copies the counters between two iterations: the BPF side makes the
- * sequence count odd while it adds one. */
+ * sequence count odd while it adds one. The scalar counters (a few hundred
+ * bytes) are copied consistently; the histograms after them are too large
+ * to copy between two iterations of a fast loop (one every 0.4 us), and
+ * may hold an iteration more than the counters. */
 static void uvs__snapshot(struct uvs_loop *l, struct uvs_loop_agg *c)
 {
 	volatile struct uvs_loop_agg *a = &l->skel->bss->agg;
+	const size_t head = offsetof(struct uvs_loop_agg, wait_h);
 	uint64_t s1, s2;
 	int tries;
 
-	for (tries = 0; tries < 1000; tries++) {
+	for (tries = 0; tries < 100000; tries++) {
 		s1 = a->seq;
 		__sync_synchronize();
-		memcpy(c, (const void *)a, sizeof(*c));
+		memcpy(c, (const void *)a, head);
 		__sync_synchronize();
 		s2 = a->seq;
 		if (s1 == s2 && !(s1 & 1))
-			return;
+			break;
 	}
-	/* a loop this busy: accept a copy that may be one iteration off */
+	memcpy((char *)c + head, (const char *)a + head, sizeof(*c) - head);
 }
 
 void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
