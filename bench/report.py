@@ -138,6 +138,9 @@ def main(raw_path, out_path):
                      if upr_med["baseline"] and upr_med[c] else None)
                  for c in CONFIGS}
     attach_med = median(attach)
+    bv = list(rps["baseline"].values())
+    noise = (statistics.median([abs(x - base) for x in bv]) / base
+             if len(bv) > 1 and base else None)
 
     def lm(c, k):
         return median([v[k] for v in loop[c].values() if v[k] is not None])
@@ -211,6 +214,7 @@ def main(raw_path, out_path):
             } for c in CONFIGS
         },
         "measurements": attempts,
+        "baseline_noise_mad_over_median": noise,
         "disturbed_measurements": len(disturbed),
         "disturbed_measurements_counted": len(disturbed_used),
         "tool_cpu_pct_under_load": {
@@ -261,6 +265,10 @@ def main(raw_path, out_path):
     for c in CONFIGS[1:]:
         w("  %-17s %s" % (LABEL[c], " ".join("%.2f" % x
                                             for x in paired[c])[:58]))
+    if noise is not None:
+        w("baseline noise (median absolute deviation / median): %.1f%%; ratio"
+          % (100 * noise))
+        w("differences smaller than that are not resolved by this run")
     nd = len(disturbed)
     if nd:
         w("")

@@ -233,23 +233,18 @@ static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 			e->threads[i].code, e->threads[i].at_ms);
 }
 
-static void uvs__text_why(const struct uvs_report *r, FILE *out)
+static void uvs__text_why_loop(const struct uvs_why_report *w, int idx,
+			       FILE *out)
 {
-	const struct uvs_why_report *w = &r->why;
 	int i, pass;
 
-	fprintf(out, "main loop at %#llx: %d handle%s keep%s it alive, "
-		"%u active request%s\n", (unsigned long long)w->loop_addr,
-		w->keepers, w->keepers == 1 ? "" : "s",
-		w->keepers == 1 ? "s" : "", w->active_reqs,
-		w->active_reqs == 1 ? "" : "s");
 	for (pass = 0; pass < 2; pass++) {
 		bool any = false;
 
 		for (i = 0; i < w->nhandles; i++) {
 			const struct uvs_why_handle *h = &w->handles[i];
 
-			if (!h->why_not != !pass)
+			if (h->loop != idx || !h->why_not != !pass)
 				continue;
 			if (!any)
 				fprintf(out, "\n%s:\n", pass ? "not keeping it alive"
@@ -263,9 +258,32 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 					h->callback);
 		}
 	}
+}
+
+static void uvs__text_why(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_why_report *w = &r->why;
+	int i;
+
+	fprintf(out, "main loop at %#llx: %d handle%s keep%s it alive, "
+		"%u active request%s\n", (unsigned long long)w->loop_addr,
+		w->keepers, w->keepers == 1 ? "" : "s",
+		w->keepers == 1 ? "s" : "", w->active_reqs,
+		w->active_reqs == 1 ? "" : "s");
+	uvs__text_why_loop(w, 0, out);
 	if (!w->keepers && !w->active_reqs)
 		fprintf(out, "\nnothing keeps the loop alive: it will end its "
 			"run as soon as it returns to uv_run\n");
+	for (i = 1; i < w->nloops; i++) {
+		fprintf(out, "\nother loop at %#llx (thread %d): %d "
+			"handle%s keep%s it alive, %u active request%s\n",
+			(unsigned long long)w->loops[i].addr, w->loops[i].tid,
+			w->loops[i].keepers, w->loops[i].keepers == 1 ? "" : "s",
+			w->loops[i].keepers == 1 ? "s" : "",
+			w->loops[i].active_reqs,
+			w->loops[i].active_reqs == 1 ? "" : "s");
+		uvs__text_why_loop(w, i, out);
+	}
 	if (w->truncated)
 		fprintf(out, "(only the first %d handles are listed)\n",
 			UVS_WHY_MAX);
@@ -434,6 +452,7 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 {
 	const struct uvs_why_report *w = &r->why;
 	json_t *o = json_object(), *keep = json_array(), *not = json_array();
+	json_t *ld = json_array();
 	int i;
 
 	for (i = 0; i < w->nhandles; i++) {
@@ -446,6 +465,7 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 
 		snprintf(addr, sizeof(addr), "%#llx", (unsigned long long)h->addr);
 		json_object_set_new(j, "handle", json_string(addr));
+		json_object_set_new(j, "loop", json_integer(h->loop));
 		if (h->fd >= 0)
 			json_object_set_new(j, "fd", json_integer(h->fd));
 		if (h->type == 13) {
@@ -466,6 +486,18 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 		}
 	}
 	json_object_set_new(o, "loops", json_integer(w->nloops));
+	for (i = 0; i < w->nloops; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "%#llx",
+			 (unsigned long long)w->loops[i].addr);
+		json_array_append_new(ld, json_pack("{s:i,s:s,s:i,s:i,s:i}",
+			"loop", i, "address", addr, "thread", w->loops[i].tid,
+			"keepers", i ? w->loops[i].keepers : w->keepers,
+			"active_requests", w->loops[i].active_reqs));
+	}
+	json_object_set_new(o, "loop_list", ld);
+	json_object_set_new(o, "scanned_mb", json_real(w->scanned_mb));
 	json_object_set_new(o, "keepers", keep);
 	json_object_set_new(o, "not_keeping", not);
 	json_object_set_new(o, "active_requests",

@@ -228,8 +228,11 @@ struct uvs_exit_report {
 };
 
 #define UVS_WHY_MAX 512
+#define UVS_WHY_LOOPS 16
+#define UVS_WHY_SCAN_MAX (1024ull << 20) /* memory scanned for loops */
 struct uvs_why_handle {
 	uint64_t addr;
+	int loop; /* index in loops[]: 0 is the main loop */
 	int type, fd, signum, child_pid;
 	uint32_t flags;
 	int64_t due_ms;
@@ -245,6 +248,13 @@ struct uvs_why_report {
 	int nloops, nhandles, keepers;
 	bool truncated;
 	uint32_t active_reqs;
+	struct {
+		uint64_t addr;
+		pid_t tid;	/* thread waiting on it, 0 if none now */
+		int keepers;	/* for loops other than the main one */
+		uint32_t active_reqs;
+	} loops[UVS_WHY_LOOPS];
+	double scanned_mb;
 	struct uvs_why_handle handles[UVS_WHY_MAX];
 };
 

@@ -40,6 +40,7 @@ struct uvs__why {
 	struct uvs_layout *ly;
 	struct uvs_syms *syms;
 	long h_queue, h_loop, h_type, h_flags, l_queue, l_time, l_reqs;
+	long l_wq_async, l_backend_fd;
 	long type_max;
 };
 
@@ -276,8 +277,11 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		uvs__rd32(w, h + uvs_layout__off(w->ly, "uv_signal_t", "signum"),
 			  &u);
 		o->signum = u;
-		snprintf(o->detail, sizeof(o->detail), "SIG%s",
-			 sigabbrev_np(u) ? sigabbrev_np(u) : "?");
+		if (u && sigabbrev_np(u))
+			snprintf(o->detail, sizeof(o->detail), "SIG%s",
+				 sigabbrev_np(u));
+		else
+			snprintf(o->detail, sizeof(o->detail), "no signal set");
 		break;
 	case 10: { /* process */
 		char path[64], cmd[256];
@@ -329,6 +333,174 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		memcpy(o->detail, o->callback, strlen(o->callback) + 1);
 }
 
+/* Walks one loop's handle queue into out (as loop number idx), or, with
+ * out NULL, only checks that it is one. Every step is checked, so that a
+ * layout that does not fit is refused rather than printed. */
+static int uvs__walk(struct uvs__why *w, const struct uvs_target *t,
+		     uint64_t loop, struct uvs_why_report *out, int idx)
+{
+	uint64_t head = loop + w->l_queue, node, prev = head;
+	uint32_t count = 0;
+	int n = 0;
+
+	if (uvs__rd32(w, loop + w->l_reqs, &count) || uvs__rd64(w, head, &node))
+		return out ? uvs_seterr(-EFAULT, "cannot read the loop at %#llx "
+					"in pid %d", (unsigned long long)loop,
+					t->pid) : -EFAULT;
+	if (out) {
+		out->loops[idx].active_reqs = count;
+		if (!idx)
+			out->active_reqs = count;
+	}
+	while (node != head) {
+		struct uvs_why_handle *o;
+		uint64_t h = node - w->h_queue, hl = 0, back = 0;
+		uint32_t type = 0, flags = 0;
+
+		if (++n > UVS_MAX_HANDLES || !node ||
+		    uvs__rd64(w, h + w->h_loop, &hl) ||
+		    uvs__rd32(w, h + w->h_type, &type) ||
+		    uvs__rd32(w, h + w->h_flags, &flags) ||
+		    uvs__rd64(w, node + 8, &back))
+			return out ? uvs_seterr(-EFAULT, "the handle queue of the "
+						"loop at %#llx could not be walked "
+						"(the process ended, or its memory "
+						"changed under the walk)",
+						(unsigned long long)loop) : -EFAULT;
+		if (hl != loop || !type || type >= (uint32_t)w->type_max ||
+		    back != prev)
+			return out ? uvs_seterr(-EINVAL, "libuv %s layout check "
+						"failed at handle %#llx (loop %#llx, "
+						"type %u): refusing to guess",
+						t->libuv_version,
+						(unsigned long long)h,
+						(unsigned long long)hl, type)
+				   : -EINVAL;
+		if (out && out->nhandles < UVS_WHY_MAX) {
+			o = &out->handles[out->nhandles++];
+			o->addr = h;
+			o->loop = idx;
+			o->type = type;
+			o->flags = flags;
+			o->fd = -1;
+			snprintf(o->type_name, sizeof(o->type_name), "%s",
+				 uvs__type_name(type));
+			uvs__describe(w, h, type, o);
+			if (flags & (UVH_CLOSING | UVH_CLOSED))
+				o->why_not = "closing";
+			else if (!(flags & UVH_ACTIVE))
+				o->why_not = "inactive";
+			else if (flags & UVH_INTERNAL)
+				o->why_not = "libuv's own";
+			else if (!(flags & UVH_REF))
+				o->why_not = "unref'd";
+			else if (idx)
+				out->loops[idx].keepers++;
+			else
+				out->keepers++;
+		} else if (out) {
+			out->truncated = true;
+		}
+		prev = node;
+		if (uvs__rd64(w, node, &node))
+			return out ? uvs_seterr(-EFAULT, "cannot read pid %d's "
+						"memory", t->pid) : -EFAULT;
+	}
+	return 0;
+}
+
+/* The thread waiting in epoll on this loop's fd, from /proc's record of
+ * each thread's system call (first argument), or 0. */
+static pid_t uvs__loop_thread(struct uvs__why *w, uint64_t loop)
+{
+	char path[96], buf[256];
+	struct dirent *de;
+	uint32_t fd;
+	pid_t found = 0;
+	DIR *d;
+
+	if (uvs__rd32(w, loop + w->l_backend_fd, &fd))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", w->pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		long nr;
+		unsigned long a0;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", w->pid,
+			 de->d_name);
+		if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
+		    sscanf(buf, "%ld %lx", &nr, &a0) != 2)
+			continue;
+		if ((nr == 232 || nr == 281 || nr == 441) && a0 == fd)
+			found = atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Other loops (Node worker threads run one each) are found by what every
+ * initialised loop holds: its wq_async handle points back at the loop.
+ * The process's private writable memory is scanned for that one pointer,
+ * and each candidate must then walk as a loop. */
+static void uvs__other_loops(struct uvs__why *w, const struct uvs_target *t,
+			     uint64_t main, struct uvs_why_report *out)
+{
+	const uint64_t k = w->l_wq_async + w->h_loop;
+	static uint64_t buf[1 << 17]; /* 1 MiB */
+	uint64_t scanned = 0;
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", w->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f) && out->nloops < UVS_WHY_LOOPS) {
+		unsigned long long a, b, pos;
+		char perms[8], name[256] = "";
+
+		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %255s", &a, &b,
+			   perms, name) < 3 || strcmp(perms, "rw-p") ||
+		    (name[0] && strcmp(name, "[heap]")))
+			continue;
+		for (pos = a; pos < b && scanned < UVS_WHY_SCAN_MAX;
+		     pos += sizeof(buf)) {
+			size_t len = b - pos < sizeof(buf) ? b - pos : sizeof(buf);
+			size_t i;
+
+			if (uvs_mem_read(w->pid, pos, buf, len))
+				continue;
+			scanned += len;
+			for (i = 0; i < len / 8; i++) {
+				uint64_t x = pos + i * 8, cand = x - k;
+				int j;
+
+				if (buf[i] != cand || cand == main)
+					continue;
+				for (j = 0; j < out->nloops; j++)
+					if (out->loops[j].addr == cand)
+						break;
+				if (j < out->nloops || uvs__walk(w, t, cand, NULL, 0))
+					continue;
+				out->loops[out->nloops].addr = cand;
+				out->loops[out->nloops].tid =
+					uvs__loop_thread(w, cand);
+				if (uvs__walk(w, t, cand, out, out->nloops))
+					continue;
+				if (++out->nloops == UVS_WHY_LOOPS)
+					break;
+			}
+		}
+	}
+	fclose(f);
+	out->scanned_mb = scanned / 1048576.0;
+}
+
 /* Where the default loop is: the default_loop_struct symbol, or, in a
  * stripped libuv, default_loop_ptr as read by uv_default_loop() ("mov
  * reg, [rip + disp32]" near its start). 0 if it was never created. */
@@ -366,9 +538,8 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 		      bool names)
 {
 	struct uvs__why w = { .pid = t->pid };
-	uint64_t loop, head, node, prev;
-	uint32_t count = 0;
-	int err, n = 0;
+	uint64_t loop;
+	int err;
 
 	memset(out, 0, sizeof(*out));
 	if (!t->uv_bias_known)
@@ -395,8 +566,11 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	w.l_reqs = uvs_layout__off(w.ly, "uv_loop_t", "active_reqs.count");
 	w.type_max = uvs_layout__enum(w.ly, "uv_handle_type",
 				      "UV_HANDLE_TYPE_MAX");
+	w.l_wq_async = uvs_layout__off(w.ly, "uv_loop_t", "wq_async");
+	w.l_backend_fd = uvs_layout__off(w.ly, "uv_loop_t", "backend_fd");
 	if (w.h_queue < 0 || w.h_loop < 0 || w.h_type < 0 || w.h_flags < 0 ||
-	    w.l_queue < 0 || w.l_reqs < 0 || w.type_max < 0) {
+	    w.l_queue < 0 || w.l_reqs < 0 || w.type_max < 0 ||
+	    w.l_wq_async < 0 || w.l_backend_fd < 0) {
 		err = uvs_seterr(-EINVAL, "%s lacks a field why needs",
 				 uvs_layout__path(w.ly));
 		goto out;
@@ -410,76 +584,13 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 		}
 	}
 	out->loop_addr = loop;
+	err = uvs__walk(&w, t, loop, out, 0);
+	if (err)
+		goto out;
 	out->nloops = 1;
-	if (uvs__rd32(&w, loop + w.l_reqs, &count)) {
-		err = uvs_seterr(-EFAULT, "cannot read the loop at %#llx in pid "
-				 "%d", (unsigned long long)loop, t->pid);
-		goto out;
-	}
-	out->active_reqs = count;
-	head = loop + w.l_queue;
-	prev = head;
-	if (uvs__rd64(&w, head, &node)) {
-		err = uvs_seterr(-EFAULT, "cannot read pid %d's memory", t->pid);
-		goto out;
-	}
-	/* Walk the circular list; every step is checked, so that a layout
-	 * that does not fit is refused rather than printed. */
-	while (node != head) {
-		struct uvs_why_handle *o;
-		uint64_t h = node - w.h_queue, hl = 0, back = 0;
-		uint32_t type = 0, flags = 0;
-
-		if (++n > UVS_MAX_HANDLES || !node ||
-		    uvs__rd64(&w, h + w.h_loop, &hl) ||
-		    uvs__rd32(&w, h + w.h_type, &type) ||
-		    uvs__rd32(&w, h + w.h_flags, &flags) ||
-		    uvs__rd64(&w, node + 8, &back)) {
-			err = uvs_seterr(-EFAULT, "the handle queue of pid %d's "
-					 "loop could not be walked (the process "
-					 "ended, or its memory changed under "
-					 "the walk)", t->pid);
-			goto out;
-		}
-		if (hl != loop || !type || type >= (uint32_t)w.type_max ||
-		    back != prev) {
-			err = uvs_seterr(-EINVAL, "libuv %s layout check failed at "
-					 "handle %#llx (loop %#llx, type %u): "
-					 "refusing to guess",
-					 t->libuv_version,
-					 (unsigned long long)h,
-					 (unsigned long long)hl, type);
-			goto out;
-		}
-		if (out->nhandles < UVS_WHY_MAX) {
-			o = &out->handles[out->nhandles++];
-			o->addr = h;
-			o->type = type;
-			o->flags = flags;
-			o->fd = -1;
-			snprintf(o->type_name, sizeof(o->type_name), "%s",
-				 uvs__type_name(type));
-			uvs__describe(&w, h, type, o);
-			if (flags & (UVH_CLOSING | UVH_CLOSED))
-				o->why_not = "closing";
-			else if (!(flags & UVH_ACTIVE))
-				o->why_not = "inactive";
-			else if (flags & UVH_INTERNAL)
-				o->why_not = "libuv's own";
-			else if (!(flags & UVH_REF))
-				o->why_not = "unref'd";
-			else
-				out->keepers++;
-		} else {
-			out->truncated = true;
-		}
-		prev = node;
-		if (uvs__rd64(&w, node, &node)) {
-			err = uvs_seterr(-EFAULT, "cannot read pid %d's memory",
-					 t->pid);
-			goto out;
-		}
-	}
+	out->loops[0].addr = loop;
+	out->loops[0].tid = uvs__loop_thread(&w, loop);
+	uvs__other_loops(&w, t, loop, out);
 	err = 0;
 out:
 	uvs_syms__close(w.syms);

@@ -10,6 +10,8 @@ import jsonschema
 from harness import (FIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test, check,
                      eq, node_binaries, one_line_error, run, test, within)
 
+NODE = "/usr/bin/node"
+
 
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
 
@@ -129,6 +131,31 @@ def node_why(label, node):
 
 for _label, _node in node_binaries():
     node_why(_label, _node)
+
+
+@test(timeout=30)
+def why_node_worker_loops():
+    """A worker thread's loop is found (by the wq_async handle every loop
+    points back from) and its keepers listed apart, with its thread."""
+    js = ("const { Worker } = require('worker_threads');"
+          "const w = new Worker(\"require('net').createServer()"
+          ".listen(0, '127.0.0.1', function () { require('worker_threads')"
+          ".parentPort.postMessage(this.address().port) })\", "
+          "{ eval: true }); w.on('message', p => console.log('ready', p));"
+          "setInterval(() => {}, 1000);")
+    with Target([NODE, "-e", js]) as t:
+        port = int(t.ready[1])
+        w = why(t.pid)
+    check(w["loops"] >= 2, "loops found: %r" % w["loops"])
+    tcp = [h for h in w["keepers"] if h["type"] == "tcp"]
+    check(len(tcp) == 1 and tcp[0]["loop"] != 0 and
+          tcp[0]["detail"] == "listening on 127.0.0.1:%d" % port,
+          "the worker's server, on another loop: %r" % tcp)
+    worker = [l for l in w["loop_list"] if l["loop"] == tcp[0]["loop"]]
+    check(worker[0]["thread"] not in (0, t.pid),
+          "the worker loop's thread: %r" % worker)
+    main = [h for h in w["keepers"] if h["loop"] == 0 and h["type"] == "tcp"]
+    eq(main, [], "no server on the main loop")
 
 
 @test(timeout=30)
