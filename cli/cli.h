@@ -45,6 +45,19 @@ int uvs_cli__finish(struct uvs_cli *c);
 int uvs_cli__backend_check(const struct uvs_cli *c);
 double uvs_cli__parse_seconds(const char *s, const char *what);
 
+/* A subcommand's own option at argv[*i]: 1 if consumed (advance *i past
+ * its value), 0 if not its own, -1 on error (message printed). */
+typedef int (*uvs_cli_opt_fn)(struct uvs_cli *c, int argc, char **argv,
+			      int *i, void *ctx);
+/* Parses a tracing subcommand's command line: "--", -h (help printed,
+ * returns 1), the subcommand's options, the common ones, then checks the
+ * target. 0 to go on, -1 on error. */
+int uvs_cli__parse(struct uvs_cli *c, int argc, char **argv, const char *cmd,
+		   void (*help)(FILE *out), uvs_cli_opt_fn extra, void *ctx);
+/* Signals, libbpf's log, backend choice, and the target. */
+int uvs_cli__prepare(struct uvs_cli *c);
+/* The one line for a backend that failed to attach. */
+void uvs_cli__attach_failed(const struct uvs_cli *c);
 /* libbpf's messages: silent unless -v (debug ones with -vv). */
 void uvs_cli__libbpf_log(void);
 

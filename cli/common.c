@@ -352,3 +352,52 @@ void uvs_cli__libbpf_log(void)
 {
 	libbpf_set_print(uvs__libbpf_print);
 }
+
+int uvs_cli__parse(struct uvs_cli *c, int argc, char **argv, const char *cmd,
+		   void (*help)(FILE *out), uvs_cli_opt_fn extra, void *ctx)
+{
+	int i, k;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			if (i + 1 >= argc) {
+				uvs_error("no program after --");
+				return -1;
+			}
+			c->cmd = argv + i + 1;
+			break;
+		}
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			help(stdout);
+			return 1;
+		}
+		k = extra ? extra(c, argc, argv, &i, ctx) : 0;
+		if (!k)
+			k = uvs_cli__common_opt(c, argc, argv, &i);
+		if (k < 0)
+			return -1;
+		if (!k) {
+			uvs_error("unknown option '%s' (see uvscope %s --help)",
+				  argv[i], cmd);
+			return -1;
+		}
+	}
+	return uvs_cli__check_target(c, cmd) ? -1 : 0;
+}
+
+int uvs_cli__prepare(struct uvs_cli *c)
+{
+	uvs_cli__signals();
+	uvs_cli__libbpf_log();
+	if (uvs_cli__backend_check(c))
+		return -1;
+	return uvs_cli__start(c);
+}
+
+void uvs_cli__attach_failed(const struct uvs_cli *c)
+{
+	if (!c->cmd && !uvs_target__alive(c->target))
+		uvs_error("pid %d exited during attach", c->pid);
+	else
+		uvs_error("%s", uvs_errmsg());
+}

@@ -62,44 +62,20 @@ int cmd_exit(int argc, char **argv)
 	uint64_t t0, last_snap = 0;
 	char keeper[320] = "";
 	double keeper_ms = 0;
-	int i, k, err, ret = UVS_EXIT_ERR;
+	int k, err, ret = UVS_EXIT_ERR;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			if (i + 1 >= argc) {
-				uvs_error("no program after --");
-				return UVS_EXIT_ERR;
-			}
-			c.cmd = argv + i + 1;
-			break;
-		}
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			exit_help(stdout);
-			return 0;
-		}
-		k = uvs_cli__common_opt(&c, argc, argv, &i);
-		if (k < 0)
-			return UVS_EXIT_ERR;
-		if (!k || !strcmp(argv[i], "-i") || !strcmp(argv[i], "--tid")) {
-			uvs_error("unknown option '%s' (see uvscope exit "
-				  "--help)", argv[i]);
-			return UVS_EXIT_ERR;
-		}
+	k = uvs_cli__parse(&c, argc, argv, "exit", exit_help, NULL, NULL);
+	if (k)
+		return k > 0 ? 0 : UVS_EXIT_ERR;
+	if (c.interval || c.tid) {
+		uvs_error("exit: -i and --tid do not apply");
+		return UVS_EXIT_ERR;
 	}
-	if (uvs_cli__check_target(&c, "exit"))
-		return UVS_EXIT_ERR;
-	uvs_cli__signals();
-	uvs_cli__libbpf_log();
-	if (uvs_cli__backend_check(&c))
-		return UVS_EXIT_ERR;
-	if (uvs_cli__start(&c))
+	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
 	err = uvs_exit__open(c.target, &x);
 	if (err) {
-		if (!c.cmd && !uvs_target__alive(c.target))
-			uvs_error("pid %d exited during attach", c.pid);
-		else
-			uvs_error("%s", uvs_errmsg());
+		uvs_cli__attach_failed(&c);
 		goto out;
 	}
 	if (uvs_verbose)

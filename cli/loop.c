@@ -86,6 +86,50 @@ static int emit(struct uvs_report *r, bool json, const char *out)
 	return 0;
 }
 
+struct loop_args {
+	struct uvs_loop_opts *lo;
+	const char **out; /* record's -o; NULL for loop */
+};
+
+static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
+		    void *ctx)
+{
+	struct loop_args *a = ctx;
+	const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	char *end;
+	double us;
+
+	(void)c;
+	if (a->out && (!strcmp(o, "-o") || !strcmp(o, "--output"))) {
+		if (!v) {
+			uvs_error("-o needs a file name");
+			return -1;
+		}
+		*a->out = v;
+	} else if (!strcmp(o, "--exact")) {
+		a->lo->exact = true;
+		return 1;
+	} else if (!strcmp(o, "--probe-budget")) {
+		if (!v || (a->lo->probe_budget = strtoull(v, &end, 10), *end ||
+			   !a->lo->probe_budget)) {
+			uvs_error("--probe-budget needs a positive number of "
+				  "hits per second");
+			return -1;
+		}
+	} else if (!strcmp(o, "--phase-floor")) {
+		if (!v || (us = atof(v)) <= 0 || us > 1e7) {
+			uvs_error("--phase-floor needs a positive number of "
+				  "microseconds");
+			return -1;
+		}
+		a->lo->phase_floor_ns = us * 1000;
+	} else {
+		return 0;
+	}
+	(*i)++;
+	return 1;
+}
+
 /* `loop` prints; `record` writes the same report, as JSON, to -o FILE. */
 static int loop_main(int argc, char **argv, const char *command)
 {
@@ -97,76 +141,14 @@ static int loop_main(int argc, char **argv, const char *command)
 	uint64_t t0, last, now;
 	double attach_ms;
 	bool exited = false;
-	int i, ret = UVS_EXIT_ERR, err;
+	int k, ret = UVS_EXIT_ERR, err;
 
-	for (i = 1; i < argc; i++) {
-		int k;
+	struct loop_args la = { &lo, strcmp(command, "record") ? NULL : &out };
 
-		if (!strcmp(argv[i], "--")) {
-			if (i + 1 >= argc) {
-				uvs_error("no program after --");
-				return UVS_EXIT_ERR;
-			}
-			c.cmd = argv + i + 1;
-			break;
-		}
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			if (!strcmp(command, "record"))
-				record_help(stdout);
-			else
-				loop_help(stdout);
-			return 0;
-		}
-		if (!strcmp(command, "record") &&
-		    (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))) {
-			if (i + 1 >= argc) {
-				uvs_error("-o needs a file name");
-				return UVS_EXIT_ERR;
-			}
-			out = argv[++i];
-			continue;
-		}
-		if (!strcmp(argv[i], "--exact")) {
-			lo.exact = true;
-			continue;
-		}
-		if (!strcmp(argv[i], "--probe-budget")) {
-			char *end;
-
-			if (i + 1 >= argc ||
-			    (lo.probe_budget = strtoull(argv[i + 1], &end, 10),
-			     *end || !lo.probe_budget)) {
-				uvs_error("--probe-budget needs a positive "
-					       "number of hits per second");
-				return UVS_EXIT_ERR;
-			}
-			i++;
-			continue;
-		}
-		if (!strcmp(argv[i], "--phase-floor")) {
-			double us;
-
-			if (i + 1 >= argc || (us = atof(argv[i + 1])) <= 0 ||
-			    us > 1e7) {
-				uvs_error("--phase-floor needs a positive "
-					       "number of microseconds");
-				return UVS_EXIT_ERR;
-			}
-			lo.phase_floor_ns = us * 1000;
-			i++;
-			continue;
-		}
-		k = uvs_cli__common_opt(&c, argc, argv, &i);
-		if (k < 0)
-			return UVS_EXIT_ERR;
-		if (!k) {
-			uvs_error("unknown option '%s' (see uvscope %s "
-				  "--help)", argv[i], command);
-			return UVS_EXIT_ERR;
-		}
-	}
-	if (uvs_cli__check_target(&c, command))
-		return UVS_EXIT_ERR;
+	k = uvs_cli__parse(&c, argc, argv, command, strcmp(command, "record") ?
+			   loop_help : record_help, loop_opt, &la);
+	if (k)
+		return k > 0 ? 0 : UVS_EXIT_ERR;
 	if (!strcmp(command, "record")) {
 		if (!out) {
 			uvs_error("record needs -o FILE");
@@ -179,18 +161,11 @@ static int loop_main(int argc, char **argv, const char *command)
 		}
 	}
 	lo.tid = c.tid;
-	uvs_cli__signals();
-	uvs_cli__libbpf_log();
-	if (uvs_cli__backend_check(&c))
-		return UVS_EXIT_ERR;
-	if (uvs_cli__start(&c))
+	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
 	err = uvs_loop__open(c.target, &lo, &l);
 	if (err) {
-		if (!c.cmd && !uvs_target__alive(c.target))
-			uvs_error("pid %d exited during attach", c.pid);
-		else
-			uvs_error("%s", uvs_errmsg());
+		uvs_cli__attach_failed(&c);
 		goto out;
 	}
 	if (uvs_verbose)

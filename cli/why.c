@@ -27,33 +27,20 @@ int cmd_why(int argc, char **argv)
 {
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r;
-	int i, k, err;
+	int k, err;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			why_help(stdout);
-			return 0;
-		}
-		if (!strcmp(argv[i], "--")) {
-			uvs_error("why looks at a running process: use -p PID");
-			return UVS_EXIT_ERR;
-		}
-		k = uvs_cli__common_opt(&c, argc, argv, &i);
-		if (k < 0)
-			return UVS_EXIT_ERR;
-		if (!k) {
-			uvs_error("unknown option '%s' (see uvscope why --help)",
-				  argv[i]);
-			return UVS_EXIT_ERR;
-		}
+	k = uvs_cli__parse(&c, argc, argv, "why", why_help, NULL, NULL);
+	if (k)
+		return k > 0 ? 0 : UVS_EXIT_ERR;
+	if (c.cmd) {
+		uvs_error("why looks at a running process: use -p PID");
+		return UVS_EXIT_ERR;
 	}
 	if (c.duration || c.interval || c.tid || c.backend) {
 		uvs_error("why takes a snapshot: -d, -i, --tid and --backend "
 			  "do not apply");
 		return UVS_EXIT_ERR;
 	}
-	if (uvs_cli__check_target(&c, "why"))
-		return UVS_EXIT_ERR;
 	if (uvs_cli__start(&c))
 		return UVS_EXIT_ERR;
 	r = malloc(sizeof(*r));
