@@ -172,6 +172,18 @@ long uvs_layout__enum(const struct uvs_layout *l, const char *type,
 	return json_is_integer(v) ? (long)json_integer_value(v) : -1;
 }
 
+const char *uvs_layout__enum_name(const struct uvs_layout *l,
+				  const char *type, long value)
+{
+	json_t *e = json_object_get(json_object_get(l->doc, "enums"), type), *v;
+	const char *k;
+
+	json_object_foreach(e, k, v)
+		if (json_is_integer(v) && json_integer_value(v) == value)
+			return k;
+	return NULL;
+}
+
 const char *uvs_layout__path(const struct uvs_layout *l)
 {
 	return l->path;

@@ -274,6 +274,11 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 	if (!w->keepers && !w->active_reqs)
 		fprintf(out, "\nnothing keeps the loop alive: it will end its "
 			"run as soon as it returns to uv_run\n");
+	for (i = 0; i < w->nreqs; i++)
+		fprintf(out, "%s  %-11s %.56s%s\n", i ? "" :
+			"\nrequests waiting in the thread pool's queue:\n",
+			w->reqs[i].type, w->reqs[i].detail,
+			w->reqs[i].loop > 0 ? " (other loop)" : "");
 	for (i = 1; i < w->nloops; i++) {
 		fprintf(out, "\nother loop at %#llx (thread %d): %d "
 			"handle%s keep%s it alive, %u active request%s\n",
@@ -500,8 +505,19 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 	json_object_set_new(o, "scanned_mb", json_real(w->scanned_mb));
 	json_object_set_new(o, "keepers", keep);
 	json_object_set_new(o, "not_keeping", not);
-	json_object_set_new(o, "active_requests",
-		json_pack("[{s:s,s:i}]", "type", "any", "count", w->active_reqs));
+	{
+		json_t *reqs = json_pack("[{s:s,s:i,s:s}]", "type", "any",
+					 "count", w->active_reqs, "state",
+					 "active (loop->active_reqs)");
+
+		for (i = 0; i < w->nreqs; i++)
+			json_array_append_new(reqs, json_pack(
+				"{s:s,s:s,s:s,s:i}", "type", w->reqs[i].type,
+				"detail", w->reqs[i].detail, "state",
+				"queued for the thread pool", "loop",
+				w->reqs[i].loop));
+		json_object_set_new(o, "active_requests", reqs);
+	}
 	json_object_set_new(o, "profile", json_string(w->profile));
 	json_object_set_new(o, "truncated", json_boolean(w->truncated));
 	return o;

@@ -129,6 +129,9 @@ long uvs_layout__off(const struct uvs_layout *l, const char *type,
 long uvs_layout__size(const struct uvs_layout *l, const char *type);
 long uvs_layout__enum(const struct uvs_layout *l, const char *type,
 		      const char *name);
+/* The enumerator of type with this value ("UV_FS_STAT"), or NULL. */
+const char *uvs_layout__enum_name(const struct uvs_layout *l,
+				  const char *type, long value);
 const char *uvs_layout__path(const struct uvs_layout *l);
 void uvs_layout__close(struct uvs_layout *l);
 
@@ -255,6 +258,13 @@ struct uvs_why_report {
 		uint32_t active_reqs;
 	} loops[UVS_WHY_LOOPS];
 	double scanned_mb;
+	int nreqs;		/* requests listed (queued for the pool) */
+	bool reqs_unlisted;	/* the pool's queue could not be read */
+	struct {
+		char type[16];	/* fs, getaddrinfo, getnameinfo, work, random */
+		char detail[256];
+		int loop;
+	} reqs[64];
 	struct uvs_why_handle handles[UVS_WHY_MAX];
 };
 

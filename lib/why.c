@@ -501,6 +501,103 @@ static void uvs__other_loops(struct uvs__why *w, const struct uvs_target *t,
 	out->scanned_mb = scanned / 1048576.0;
 }
 
+/* Requests waiting in the thread pool's queues (libuv's static wq and
+ * slow_io_pending_wq, shared by every loop of the process): what they are
+ * and for whom. Requests already running on a worker, and other kinds
+ * (writes, connects), are only counted, in loop->active_reqs. */
+static void uvs__queued_work(struct uvs__why *w, const struct uvs_target *t,
+			     struct uvs_why_report *out)
+{
+	static const char *const names[] = {
+		"wq", "slow_io_pending_wq", "exit_message",
+		"run_slow_work_message", "uv__fs_work", "uv__getaddrinfo_work",
+		"uv__getnameinfo_work", "uv__queue_work", "uv__random_work",
+	};
+	static const char *const kinds[] = {
+		"fs", "getaddrinfo", "getnameinfo", "work", "random",
+	};
+	const struct uvs_sym *s[9];
+	long w_wq = uvs_layout__off(w->ly, "struct uv__work", "wq");
+	long w_loop = uvs_layout__off(w->ly, "struct uv__work", "loop");
+	int q, i, k;
+
+	uvs_elf__lookup(t->uv_elf, names, 9, s);
+	if (!s[0] || w_wq < 0 || w_loop < 0) {
+		out->reqs_unlisted = true;
+		return;
+	}
+	for (q = 0; q < 2 && s[q]; q++) {
+		uint64_t head = t->uv_bias + s[q]->addr, node, prev = head;
+		int n = 0;
+
+		if (uvs__rd64(w, head, &node))
+			break;
+		while (node && node != head && n++ < 10000) {
+			uint64_t wk = node - w_wq, fn = 0, lp = 0, back = 0;
+			uint64_t req, p = 0;
+			char tmp[200] = "", *d;
+
+			if (uvs__rd64(w, node + 8, &back) || back != prev) {
+				out->reqs_unlisted = true; /* moved under us */
+				return;
+			}
+			prev = node;
+			if ((s[2] && node == t->uv_bias + s[2]->addr) ||
+			    (s[3] && node == t->uv_bias + s[3]->addr) ||
+			    uvs__rd64(w, wk, &fn) || uvs__rd64(w, wk + w_loop, &lp))
+				goto next;
+			for (k = 0; k < 5; k++)
+				if (s[4 + k] && fn == t->uv_bias + s[4 + k]->addr)
+					break;
+			if (out->nreqs == 64)
+				break;
+			d = out->reqs[out->nreqs].detail;
+			snprintf(out->reqs[out->nreqs].type, 16, "%s",
+				 k < 5 ? kinds[k] : "work");
+			for (i = 0; i < out->nloops; i++)
+				if (out->loops[i].addr == lp)
+					break;
+			out->reqs[out->nreqs].loop = i < out->nloops ? i : -1;
+			if (k == 0) {
+				uint32_t ft = 0;
+				const char *fname;
+
+				req = wk - uvs_layout__off(w->ly, "uv_fs_t", "work_req");
+				uvs__rd32(w, req + uvs_layout__off(w->ly, "uv_fs_t",
+								   "fs_type"), &ft);
+				uvs__rd64(w, req + uvs_layout__off(w->ly, "uv_fs_t",
+								   "path"), &p);
+				uvs__cstr(w, p, tmp, sizeof(tmp));
+				fname = uvs_layout__enum_name(w->ly, "uv_fs_type",
+							      (int32_t)ft);
+				snprintf(d, 256, "%s %s", fname ? fname + 6 : "?",
+					 tmp);
+				for (; *d && *d != ' '; d++)
+					*d = *d >= 'A' && *d <= 'Z' ? *d + 32 : *d;
+			} else if (k == 1) {
+				req = wk - uvs_layout__off(w->ly, "uv_getaddrinfo_t",
+							   "work_req");
+				uvs__rd64(w, req + uvs_layout__off(w->ly,
+					  "uv_getaddrinfo_t", "hostname"), &p);
+				uvs__cstr(w, p, tmp, sizeof(tmp));
+				snprintf(d, 256, "%s", tmp);
+			} else if (k == 3) {
+				req = wk - uvs_layout__off(w->ly, "uv_work_t",
+							   "work_req");
+				uvs__rd64(w, req + uvs_layout__off(w->ly, "uv_work_t",
+								   "work_cb"), &p);
+				uvs__cb_name(w, p, d, 256);
+			} else if (k == 5) {
+				uvs__cb_name(w, fn, d, 256);
+			}
+			out->nreqs++;
+next:
+			if (uvs__rd64(w, node, &node))
+				break;
+		}
+	}
+}
+
 /* Where the default loop is: the default_loop_struct symbol, or, in a
  * stripped libuv, default_loop_ptr as read by uv_default_loop() ("mov
  * reg, [rip + disp32]" near its start). 0 if it was never created. */
@@ -591,6 +688,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	out->loops[0].addr = loop;
 	out->loops[0].tid = uvs__loop_thread(&w, loop);
 	uvs__other_loops(&w, t, loop, out);
+	uvs__queued_work(&w, t, out);
 	err = 0;
 out:
 	uvs_syms__close(w.syms);

@@ -159,6 +159,24 @@ def why_node_worker_loops():
 
 
 @test(timeout=30)
+def why_lists_requests_queued_for_the_pool():
+    """One pool thread busy with pbkdf2; an fs.stat and a dns.lookup wait
+    behind it in libuv's queue: both are named, the count is all three."""
+    js = ("require('crypto').pbkdf2('x', 'y', 3e6, 64, 'sha512', () => {});"
+          "require('fs').stat('/etc/hostname', () => {});"
+          "require('dns').lookup('localhost', () => {});"
+          "setInterval(() => {}, 1000); console.log('ready')")
+    env = dict(os.environ, UV_THREADPOOL_SIZE="1")
+    with Target([NODE, "-e", js], env=env) as t:
+        w = why(t.pid)
+    reqs = w["active_requests"]
+    eq(reqs[0]["count"], 3, "active requests of the main loop")
+    queued = sorted((r["type"], r["detail"]) for r in reqs[1:])
+    eq(queued, [("fs", "stat /etc/hostname"), ("getaddrinfo", "localhost")],
+       "requests queued for the pool")
+
+
+@test(timeout=30)
 def why_refuses_unknown_layout():
     """A libuv version without a profile, or a profile that does not fit:
     refused with the closest version named, target untouched."""
