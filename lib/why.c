@@ -306,6 +306,27 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		snprintf(o->detail, sizeof(o->detail), "watching %s",
 			 tmp[0] ? tmp : "(path unreadable)");
 		break;
+	case 4: { /* fs_poll: the path is at the end of libuv's private
+		   * struct poll_ctx (src/fs-poll.c), laid out from the sizes of
+		   * its members, which the profile has */
+		long tsz = uvs_layout__size(w->ly, "uv_timer_t");
+		long fsz = uvs_layout__size(w->ly, "uv_fs_t");
+		long ssz = 160; /* uv_stat_t: 12 uint64 + 4 timespecs */
+		uint64_t ctx = 0;
+		uint32_t interval = 0;
+
+		off = uvs_layout__off(w->ly, "uv_fs_poll_t", "poll_ctx");
+		if (off < 0 || tsz < 0 || fsz < 0 ||
+		    uvs__rd64(w, h + off, &ctx) || !ctx)
+			break;
+		/* parent, busy_polling, interval, start_time, loop, poll_cb */
+		uvs__rd32(w, ctx + 12, &interval);
+		uvs__cstr(w, ctx + 40 + ((tsz + 7) & ~7L) + ((fsz + 7) & ~7L) +
+			  ssz + 8, tmp, sizeof(tmp));
+		snprintf(o->detail, sizeof(o->detail), "polling %s every %u ms",
+			 tmp[0] ? tmp : "(path unreadable)", interval);
+		break;
+	}
 	case 7: case 8: case 12: case 14: case 15:
 		off = uvs_layout__off(w->ly, st[type], "io_watcher.fd");
 		if (off >= 0 && !uvs__rd32(w, h + off, &u)) {

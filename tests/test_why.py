@@ -88,6 +88,7 @@ const srv = net.createServer().listen(0, '127.0.0.1', () => {
   process.on('SIGUSR2', () => {});
   const c = require('child_process').spawn('sleep', ['60'], {stdio: 'ignore'});
   fs.watch(process.argv[1]);
+  fs.watchFile('/etc/hostname', { interval: 1234 }, () => {});
   console.log('ready', process.pid, srv.address().port, c.pid);
 });
 """
@@ -115,6 +116,10 @@ def node_why(label, node):
             fse = find(k, "fs_event")
             check(fse and fse[0]["detail"] == "watching " + tmp,
                   "fs.watch: %r" % fse)
+            fsp = find(k, "fs_poll")
+            check(fsp and fsp[0]["detail"] ==
+                  "polling /etc/hostname every 1234 ms",
+                  "fs.watchFile: %r" % fsp)
             # Node unrefs its signal handles: a listener does not keep a
             # process alive.
             sig = find(w["not_keeping"], "signal",
