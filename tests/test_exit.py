@@ -98,6 +98,50 @@ def exit_node_heap_oom():
     check("heap" in e["message"], "message: %r" % e["message"])
 
 
+def memory_cgroup(limit):
+    """A memory cgroup of our own (v1 or v2) and a function that puts the
+    calling process in it."""
+    for base, knob in (("/sys/fs/cgroup/memory", "memory.limit_in_bytes"),
+                       ("/sys/fs/cgroup", "memory.max")):
+        if os.path.exists(os.path.join(base, knob if base.endswith("memory")
+                                       else "cgroup.controllers")):
+            cg = os.path.join(base, "uvscope-test-oom")
+            os.makedirs(cg, exist_ok=True)
+            with open(os.path.join(cg, knob), "w") as f:
+                f.write(str(limit))
+
+            def join():
+                with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                    f.write(str(os.getpid()))
+            return cg, join
+    raise Fail("no memory cgroup controller on this machine")
+
+
+@test(timeout=40)
+def exit_kernel_oom_killer():
+    """Memory outside V8's heap (Buffers) grows past a cgroup's limit: the
+    kernel's OOM killer ends it, and says so (oom:mark_victim)."""
+    cg, join = memory_cgroup(128 << 20)
+    try:
+        p = subprocess.Popen([NODE, "-e", "console.log('ready');"
+                              "setTimeout(() => { const a = []; for (;;) "
+                              "a.push(Buffer.alloc(1 << 20, 1)) }, 1500)"],
+                             stdout=subprocess.PIPE, preexec_fn=join)
+        p.stdout.readline()
+        rc, out, err = run(["exit", "--json", "-p", str(p.pid)], timeout=30)
+        p.wait()
+        eq(rc, 0, "exit status (%s)" % err)
+        e = json.loads(out)["exit"]
+        eq(e["reason"], "oom", "reason")
+        eq(e["detail"], "kernel", "detail")
+        eq(e["signal"], signal.SIGKILL, "signal")
+    finally:
+        try:
+            os.rmdir(cg)
+        except OSError:
+            pass
+
+
 @test(timeout=30)
 def exit_sigterm_sender_named():
     with Target([NODE, "-e", "setInterval(() => {}, 1000); "
