@@ -174,6 +174,11 @@ def main(raw_path, out_path):
         },
     }
     for c in CONFIGS:
+        for r, m in sorted(used[c].items()):
+            if c != "baseline" and not m["tool_alive_after_load"]:
+                fails.append({"config": c, "round": str(r),
+                              "what": "the tracer had stopped before the "
+                                      "load ended"})
         if len(rps[c]) < rounds:
             fails.append({"config": c, "round": "-",
                           "what": "%d of %d rounds measured"
@@ -323,8 +328,11 @@ def main(raw_path, out_path):
                 LABEL[c], fmt(cpu_med.get(c), ".2f"), "-",
                 "100%" if c == "bpftrace" else "-", "-", "-",
                 fmt(median(ready_ms), ".0f") if c == "bpftrace" else "-"))
-    w("PHASES: share of iterations timed phase by phase; HITS/S: probe hits")
-    w("per second; SETUP: attach (uvscope's own figure; bpftrace: until BEGIN)")
+    w("CPU %%: the tracer's own CPU during the %g s of load, all its threads"
+      % secs)
+    w("(/proc/PID/stat, 10 ms steps); PHASES: share of iterations timed phase")
+    w("by phase; HITS/S: probe hits per second; SETUP: attach time (uvscope's")
+    w("own figure; bpftrace: until BEGIN ran)")
     if fails:
         w("")
         w("FAILURES")

@@ -125,13 +125,21 @@ RAW=$TMP/raw.tsv
 : > "$RAW"
 
 T0=$(date +%s)
-# Seconds since the epoch with nanoseconds, and a tracer's CPU so far in ns
-# (sum over its threads of /proc/PID/task/*/schedstat's first field).
+# Seconds since the epoch with nanoseconds.
 now() { date +%s.%N; }
+# CPU time of a process so far in ns, threads that already exited included
+# (utime + stime of /proc/PID/stat, in USER_HZ ticks: 10 ms steps).
 cpu_ns() {
+	sed 's/.*) //' /proc/"$1"/stat 2>/dev/null |
+		awk -v hz="$CLK_TCK" '{ printf "%.0f\n", ($12 + $13) * 1e9 / hz }'
+}
+# The same to the ns, live threads only (/proc/PID/task/*/schedstat): for
+# the server, whose threads live as long as it does.
+cpu_ns_live() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null |
 		awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
+CLK_TCK=$(getconf CLK_TCK)
 
 server_alive() {
 	kill -0 "$SERVER_PID" 2>/dev/null ||
@@ -171,7 +179,7 @@ say "warm-up: $r requests/s"
 # Busy time of CPUs $LOAD_CPU and $SERVER_CPU so far, in ns, from /proc/stat
 # (user nice system irq softirq; USER_HZ ticks).
 cpus_busy() {
-	awk -v a="cpu$LOAD_CPU" -v b="cpu$SERVER_CPU" -v hz="$(getconf CLK_TCK)" '
+	awk -v a="cpu$LOAD_CPU" -v b="cpu$SERVER_CPU" -v hz="$CLK_TCK" '
 		$1 == a { x = ($2 + $3 + $4 + $7 + $8) * 1e9 / hz }
 		$1 == b { y = ($2 + $3 + $4 + $7 + $8) * 1e9 / hz }
 		END { printf "%.0f %.0f\n", x, y }' /proc/stat
@@ -258,14 +266,14 @@ measure() {
 	WATCH_PID=$!
 	c0=0 c1=0
 	[ -n "$TOOL_PID" ] && c0=$(cpu_ns "$TOOL_PID")
-	n0=$(cpu_ns "$SERVER_PID")
+	n0=$(cpu_ns_live "$SERVER_PID")
 	b0=$(cpus_busy)
 	w0=$(now)
 	taskset -c "$LOAD_CPU" python3 bench/rusage.py "$base.wrkcpu" \
 		wrk -t1 -c"$CONNS" -d"$SECS"s "$URL" > "$base.wrk" 2>&1
 	w1=$(now)
 	b1=$(cpus_busy)
-	n1=$(cpu_ns "$SERVER_PID")
+	n1=$(cpu_ns_live "$SERVER_PID")
 	[ -n "$TOOL_PID" ] && c1=$(cpu_ns "$TOOL_PID")
 	kill "$WATCH_PID" 2>/dev/null
 	wait "$WATCH_PID" 2>/dev/null
@@ -336,9 +344,9 @@ wait_quiet() {
 	deadline=$(( $(date +%s) + $1 ))
 	calm=0
 	while [ "$(date +%s)" -lt "$deadline" ]; do
-		b0=$(cpus_busy); n0=$(cpu_ns "$SERVER_PID")
+		b0=$(cpus_busy); n0=$(cpu_ns_live "$SERVER_PID")
 		sleep 1
-		b1=$(cpus_busy); n1=$(cpu_ns "$SERVER_PID")
+		b1=$(cpus_busy); n1=$(cpu_ns_live "$SERVER_PID")
 		set -- $b0 $b1
 		if [ $(( ($3 - $1) + ($4 - $2) - (n1 - n0) )) -lt 50000000 ] &&
 		   [ "$(other_tracers)" = 0 ]; then
