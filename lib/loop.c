@@ -72,8 +72,6 @@ struct uvs_loop {
 	uint64_t on_since;
 	uint64_t on_len;	/* length of the current window */
 	uint64_t hits_at_on;
-	uint64_t attach_at;	/* when attaching began */
-	uint64_t hits_at_attach;
 	uint64_t iters_at_on;
 	double hits_per_iter;	/* measured while on */
 	uint64_t windows;
@@ -281,8 +279,6 @@ static int uvs__probes_on(struct uvs_loop *l)
 	if (l->on || !l->nsites)
 		return 0;
 	uvs__reap(l, true);
-	l->attach_at = t0;
-	l->hits_at_attach = l->skel->bss->agg.probe_hits;
 	for (i = 0; l->multi && i < 2; i++) {
 		int fd = uvs__uprobe_multi(l, i == 1);
 
@@ -433,10 +429,9 @@ fail:
 }
 
 /* Decides, at the end of each window, whether the phase probes stay.
- * Under the budget they stay on and every iteration is timed. Over it, a
- * window's whole cost (hits while attaching, while on, while detaching)
- * buys budget-worth of time: the next window opens when the average is
- * back at the budget. */
+ * Under the budget they stay on and every iteration is timed. Over it,
+ * they go, and come back for a window about every UVS_WINDOW_PERIOD_NS,
+ * when the budget has paid for all hits so far and the next window's. */
 static int uvs__window(struct uvs_loop *l)
 {
 	uint64_t now = uvs_now_ns(), hits, iters, period, on_ns;
@@ -470,18 +465,23 @@ static int uvs__window(struct uvs_loop *l)
 		return 0;
 	}
 	uvs__probes_off(l);
-	hits = l->skel->bss->agg.probe_hits - l->hits_at_attach;
-	period = (uint64_t)(hits * 1e9 / l->opts.probe_budget);
-	l->switch_at = l->attach_at + period;
-	if (l->switch_at < now + UVS_MIN_WINDOW_NS)
-		l->switch_at = now + UVS_MIN_WINDOW_NS;
 	duty = l->opts.probe_budget / cost;
 	on_ns = (uint64_t)(duty * UVS_WINDOW_PERIOD_NS);
 	if (on_ns > UVS_MAX_WINDOW_NS)
 		on_ns = UVS_MAX_WINDOW_NS;
 	l->on_len = on_ns < UVS_MIN_WINDOW_NS ? UVS_MIN_WINDOW_NS : on_ns;
-	uvs_debug("phase probes: %.0f hits/s over budget %llu; window cost "
-		  "%llu hits, next in %.0f ms for %.0f ms", cost,
+	/* Counted from the start: the next window opens once the budget
+	 * has paid for every hit so far and for the next window's expected
+	 * hits, so no run, however short, averages above the budget by more
+	 * than the first (2 ms) window. */
+	hits = l->skel->bss->agg.probe_hits;
+	period = (uint64_t)((hits + cost * l->on_len / 1e9) * 1e9 /
+			    l->opts.probe_budget);
+	l->switch_at = l->opened_at + period;
+	if (l->switch_at < now + UVS_MIN_WINDOW_NS)
+		l->switch_at = now + UVS_MIN_WINDOW_NS;
+	uvs_debug("phase probes: %.0f hits/s over budget %llu; %llu hits so "
+		  "far, next window in %.0f ms for %.0f ms", cost,
 		  (unsigned long long)l->opts.probe_budget,
 		  (unsigned long long)hits, (l->switch_at - now) / 1e6,
 		  l->on_len / 1e6);
