@@ -116,48 +116,49 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 	s->perfmap_size = st.st_size;
 }
 
+struct uvs__scan {
+	struct uvs_syms *s;
+	struct uvs__mapping *m;
+	int n, cap;
+};
+
+static int uvs__code_map(const struct uvs_map_line *l, void *ctx)
+{
+	struct uvs__scan *sc = ctx;
+
+	if (l->perms[2] != 'x')
+		return 0;
+	if (sc->n == sc->cap) {
+		struct uvs__mapping *nm;
+
+		sc->cap = sc->cap ? sc->cap * 2 : 64;
+		nm = realloc(sc->m, sc->cap * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		sc->m = nm;
+	}
+	sc->m[sc->n].start = l->start;
+	sc->m[sc->n].end = l->end;
+	sc->m[sc->n].off = l->off;
+	sc->m[sc->n].file = l->path[0] == '/' ? uvs__file_index(sc->s, l->path)
+					      : -1;
+	sc->n++;
+	return 0;
+}
+
 int uvs_syms__refresh(struct uvs_syms *s)
 {
-	char path[64], line[4400];
-	struct uvs__mapping *m = NULL;
-	int n = 0, cap = 0;
-	FILE *f;
+	struct uvs__scan sc = { .s = s };
+	int err = uvs_proc_maps(s->pid, uvs__code_map, &sc);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", s->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long a, b, off;
-		char perms[8], file[4096] = "";
-
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &a, &b,
-			   perms, &off, file) < 4 || perms[2] != 'x')
-			continue;
-		if (n == cap) {
-			struct uvs__mapping *nm;
-
-			cap = cap ? cap * 2 : 64;
-			nm = realloc(m, cap * sizeof(*m));
-			if (!nm)
-				break;
-			m = nm;
-		}
-		m[n].start = a;
-		m[n].end = b;
-		m[n].off = off;
-		m[n].file = file[0] == '/' ? uvs__file_index(s, file) : -1;
-		n++;
-	}
-	fclose(f);
-	if (!n) {
+	if (err || !sc.n) {
 		/* a process in exit has no mappings left: keep what we had */
-		free(m);
-		return -ESRCH;
+		free(sc.m);
+		return err ? err : -ESRCH;
 	}
 	free(s->maps);
-	s->maps = m;
-	s->nmaps = n;
+	s->maps = sc.m;
+	s->nmaps = sc.n;
 	uvs__read_perfmap(s);
 	return 0;
 }

@@ -122,59 +122,56 @@ struct uvs__map {
 	char path[4096];
 };
 
+struct uvs__maps {
+	struct uvs__map *m;
+	int n, cap;
+};
+
+static int uvs__one_map(const struct uvs_map_line *l, void *ctx)
+{
+	struct uvs__maps *ms = ctx;
+	int i;
+
+	if (l->path[0] != '/')
+		return 0;
+	for (i = 0; i < ms->n; i++) {
+		if (!strcmp(ms->m[i].path, l->path)) {
+			if (l->start < ms->m[i].start) {
+				ms->m[i].start = l->start;
+				ms->m[i].off = l->off;
+			}
+			return 0;
+		}
+	}
+	if (ms->n == ms->cap) {
+		struct uvs__map *nm;
+
+		ms->cap = ms->cap ? ms->cap * 2 : 32;
+		nm = realloc(ms->m, ms->cap * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		ms->m = nm;
+	}
+	ms->m[ms->n].start = l->start;
+	ms->m[ms->n].off = l->off;
+	snprintf(ms->m[ms->n].path, sizeof(ms->m[ms->n].path), "%s", l->path);
+	ms->n++;
+	return 0;
+}
+
 /* Reads the file-backed mappings of pid, one entry per distinct file with
  * its lowest mapping. */
 static int uvs__read_maps(pid_t pid, struct uvs__map **out, int *n)
 {
-	char path[64], line[4400];
-	struct uvs__map *m = NULL;
-	int cnt = 0, cap = 0, i;
-	FILE *f;
+	struct uvs__maps ms = { 0 };
+	int err = uvs_proc_maps(pid, uvs__one_map, &ms);
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long s, e, off;
-		char perms[8], file[4096] = "";
-		int found = 0;
-
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &s,
-			   &e, perms, &off, file) < 4 || file[0] != '/')
-			continue;
-		for (i = 0; i < cnt; i++) {
-			if (!strcmp(m[i].path, file)) {
-				found = 1;
-				if (s < m[i].start) {
-					m[i].start = s;
-					m[i].off = off;
-				}
-				break;
-			}
-		}
-		if (found)
-			continue;
-		if (cnt == cap) {
-			struct uvs__map *nm;
-
-			cap = cap ? cap * 2 : 32;
-			nm = realloc(m, cap * sizeof(*m));
-			if (!nm) {
-				free(m);
-				fclose(f);
-				return -ENOMEM;
-			}
-			m = nm;
-		}
-		m[cnt].start = s;
-		m[cnt].off = off;
-		snprintf(m[cnt].path, sizeof(m[cnt].path), "%s", file);
-		cnt++;
+	if (err) {
+		free(ms.m);
+		return err;
 	}
-	fclose(f);
-	*out = m;
-	*n = cnt;
+	*out = ms.m;
+	*n = ms.n;
 	return 0;
 }
 

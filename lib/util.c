@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <sys/types.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -95,4 +96,32 @@ int uvs_read_file(const char *path, char *buf, size_t len)
 	buf[total] = '\0';
 	close(fd);
 	return total;
+}
+
+int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx)
+{
+	char path[64], line[4400];
+	int err = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!err && fgets(line, sizeof(line), f)) {
+		struct uvs_map_line m = { .path = "" };
+		unsigned long long a, b, off;
+		char file[4096] = "";
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &a, &b,
+			   m.perms, &off, file) < 4)
+			continue;
+		m.start = a;
+		m.end = b;
+		m.off = off;
+		m.path = file;
+		err = fn(&m, ctx);
+	}
+	fclose(f);
+	return err < 0 ? err : 0;
 }

@@ -30,6 +30,15 @@ void uvs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void uvs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t uvs_now_ns(void); /* CLOCK_MONOTONIC, the clock bpf_ktime_get_ns uses */
 int uvs_read_file(const char *path, char *buf, size_t len);
+struct uvs_map_line {
+	uint64_t start, end, off;
+	char perms[8];	  /* "r-xp" */
+	const char *path; /* "" for anonymous memory, "[heap]"... */
+};
+/* Non-zero from fn stops the walk (negative: an error, returned). */
+typedef int (*uvs_map_fn)(const struct uvs_map_line *m, void *ctx);
+/* Calls fn for each line of /proc/PID/maps; 0 or -errno. */
+int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx);
 
 /* ---- ELF symbols (elf.c) ---- */
 struct uvs_elf;

@@ -468,58 +468,61 @@ static pid_t uvs__loop_thread(struct uvs__why *w, uint64_t loop)
  * initialised loop holds: its wq_async handle points back at the loop.
  * The process's private writable memory is scanned for that one pointer,
  * and each candidate must then walk as a loop. */
+struct uvs__loop_scan {
+	struct uvs__why *w;
+	const struct uvs_target *t;
+	uint64_t main, scanned;
+	struct uvs_why_report *out;
+};
+
+static int uvs__scan_map(const struct uvs_map_line *l, void *ctx)
+{
+	struct uvs__loop_scan *sc = ctx;
+	struct uvs__why *w = sc->w;
+	struct uvs_why_report *out = sc->out;
+	const uint64_t k = w->l_wq_async + w->h_loop;
+	static uint64_t buf[1 << 17]; /* 1 MiB */
+	uint64_t pos;
+
+	if (strcmp(l->perms, "rw-p") || (l->path[0] && strcmp(l->path, "[heap]")))
+		return 0;
+	for (pos = l->start; pos < l->end && sc->scanned < UVS_WHY_SCAN_MAX;
+	     pos += sizeof(buf)) {
+		size_t len = l->end - pos < sizeof(buf) ? l->end - pos : sizeof(buf);
+		size_t i;
+
+		if (uvs_mem_read(w->pid, pos, buf, len))
+			continue;
+		sc->scanned += len;
+		for (i = 0; i < len / 8; i++) {
+			uint64_t cand = pos + i * 8 - k;
+			int j;
+
+			if (buf[i] != cand || cand == sc->main)
+				continue;
+			for (j = 0; j < out->nloops; j++)
+				if (out->loops[j].addr == cand)
+					break;
+			if (j < out->nloops || uvs__walk(w, sc->t, cand, NULL, 0))
+				continue;
+			out->loops[out->nloops].addr = cand;
+			out->loops[out->nloops].tid = uvs__loop_thread(w, cand);
+			if (uvs__walk(w, sc->t, cand, out, out->nloops))
+				continue;
+			if (++out->nloops == UVS_WHY_LOOPS)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static void uvs__other_loops(struct uvs__why *w, const struct uvs_target *t,
 			     uint64_t main, struct uvs_why_report *out)
 {
-	const uint64_t k = w->l_wq_async + w->h_loop;
-	static uint64_t buf[1 << 17]; /* 1 MiB */
-	uint64_t scanned = 0;
-	char path[64], line[512];
-	FILE *f;
+	struct uvs__loop_scan sc = { w, t, main, 0, out };
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", w->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f) && out->nloops < UVS_WHY_LOOPS) {
-		unsigned long long a, b, pos;
-		char perms[8], name[256] = "";
-
-		if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %255s", &a, &b,
-			   perms, name) < 3 || strcmp(perms, "rw-p") ||
-		    (name[0] && strcmp(name, "[heap]")))
-			continue;
-		for (pos = a; pos < b && scanned < UVS_WHY_SCAN_MAX;
-		     pos += sizeof(buf)) {
-			size_t len = b - pos < sizeof(buf) ? b - pos : sizeof(buf);
-			size_t i;
-
-			if (uvs_mem_read(w->pid, pos, buf, len))
-				continue;
-			scanned += len;
-			for (i = 0; i < len / 8; i++) {
-				uint64_t x = pos + i * 8, cand = x - k;
-				int j;
-
-				if (buf[i] != cand || cand == main)
-					continue;
-				for (j = 0; j < out->nloops; j++)
-					if (out->loops[j].addr == cand)
-						break;
-				if (j < out->nloops || uvs__walk(w, t, cand, NULL, 0))
-					continue;
-				out->loops[out->nloops].addr = cand;
-				out->loops[out->nloops].tid =
-					uvs__loop_thread(w, cand);
-				if (uvs__walk(w, t, cand, out, out->nloops))
-					continue;
-				if (++out->nloops == UVS_WHY_LOOPS)
-					break;
-			}
-		}
-	}
-	fclose(f);
-	out->scanned_mb = scanned / 1048576.0;
+	uvs_proc_maps(w->pid, uvs__scan_map, &sc);
+	out->scanned_mb = sc.scanned / 1048576.0;
 }
 
 /* Requests waiting in the thread pool's queues (libuv's static wq and
