@@ -98,11 +98,12 @@ int cmd_exit(int argc, char **argv)
 			ended = true;
 			break;
 		}
-		/* Twice a second, what keeps the loop alive (a read of its
-		 * memory): if it drains, the last keeper seen is named. */
+		/* Twice a second, what keeps the main loop alive (a read of
+		 * a few hundred bytes of its memory, nothing named or scanned):
+		 * if it drains, the last keeper seen is named. */
 		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
 			last_snap = uvs_now_ns();
-			if (uvs_why__snapshot(c.target, snap, false)) {
+			if (uvs_why__snapshot(c.target, snap, 0)) {
 				have_layout = false;
 				uvs_debug("no keeper snapshots: %s", uvs_errmsg());
 			} else {

@@ -50,7 +50,8 @@ int cmd_why(int argc, char **argv)
 		return UVS_EXIT_ERR;
 	}
 	uvs_report__init(r, "why", c.target, "memory");
-	err = uvs_why__snapshot(c.target, &r->why, true);
+	err = uvs_why__snapshot(c.target, &r->why, UVS_WHY_NAMES |
+				UVS_WHY_ALL_LOOPS | UVS_WHY_REQUESTS);
 	if (err) {
 		uvs_error("%s", uvs_errmsg());
 		free(r);

@@ -350,10 +350,13 @@ const char *uvs_check__verdict(enum uvs_check_verdict v);
 /* ---- what keeps a loop alive, from memory (why.c) ---- */
 /* Reads len bytes of pid's memory (process_vm_readv); 0 or -errno. */
 int uvs_mem_read(pid_t pid, uint64_t addr, void *buf, size_t len);
-/* Walks the main loop's handles; refuses an unknown layout. With names,
- * callbacks are named by their symbols (reading the ELF files). */
+#define UVS_WHY_NAMES 0x1	 /* name callbacks (reads the ELF files) */
+#define UVS_WHY_ALL_LOOPS 0x2 /* scan memory for other loops (~100 ms) */
+#define UVS_WHY_REQUESTS 0x4	 /* list requests queued for the pool */
+/* Walks the main loop's handles, and with the flags above more; refuses
+ * an unknown layout. */
 int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
-		      bool names);
+		      unsigned flags);
 
 /* ---- the eBPF exit backend (exit.c) ---- */
 struct uvs_exit;

@@ -656,7 +656,7 @@ static int uvs__default_loop(struct uvs_target *t, uint64_t *loop)
 }
 
 int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
-		      bool names)
+		      unsigned flags)
 {
 	struct uvs__why w = { .pid = t->pid };
 	uint64_t loop;
@@ -696,7 +696,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 				 uvs_layout__path(w.ly));
 		goto out;
 	}
-	if (names) {
+	if (flags & UVS_WHY_NAMES) {
 		err = uvs_syms__open(t->pid, &w.syms);
 		if (err) {
 			err = uvs_seterr(err, "cannot read /proc/%d/maps",
@@ -711,8 +711,10 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	out->nloops = 1;
 	out->loops[0].addr = loop;
 	out->loops[0].tid = uvs__loop_thread(&w, loop);
-	uvs__other_loops(&w, t, loop, out);
-	uvs__queued_work(&w, t, out);
+	if (flags & UVS_WHY_ALL_LOOPS)
+		uvs__other_loops(&w, t, loop, out);
+	if (flags & UVS_WHY_REQUESTS)
+		uvs__queued_work(&w, t, out);
 	err = 0;
 out:
 	uvs_syms__close(w.syms);

@@ -51,6 +51,23 @@ def within(v, lo, hi, what):
         raise Fail("%s = %r, expected within [%s, %s]" % (what, v, lo, hi))
 
 
+_SCHEMA = None
+
+
+def validate(doc, what):
+    """Checks a uvscope document against docs/schema.json."""
+    global _SCHEMA
+    import jsonschema
+    if _SCHEMA is None:
+        with open(os.path.join(ROOT, "docs", "schema.json")) as f:
+            _SCHEMA = json.load(f)
+    try:
+        jsonschema.Draft202012Validator(_SCHEMA).validate(doc)
+    except jsonschema.ValidationError as e:
+        raise Fail("%s does not follow docs/schema.json: %s at %s"
+                   % (what, e.message[:200], list(e.absolute_path)))
+
+
 def node_binaries():
     """(label, path) of every Node.js the tests cover: the system's, and
     the official builds fetched into the cache by scripts/fetch-node.sh."""

@@ -8,21 +8,8 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 
-import jsonschema
-
-from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, check, eq,
-                     loop_json, one_line_error, run, test, within)
-
-SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
-
-
-def validate(doc, what):
-    try:
-        jsonschema.Draft202012Validator(SCHEMA).validate(doc)
-    except jsonschema.ValidationError as e:
-        raise Fail("%s does not follow docs/schema.json: %s at %s"
-                   % (what, e.message[:200], list(e.absolute_path)))
-
+from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Target, check, eq,
+                     loop_json, one_line_error, run, test, validate)
 
 def record(tmp, name, argv, secs="2"):
     path = os.path.join(tmp, name)

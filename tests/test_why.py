@@ -5,15 +5,11 @@ import os
 import shutil
 import tempfile
 
-import jsonschema
-
 from harness import (FIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test, check,
-                     eq, node_binaries, one_line_error, run, test, within)
+                     eq, node_binaries, one_line_error, run, test, validate,
+                     within)
 
 NODE = "/usr/bin/node"
-
-
-SCHEMA = json.load(open(os.path.join(ROOT, "docs", "schema.json")))
 
 
 def why(pid, binary=None, env=None):
@@ -21,11 +17,7 @@ def why(pid, binary=None, env=None):
                        env=env)
     eq(rc, 0, "why exit status (%s)" % err)
     doc = json.loads(out)
-    try:
-        jsonschema.Draft202012Validator(SCHEMA).validate(doc)
-    except jsonschema.ValidationError as ex:
-        raise Fail("why JSON does not follow docs/schema.json: %s at %s"
-                   % (ex.message[:200], list(ex.absolute_path)))
+    validate(doc, "why JSON")
     return doc["why"]
 
 
