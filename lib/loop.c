@@ -72,9 +72,6 @@ struct uvs_loop {
 	uint64_t on_since;
 	uint64_t on_len;	/* length of the current window */
 	uint64_t hits_at_on;
-	uint64_t iters_at_on;
-	double hits_per_iter;	/* measured while on */
-	uint64_t windows;
 	uint64_t opened_at;
 	struct uvs_loop_agg *last; /* snapshot at the previous collect */
 	struct uvs_loop_agg *cur;
@@ -317,8 +314,6 @@ static int uvs__probes_on(struct uvs_loop *l)
 	uvs_debug("phase probes on in %.2f ms", (uvs_now_ns() - t0) / 1e6);
 	l->on_since = uvs_now_ns();
 	l->hits_at_on = l->skel->bss->agg.probe_hits;
-	l->iters_at_on = l->skel->bss->agg.iterations;
-	l->windows++;
 	return 0;
 }
 
@@ -411,7 +406,6 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 				 strerror(-err));
 		goto fail;
 	}
-	l->hits_per_iter = l->nsites + 1;
 	err = uvs__probes_on(l);
 	if (err)
 		goto fail;
@@ -434,7 +428,7 @@ fail:
  * when the budget has paid for all hits so far and the next window's. */
 static int uvs__window(struct uvs_loop *l)
 {
-	uint64_t now = uvs_now_ns(), hits, iters, period, on_ns;
+	uint64_t now = uvs_now_ns(), hits, period, on_ns;
 	double span, cost, duty;
 
 	if (now < l->switch_at)
@@ -453,9 +447,6 @@ static int uvs__window(struct uvs_loop *l)
 	}
 	span = (now - l->on_since) / 1e9;
 	hits = l->skel->bss->agg.probe_hits - l->hits_at_on;
-	iters = l->skel->bss->agg.iterations - l->iters_at_on;
-	if (iters > 10)
-		l->hits_per_iter = (double)hits / iters;
 	cost = span > 0 ? hits / span : 0;
 	/* Judge on at least a tenth of a second's worth of budget, so that a
 	 * burst of a few hits in a short window does not count as load. */
