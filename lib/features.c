@@ -69,8 +69,17 @@ static bool uvs__kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* Probed once per process: the CLI chooses the backend with the result,
+ * and the backend opened next asks again. */
 int uvs_features__probe(struct uvs_features *f)
 {
+	static struct uvs_features cache;
+	static bool done;
+
+	if (done) {
+		*f = cache;
+		return 0;
+	}
 	memset(f, 0, sizeof(*f));
 	f->root_caps = uvs__has_cap(CAP_SYS_ADMIN) ||
 		       (uvs__has_cap(CAP_BPF) && uvs__has_cap(CAP_PERFMON));
@@ -92,6 +101,8 @@ int uvs_features__probe(struct uvs_features *f)
 		snprintf(f->why_not, sizeof(f->why_not),
 			 "syscall tracepoints unavailable: tracefs could not be "
 			 "mounted on /sys/kernel/tracing (CONFIG_FTRACE_SYSCALLS?)");
+	cache = *f;
+	done = true;
 	return 0;
 }
 
