@@ -23,7 +23,6 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -41,10 +40,6 @@
 #define UVS_WINDOW_PERIOD_NS 10000000000ull
 #define UVS_MAX_WINDOW_NS 2000000000ull
 
-/* uprobe_multi links (Linux 6.6); Debian 12's headers and libbpf 1.1
- * predate them, so the attach is made here, by the book of the UAPI. */
-#define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
-#define UVS_F_UPROBE_MULTI_RETURN 1
 
 struct uvs__site {
 	uint64_t addr;	/* link-time address in the libuv file */
@@ -181,18 +176,10 @@ static void *uvs__close_fd(void *fd)
 
 static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
 {
-	union {
-		struct {
-			__u32 prog_fd, target_fd, attach_type, flags;
-			__u64 path, offsets, ref_ctr_offsets, cookies;
-			__u32 cnt, flags2, pid;
-		} lc;
-		union bpf_attr attr;
-	} a;
 	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
 	struct bpf_program *p = ret ? l->skel->progs.multi_return
 				    : l->skel->progs.multi_entry;
-	int i, n = 0, fd;
+	int i, n = 0;
 
 	for (i = 0; i < l->nsites; i++) {
 		if (l->sites[i].ret != ret)
@@ -200,19 +187,8 @@ static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
 		offs[n] = l->sites[i].off;
 		cookies[n++] = l->sites[i].phase;
 	}
-	if (!n)
-		return -ENODATA; /* nothing to attach: no link */
-	memset(&a, 0, sizeof(a));
-	a.lc.prog_fd = bpf_program__fd(p);
-	a.lc.attach_type = UVS_TRACE_UPROBE_MULTI;
-	a.lc.path = (uintptr_t)l->t->uv_open;
-	a.lc.offsets = (uintptr_t)offs;
-	a.lc.cookies = (uintptr_t)cookies;
-	a.lc.cnt = n;
-	a.lc.flags2 = ret ? UVS_F_UPROBE_MULTI_RETURN : 0;
-	a.lc.pid = l->t->pid;
-	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &a, sizeof(a));
-	return fd < 0 ? -errno : fd;
+	return uvs_uprobe_multi__attach(bpf_program__fd(p), l->t->uv_open,
+					l->t->pid, offs, cookies, n, ret);
 }
 
 /* Collects the threads releasing links; with wait, blocks until all are

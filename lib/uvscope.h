@@ -127,6 +127,15 @@ const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
 void uvs_syms__close(struct uvs_syms *s);
 
+/* ---- uprobe_multi links (uprobe.c) ---- */
+#define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
+/* One link for n probes in path (entries, or returns with ret), each
+ * with its cookie; returns the link's fd, -ENODATA for n == 0, or -errno
+ * (an older kernel: fall back to one perf uprobe per site). */
+int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
+			     const uint64_t *offs, const uint64_t *cookies,
+			     int n, bool ret);
+
 /* ---- libuv struct layouts from profiles/ (layout.c) ---- */
 struct uvs_layout;
 /* Loads the profile of exactly this libuv version, or fails naming the
