@@ -63,6 +63,7 @@ void uvs_cli__libbpf_log(void);
 
 int cmd_loop(int argc, char **argv);
 int cmd_exit(int argc, char **argv);
+int cmd_pool(int argc, char **argv);
 int cmd_why(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

@@ -294,6 +294,120 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 			UVS_WHY_MAX);
 }
 
+static const char *uvs__via_name(enum uvs_pool_via v)
+{
+	return v == UVS_VIA_IO_URING ? "io_uring" :
+	       v == UVS_VIA_LOOP ? "loop-thread" : "pool";
+}
+
+static void uvs__text_pool_table(const struct uvs_pool_report *o,
+				 const char *title, int which,
+				 enum uvs_pool_via via, FILE *out)
+{
+	struct uvs__q q;
+	int i;
+
+	fprintf(out, "\n%-24s %7s %8s %8s %8s %8s\n", title, "COUNT",
+		"P50 ms", "P90 ms", "P99 ms", "MAX ms");
+	for (i = 0; i < o->nkinds; i++) {
+		const struct uvs_pool_kind *k = &o->kinds[i];
+		const struct uvs_hist *h = which == 0 ? &k->queue_ns :
+					   which == 1 ? &k->run_ns : &k->done_ns;
+
+		if (k->via != via || (!k->count && !k->cancelled))
+			continue;
+		q = uvs__quant(h, 1e6);
+		fprintf(out, "%-24.24s %7llu %8.3f %8.3f %8.3f %8.3f%s\n",
+			k->name, (unsigned long long)q.count, q.p50, q.p90,
+			q.p99, q.max, k->slow_io && which == 0 ? " slow" : "");
+	}
+}
+
+static void uvs__text_pool(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_pool_report *o = &r->pool;
+	bool uring = false, sync = false;
+	int i;
+
+	if (o->threads)
+		fprintf(out, "pool: %d threads (UV_THREADPOOL_SIZE), %d ran "
+			"work; slow-I/O limit %d\n", o->threads,
+			o->threads_seen, o->slow_io_limit);
+	else
+		fprintf(out, "pool: not started (no work has been queued "
+			"yet)%s\n", o->threads_seen ? "" : "");
+	fprintf(out, "tasks: %llu done, %llu cancelled, %llu submitted; "
+		"now %llu queued, %llu running\n",
+		(unsigned long long)o->completed,
+		(unsigned long long)o->cancelled,
+		(unsigned long long)o->submitted,
+		(unsigned long long)o->queued_now,
+		(unsigned long long)o->running_now);
+	if (o->queued_now)
+		fprintf(out, "oldest queued task has waited %.1f ms\n",
+			o->oldest_queued_ms);
+	if (!o->submitted && !o->completed && !o->queued_now &&
+	    !o->running_now) {
+		fprintf(out, "the pool is idle: no task passed through it "
+			"while traced\n");
+	} else {
+		fprintf(out, "busy threads: mean %.2f of %d; saturated %.1f%% "
+			"of the time (all busy, work waiting)\n", o->mean_busy,
+			o->threads, 100 * o->saturation);
+		fprintf(out, "queue depth: max %llu, mean %.2f; slow-I/O "
+			"queue max %llu\n",
+			(unsigned long long)o->max_queue_depth,
+			o->mean_queue_depth,
+			(unsigned long long)o->max_slow_queue_depth);
+	}
+	if (o->unmatched_start || o->unmatched_done)
+		fprintf(out, "not paired: %llu started and %llu done whose "
+			"submission came before tracing began\n",
+			(unsigned long long)o->unmatched_start,
+			(unsigned long long)o->unmatched_done);
+	for (i = 0; i < o->nkinds; i++) {
+		uring |= o->kinds[i].via == UVS_VIA_IO_URING;
+		sync |= o->kinds[i].via == UVS_VIA_LOOP;
+	}
+	if (o->completed || o->cancelled) {
+		uvs__text_pool_table(o, "QUEUE WAIT", 0, UVS_VIA_POOL, out);
+		uvs__text_pool_table(o, "RUN (on a worker)", 1, UVS_VIA_POOL, out);
+		uvs__text_pool_table(o, "DONE DELAY (to callback)", 2,
+				     UVS_VIA_POOL, out);
+	}
+	if (uring)
+		uvs__text_pool_table(o, "IO_URING (not the pool)", 1,
+				     UVS_VIA_IO_URING, out);
+	else if (o->io_uring)
+		fprintf(out, "\nthe process has an io_uring ring; no fs op "
+			"went through it while traced\n");
+	if (sync)
+		uvs__text_pool_table(o, "SYNC ON THE LOOP THREAD", 1,
+				     UVS_VIA_LOOP, out);
+	if (o->nslowest) {
+		fprintf(out, "\n%-24s %9s %9s %9s %9s %7s\n", "SLOWEST TASKS",
+			"AT s", "QUEUE ms", "RUN ms", "DONE ms", "WORKER");
+		for (i = 0; i < o->nslowest && i < 5; i++)
+			fprintf(out, "%-24.24s %9.3f %9.3f %9.3f %9.3f %7d\n",
+				o->slowest[i].kind, o->slowest[i].submit_ms / 1e3,
+				o->slowest[i].queue_ms, o->slowest[i].run_ms,
+				o->slowest[i].done_ms, o->slowest[i].worker);
+	}
+}
+
+/* One line per tick: the live view of `uvscope pool -i`. */
+void uvs_report__print_pool_tick(const struct uvs_pool_tick *k, bool header,
+				 FILE *out)
+{
+	if (header)
+		fprintf(out, "%8s %8s %8s %8s %8s %8s\n", "TIME s", "SUBMIT",
+			"DONE", "BUSY", "QMAX", "SAT%");
+	fprintf(out, "%8.1f %8u %8u %8.2f %8u %8.1f\n", k->t_s + k->len_s,
+		k->submitted, k->completed, k->busy_mean, k->queue_max,
+		100 * k->saturated);
+	fflush(out);
+}
+
 void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 {
 	char rt[80];
@@ -310,6 +424,8 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 		r->target_exited ? ", target exited" : "");
 	if (r->has_loop)
 		uvs__text_loop(r, out);
+	if (r->has_pool)
+		uvs__text_pool(r, out);
 	if (r->has_exit)
 		uvs__text_exit(r, out);
 	if (r->has_why)
@@ -523,6 +639,80 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 	return o;
 }
 
+static json_t *uvs__json_pool(const struct uvs_report *r)
+{
+	const struct uvs_pool_report *o = &r->pool;
+	json_t *j = json_object(), *tasks = json_array(), *sl = json_array();
+	json_t *tl = json_array();
+	int i;
+
+	json_object_set_new(j, "threads", json_integer(o->threads));
+	json_object_set_new(j, "threads_seen", json_integer(o->threads_seen));
+	json_object_set_new(j, "slow_io_limit", json_integer(o->slow_io_limit));
+	json_object_set_new(j, "idle", json_boolean(!o->submitted &&
+		!o->completed && !o->queued_now && !o->running_now));
+	json_object_set_new(j, "submitted", json_integer(o->submitted));
+	json_object_set_new(j, "completed", json_integer(o->completed));
+	json_object_set_new(j, "cancelled", json_integer(o->cancelled));
+	json_object_set_new(j, "queued_now", json_integer(o->queued_now));
+	json_object_set_new(j, "running_now", json_integer(o->running_now));
+	json_object_set_new(j, "oldest_queued_ms",
+			    json_real(o->oldest_queued_ms));
+	json_object_set_new(j, "max_queue_depth",
+			    json_integer(o->max_queue_depth));
+	json_object_set_new(j, "max_slow_queue_depth",
+			    json_integer(o->max_slow_queue_depth));
+	json_object_set_new(j, "mean_queue_depth",
+			    json_real(o->mean_queue_depth));
+	json_object_set_new(j, "mean_busy_threads", json_real(o->mean_busy));
+	json_object_set_new(j, "saturation", json_real(o->saturation));
+	json_object_set_new(j, "unmatched", json_pack("{s:I,s:I}",
+		"started_before_attach", (json_int_t)o->unmatched_start,
+		"done_without_submit", (json_int_t)o->unmatched_done));
+	json_object_set_new(j, "sync_on_loop", json_integer(o->sync_on_loop));
+	json_object_set_new(j, "io_uring", json_pack("{s:b,s:I}", "ring",
+		o->io_uring, "ops", (json_int_t)o->io_uring_ops));
+	for (i = 0; i < o->nkinds; i++) {
+		const struct uvs_pool_kind *k = &o->kinds[i];
+		json_t *t = json_object();
+
+		json_object_set_new(t, "kind", json_string(k->name));
+		json_object_set_new(t, "via", json_string(uvs__via_name(k->via)));
+		json_object_set_new(t, "slow_io", json_boolean(k->slow_io));
+		json_object_set_new(t, "count", json_integer(k->count));
+		json_object_set_new(t, "cancelled", json_integer(k->cancelled));
+		json_object_set_new(t, "queue_ms",
+				    uvs__json_q(&k->queue_ns, 1e6, "ns", false));
+		json_object_set_new(t, "run_ms",
+				    uvs__json_q(&k->run_ns, 1e6, "ns", false));
+		json_object_set_new(t, "done_delay_ms",
+				    uvs__json_q(&k->done_ns, 1e6, "ns", false));
+		json_array_append_new(tasks, t);
+	}
+	json_object_set_new(j, "tasks", tasks);
+	json_object_set_new(j, "kinds_truncated",
+			    json_boolean(o->kinds_truncated));
+	for (i = 0; i < o->nslowest; i++)
+		json_array_append_new(sl, json_pack(
+			"{s:s,s:f,s:f,s:f,s:f,s:i}", "kind", o->slowest[i].kind,
+			"submit_ms", o->slowest[i].submit_ms, "queue_ms",
+			o->slowest[i].queue_ms, "run_ms", o->slowest[i].run_ms,
+			"done_delay_ms", o->slowest[i].done_ms, "worker",
+			o->slowest[i].worker));
+	json_object_set_new(j, "slowest", sl);
+	for (i = 0; i < o->ntimeline; i++) {
+		const struct uvs_pool_tick *k = &o->timeline[i];
+
+		json_array_append_new(tl, json_pack(
+			"{s:f,s:f,s:i,s:i,s:i,s:f,s:f}", "t_s", k->t_s,
+			"len_s", k->len_s, "submitted", k->submitted,
+			"completed", k->completed, "queue_max", k->queue_max,
+			"busy_mean", k->busy_mean, "saturated", k->saturated));
+	}
+	json_object_set_new(j, "timeline", tl);
+	return j;
+}
+
 json_t *uvs_report__to_json(const struct uvs_report *r)
 {
 	json_t *o = json_object(), *t = json_object();
@@ -549,6 +739,8 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 	json_object_set_new(o, "target_exited", json_boolean(r->target_exited));
 	if (r->has_loop)
 		json_object_set_new(o, "loop", uvs__json_loop(r));
+	if (r->has_pool)
+		json_object_set_new(o, "pool", uvs__json_pool(r));
 	if (r->has_exit)
 		json_object_set_new(o, "exit", uvs__json_exit(r));
 	if (r->has_why)

@@ -247,6 +247,19 @@ const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 	return buf;
 }
 
+const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
+			       size_t len)
+{
+	char *plus;
+
+	uvs_syms__name(s, addr, buf, len);
+	/* "name+0 (module)": a callback is a function's start */
+	plus = strstr(buf, "+0 (");
+	if (plus)
+		memmove(plus, plus + 2, strlen(plus + 2) + 1);
+	return buf;
+}
+
 void uvs_syms__close(struct uvs_syms *s)
 {
 	int i;

@@ -123,6 +123,9 @@ int uvs_syms__refresh(struct uvs_syms *s);
 /* "function+0x1f (module)", "[jit] 0x...", or "0x... (module)"; demangled. */
 const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 			   size_t len);
+/* The same for a function pointer: "function (module)", no "+0". */
+const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
+			       size_t len);
 /* True if addr lies in an executable mapping (file or JIT code). */
 bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
 void uvs_syms__close(struct uvs_syms *s);
@@ -286,6 +289,62 @@ struct uvs_why_report {
 	struct uvs_why_handle handles[UVS_WHY_MAX];
 };
 
+/* ---- the thread pool (pool.c fills it) ---- */
+#define UVS_POOL_KINDS 48
+#define UVS_POOL_SLOWEST 16
+#define UVS_POOL_TIMELINE 600
+enum uvs_pool_via {
+	UVS_VIA_POOL,	  /* queued, run by a worker, done on the loop */
+	UVS_VIA_IO_URING, /* an fs op libuv sent to io_uring instead */
+	UVS_VIA_LOOP,	  /* a sync fs call, run on the loop thread itself */
+};
+struct uvs_pool_kind {
+	char name[80];	   /* "fs.read", "crypto.pbkdf2", "work my_cb (app)" */
+	enum uvs_pool_via via;
+	bool slow_io;	   /* libuv's slow-I/O class (DNS) */
+	uint64_t count;	   /* completed */
+	uint64_t cancelled;
+	struct uvs_hist queue_ns; /* submitted -> picked up by a worker */
+	struct uvs_hist run_ns;	  /* on the worker (io_uring: in the ring) */
+	struct uvs_hist done_ns;  /* worker done -> callback on the loop */
+};
+struct uvs_pool_task {
+	char kind[80];
+	double submit_ms; /* since tracing began */
+	double queue_ms, run_ms, done_ms;
+	pid_t worker;
+};
+struct uvs_pool_tick {
+	double t_s;	   /* start, since tracing began */
+	double len_s;
+	uint32_t submitted, completed, queue_max;
+	double busy_mean;  /* threads */
+	double saturated;  /* share of the tick */
+};
+struct uvs_pool_report {
+	int threads;	   /* libuv's nthreads (UV_THREADPOOL_SIZE), 0 if
+			    * the pool was never started */
+	int threads_seen;  /* workers that ran a task */
+	int slow_io_limit; /* workers allowed on slow I/O at once */
+	uint64_t submitted, completed, cancelled;
+	uint64_t queued_now, running_now; /* at the end of the report */
+	double oldest_queued_ms;	  /* how long the oldest has waited */
+	uint64_t max_queue_depth, max_slow_queue_depth;
+	double mean_queue_depth, mean_busy, saturation; /* over the run */
+	uint64_t unmatched_start; /* started before tracing began */
+	uint64_t unmatched_done;  /* done, never seen submitted */
+	uint64_t sync_on_loop;	  /* sync fs calls on a loop thread */
+	uint64_t io_uring_ops;
+	bool io_uring;		  /* the process has an io_uring ring */
+	int nkinds;
+	struct uvs_pool_kind kinds[UVS_POOL_KINDS];
+	bool kinds_truncated;
+	int nslowest;
+	struct uvs_pool_task slowest[UVS_POOL_SLOWEST];
+	int ntimeline;
+	struct uvs_pool_tick timeline[UVS_POOL_TIMELINE];
+};
+
 struct uvs_env {
 	char kernel[128];
 	char cpu_model[128];
@@ -304,7 +363,8 @@ struct uvs_report {
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
 	struct uvs_loop_report loop;
-	bool has_loop, has_exit, has_why;
+	bool has_loop, has_exit, has_why, has_pool;
+	struct uvs_pool_report pool;
 	struct uvs_exit_report exit;
 	struct uvs_why_report why;
 };
@@ -315,6 +375,8 @@ void uvs_report__init(struct uvs_report *r, const char *command,
 		      const struct uvs_target *t, const char *backend);
 void uvs_report__print_text(const struct uvs_report *r, FILE *out);
 /* Returns a new jansson object the caller must json_decref(). */
+void uvs_report__print_pool_tick(const struct uvs_pool_tick *k, bool header,
+				 FILE *out);
 struct json_t;
 struct json_t *uvs_report__to_json(const struct uvs_report *r);
 int uvs_report__print_json(const struct uvs_report *r, FILE *out);
@@ -396,5 +458,26 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms);
 void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r);
 void uvs_loop__describe(const struct uvs_loop *l, FILE *out);
 void uvs_loop__close(struct uvs_loop *l);
+
+/* ---- the eBPF thread-pool backend (pool.c) ---- */
+struct uvs_pool_opts {
+	size_t sz;
+	double tick_s;		/* timeline resolution (default 1 s) */
+};
+struct uvs_pool;
+/* Fails (naming what was looked for) where libuv's internal symbols or a
+ * layout profile are missing. */
+int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
+		   struct uvs_pool **out);
+/* Takes the events of the last timeout_ms. */
+int uvs_pool__poll(struct uvs_pool *p, int timeout_ms);
+/* Fills r->pool with what was seen since the last collect (the timeline
+ * and tasks in flight carry over). */
+void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r);
+/* The run's timeline so far (ticks of opts.tick_s, coarsened to fit
+ * UVS_POOL_TIMELINE); the last tick may be partial. Returns how many. */
+int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max);
+void uvs_pool__describe(const struct uvs_pool *p, FILE *out);
+void uvs_pool__close(struct uvs_pool *p);
 
 #endif

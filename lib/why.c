@@ -83,18 +83,11 @@ static const char *uvs__type_name(int t)
 static void uvs__cb_name(struct uvs__why *w, uint64_t cb, char *buf,
 			 size_t len)
 {
-	char tmp[256], *plus;
-
 	if (!cb || !w->syms) {
 		buf[0] = '\0';
 		return;
 	}
-	uvs_syms__name(w->syms, cb, tmp, sizeof(tmp));
-	/* "name+0x0 (module)": the offset of a callback is 0 */
-	plus = strstr(tmp, "+0 (");
-	if (plus)
-		memmove(plus, plus + 2, strlen(plus + 2) + 1);
-	snprintf(buf, len, "%s", tmp);
+	uvs_syms__callback(w->syms, cb, buf, len);
 }
 
 /* /proc/net/tcp6 prints an address as four 32-bit words in host order. */

@@ -1,0 +1,1187 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The eBPF backend of `uvscope pool`: libuv's thread pool, task by task.
+ *
+ * bpf/pool.bpf.c reports each edge of a task's life (submitted, started,
+ * ended, done) keyed on its struct uv__work pointer. Here they are paired
+ * up: queue wait = start - submit, run = end - start, completion delay =
+ * done - end, grouped by kind of work as a user knows it (fs.read,
+ * crypto.pbkdf2, dns.lookup, the work callback's symbol). Replaying the
+ * edges in time order also gives queue depth, busy threads and saturation
+ * exactly, with no sampling.
+ *
+ * Nothing is lost silently: a start or done whose submission came before
+ * tracing began is counted as such, and records the ring buffer could not
+ * take are reported as lost events.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "uvscope.h"
+#include "pool.h"
+#include "pool.skel.h"
+
+#define UVS_ECANCELED 125
+#define UVS_WORK_SLOW_IO 2 /* UV__WORK_SLOW_IO */
+#define UVS_MAX_SITES 24
+#define UVS_MAX_THREADS 1024
+#define UVS_CB_CACHE 128
+
+enum { UVS__QUEUED = 1, UVS__RUNNING, UVS__ENDED };
+
+struct uvs__task {
+	uint64_t w; /* 0: a free slot */
+	uint64_t submit, start, end;
+	int16_t kind; /* index in kinds[], valid while gen is the pool's */
+	uint8_t state, fn, slow;
+	uint32_t gen;
+	pid_t worker;
+	int32_t sub;  /* fs_type */
+	uint64_t cb;  /* uv_queue_work's work_cb */
+	char tag[UVS_POOL_TAG];
+	uint64_t aux[2];
+};
+
+/* Open addressing, linear probing, deletion by backward shift. */
+struct uvs__table {
+	struct uvs__task *t;
+	size_t cap, n; /* cap a power of two */
+};
+
+struct uvs__thread {
+	pid_t tid;
+	bool loop;	/* it submits or completes work: a loop thread */
+	bool worker;	/* it ran a submitted task */
+	bool running;
+	bool sync;	/* running a sync fs call, on a loop thread */
+	uint64_t w, start;
+	int kind;
+};
+
+struct uvs__tick {
+	uint32_t submitted, completed, queue_max;
+	double busy_area, sat_ns; /* thread-ns, ns */
+};
+
+struct uvs__site {
+	uint64_t off, cookie;
+	bool ret;
+	const char *what;
+	struct bpf_program *prog;
+};
+
+struct uvs_pool {
+	struct pool_bpf *skel;
+	struct uvs_target *t;
+	struct uvs_layout *ly;
+	struct uvs_syms *syms;
+	struct ring_buffer *rb;
+	struct uvs_pool_opts opts;
+	struct uvs__site sites[UVS_MAX_SITES];
+	int nsites;
+	int mlinks[2];
+	struct bpf_link *links[UVS_MAX_SITES];
+	bool multi;
+	bool queue_work_probed; /* uv__work_submit is inlined into it */
+	uint64_t fn_addr[UVS_PFN_N]; /* work functions, runtime addresses */
+	uint64_t nthreads_addr;
+	/* the replay */
+	struct uvs__table tasks, uring;
+	struct uvs__thread threads[UVS_MAX_THREADS];
+	int nthreads_seen_slots;
+	int last_thread;
+	uint64_t t0, last_ts, period_start;
+	uint64_t depth, slow_depth, busy;
+	double area_depth, area_busy, sat_ns;
+	int pool_threads;
+	/* what the current report gets */
+	struct uvs_pool_kind *kinds; /* UVS_POOL_KINDS */
+	int nkinds;
+	uint32_t gen; /* bumped when kinds[] starts afresh */
+	bool kinds_truncated;
+	struct uvs_pool_task slowest[UVS_POOL_SLOWEST];
+	int nslowest;
+	uint64_t submitted, completed, cancelled, max_depth, max_slow_depth;
+	uint64_t unmatched_start, unmatched_done, sync_on_loop, uring_ops;
+	/* the timeline, for the whole run */
+	struct uvs__tick ticks[UVS_POOL_TIMELINE];
+	uint64_t tick_ns;
+	int nticks;
+	struct {
+		uint64_t addr;
+		char name[80];
+	} cbs[UVS_CB_CACHE];
+	int ncbs;
+};
+
+/* ---- the task table ---- */
+
+static uint64_t uvs__hash(uint64_t w)
+{
+	w ^= w >> 33;
+	w *= 0xff51afd7ed558ccdull;
+	w ^= w >> 33;
+	return w;
+}
+
+static int uvs__table_grow(struct uvs__table *tb)
+{
+	struct uvs__table nt;
+	size_t i, j;
+
+	nt.cap = tb->cap ? tb->cap * 2 : 1024;
+	nt.n = tb->n;
+	nt.t = calloc(nt.cap, sizeof(*nt.t));
+	if (!nt.t)
+		return -ENOMEM;
+	for (i = 0; i < tb->cap; i++) {
+		if (!tb->t[i].w)
+			continue;
+		for (j = uvs__hash(tb->t[i].w) & (nt.cap - 1); nt.t[j].w;
+		     j = (j + 1) & (nt.cap - 1))
+			;
+		nt.t[j] = tb->t[i];
+	}
+	free(tb->t);
+	*tb = nt;
+	return 0;
+}
+
+static struct uvs__task *uvs__find(struct uvs__table *tb, uint64_t w)
+{
+	size_t j;
+
+	if (!tb->cap || !w)
+		return NULL;
+	for (j = uvs__hash(w) & (tb->cap - 1); tb->t[j].w;
+	     j = (j + 1) & (tb->cap - 1))
+		if (tb->t[j].w == w)
+			return &tb->t[j];
+	return NULL;
+}
+
+/* The slot for w, new (zeroed but for w) or the one it had. */
+static struct uvs__task *uvs__insert(struct uvs__table *tb, uint64_t w,
+				     bool *existed)
+{
+	size_t j;
+
+	*existed = false;
+	if ((tb->n + 1) * 2 > tb->cap && uvs__table_grow(tb))
+		return NULL;
+	for (j = uvs__hash(w) & (tb->cap - 1); tb->t[j].w;
+	     j = (j + 1) & (tb->cap - 1))
+		if (tb->t[j].w == w) {
+			*existed = true;
+			return &tb->t[j];
+		}
+	memset(&tb->t[j], 0, sizeof(tb->t[j]));
+	tb->t[j].w = w;
+	tb->t[j].kind = -1;
+	tb->n++;
+	return &tb->t[j];
+}
+
+static void uvs__remove(struct uvs__table *tb, struct uvs__task *e)
+{
+	size_t i = e - tb->t, j = i, k;
+
+	tb->t[i].w = 0;
+	tb->n--;
+	/* backward shift: move up entries that probed past the hole */
+	for (;;) {
+		j = (j + 1) & (tb->cap - 1);
+		if (!tb->t[j].w)
+			return;
+		k = uvs__hash(tb->t[j].w) & (tb->cap - 1);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			tb->t[i] = tb->t[j];
+			tb->t[j].w = 0;
+			i = j;
+		}
+	}
+}
+
+/* ---- naming ---- */
+
+static int uvs__kind(struct uvs_pool *p, const char *name,
+		     enum uvs_pool_via via, bool slow)
+{
+	struct uvs_pool_kind *k;
+	int i;
+
+	for (i = 0; i < p->nkinds; i++)
+		if (p->kinds[i].via == via && !strcmp(p->kinds[i].name, name))
+			return i;
+	if (p->nkinds == UVS_POOL_KINDS) {
+		/* the last slot collects the rest, under its own name */
+		p->kinds_truncated = true;
+		return UVS_POOL_KINDS - 1;
+	}
+	k = &p->kinds[p->nkinds];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->via = via;
+	k->slow_io = slow;
+	return p->nkinds++;
+}
+
+static void uvs__fs_name(struct uvs_pool *p, int fs_type, char *buf,
+			 size_t len)
+{
+	const char *e = uvs_layout__enum_name(p->ly, "uv_fs_type", fs_type);
+	char *c;
+
+	if (!e || strncmp(e, "UV_FS_", 6)) {
+		snprintf(buf, len, "fs.op%d", fs_type);
+		return;
+	}
+	snprintf(buf, len, "fs.%s", e + 6);
+	for (c = buf + 3; *c; c++)
+		*c = *c >= 'A' && *c <= 'Z' ? *c + 32 : *c;
+}
+
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n,
+			    int *status);
+
+/* The class of a C++ object in the runtime's executable, from its vtable
+ * pointer: "node::crypto::DeriveBitsJob<node::crypto::PBKDF2Traits>". */
+static bool uvs__vtable_class(struct uvs_pool *p, uint64_t vptr, char *buf,
+			      size_t len)
+{
+	const struct uvs_sym *s;
+	char *d;
+	int st = -1;
+
+	if (!vptr || vptr < p->t->uv_bias)
+		return false;
+	s = uvs_elf__symbolize(p->t->uv_elf, vptr - p->t->uv_bias);
+	if (!s || strncmp(s->name, "_ZTV", 4))
+		return false;
+	d = __cxa_demangle(s->name, NULL, NULL, &st);
+	if (st || !d) {
+		free(d);
+		return false;
+	}
+	snprintf(buf, len, "%s", strncmp(d, "vtable for ", 11) ? d : d + 11);
+	free(d);
+	return true;
+}
+
+/* Node names its own pool work (class ThreadPoolWork's type_): "crypto"
+ * for every crypto job, "zlib", "node_api". The job's class tells the
+ * crypto operations apart (DeriveBitsJob<PBKDF2Traits>), and Node-API work
+ * is named by the addon's execute callback. */
+static void uvs__node_work_name(struct uvs_pool *p, const char *tag,
+				const uint64_t *aux, char *buf, size_t len)
+{
+	static const struct {
+		const char *traits, *name;
+	} ops[] = {
+		{ "PBKDF2", "pbkdf2" },	       { "Scrypt", "scrypt" },
+		{ "RandomBytes", "randomBytes" }, { "RandomPrime", "generatePrime" },
+		{ "CheckPrime", "checkPrime" }, { "HKDF", "hkdf" },
+		{ "Hash", "digest" },	       { "Hmac", "hmac" },
+		{ "KeyPairGen", "generateKeyPair" }, { "SecretKeyGen", "generateKey" },
+		{ "Sign", "sign" },	       { "Cipher", "cipher" },
+	};
+	char cls[512], id[64], cb[200];
+	const char *t, *e;
+	size_t i, n;
+
+	if (!strcmp(tag, "crypto") &&
+	    uvs__vtable_class(p, aux[0], cls, sizeof(cls))) {
+		/* the outermost "...Traits" names the operation */
+		t = strstr(cls, "Traits");
+		if (t) {
+			for (e = t; e > cls && (isalnum((unsigned char)e[-1]) ||
+						e[-1] == '_'); e--)
+				;
+			n = t - e < (long)sizeof(id) - 1 ? (size_t)(t - e)
+							 : sizeof(id) - 1;
+			memcpy(id, e, n);
+			id[n] = '\0';
+			for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+				if (!strcmp(id, ops[i].traits)) {
+					snprintf(buf, len, "crypto.%s",
+						 ops[i].name);
+					return;
+				}
+			for (i = 0; id[i]; i++)
+				id[i] = tolower((unsigned char)id[i]);
+			snprintf(buf, len, "crypto.%s", id);
+			return;
+		}
+	}
+	if (!strcmp(tag, "zlib") &&
+	    uvs__vtable_class(p, aux[0], cls, sizeof(cls))) {
+		snprintf(buf, len, "%s", strstr(cls, "Brotli") ? "zlib.brotli" :
+				   strstr(cls, "Zstd") ? "zlib.zstd" : "zlib");
+		return;
+	}
+	if (!strcmp(tag, "node_api") && aux[1] && p->syms &&
+	    !uvs_syms__refresh(p->syms)) {
+		uvs_syms__callback(p->syms, aux[1], cb, sizeof(cb));
+		snprintf(buf, len, "napi %s", cb);
+		return;
+	}
+	snprintf(buf, len, "%s", tag);
+}
+
+/* "work my_cb (module)": uv_queue_work's callback, by symbol; by address
+ * and module where it has none, never dropped. */
+static const char *uvs__cb_name(struct uvs_pool *p, uint64_t cb)
+{
+	char tmp[256];
+	int i;
+
+	for (i = 0; i < p->ncbs; i++)
+		if (p->cbs[i].addr == cb)
+			return p->cbs[i].name;
+	if (!p->syms || uvs_syms__refresh(p->syms))
+		snprintf(tmp, sizeof(tmp), "%#llx", (unsigned long long)cb);
+	else
+		uvs_syms__callback(p->syms, cb, tmp, sizeof(tmp));
+	i = p->ncbs < UVS_CB_CACHE ? p->ncbs++ : UVS_CB_CACHE - 1;
+	p->cbs[i].addr = cb;
+	snprintf(p->cbs[i].name, sizeof(p->cbs[i].name), "work %s", tmp);
+	return p->cbs[i].name;
+}
+
+static int uvs__name_kind(struct uvs_pool *p, int fn, int32_t sub,
+			  uint64_t cb, const char *tag, const uint64_t *aux,
+			  bool slow, enum uvs_pool_via via)
+{
+	char name[80];
+	bool node = !strcmp(p->t->runtime, "node");
+
+	switch (fn) {
+	case UVS_PFN_FS:
+		if (sub < 0)
+			snprintf(name, sizeof(name), "fs");
+		else
+			uvs__fs_name(p, sub, name, sizeof(name));
+		break;
+	case UVS_PFN_QUEUE:
+		if (tag && tag[0])
+			uvs__node_work_name(p, tag, aux, name, sizeof(name));
+		else if (cb)
+			snprintf(name, sizeof(name), "%s", uvs__cb_name(p, cb));
+		else
+			snprintf(name, sizeof(name), "work");
+		break;
+	case UVS_PFN_GETADDRINFO:
+		snprintf(name, sizeof(name), node ? "dns.lookup" : "getaddrinfo");
+		break;
+	case UVS_PFN_GETNAMEINFO:
+		snprintf(name, sizeof(name),
+			 node ? "dns.lookupService" : "getnameinfo");
+		break;
+	default:
+		snprintf(name, sizeof(name), "random");
+		break;
+	}
+	return uvs__kind(p, name, via, slow);
+}
+
+static int uvs__task_kind(struct uvs_pool *p, struct uvs__task *k,
+			  enum uvs_pool_via via)
+{
+	if (k->kind < 0 || k->gen != p->gen) {
+		k->kind = uvs__name_kind(p, k->fn, k->sub, k->cb, k->tag,
+					 k->aux, k->slow, via);
+		k->gen = p->gen;
+	}
+	return k->kind;
+}
+
+/* ---- the replay ---- */
+
+static struct uvs__thread *uvs__thread(struct uvs_pool *p, pid_t tid)
+{
+	int i;
+
+	if (p->last_thread < p->nthreads_seen_slots &&
+	    p->threads[p->last_thread].tid == tid)
+		return &p->threads[p->last_thread];
+	for (i = 0; i < p->nthreads_seen_slots; i++)
+		if (p->threads[i].tid == tid)
+			break;
+	if (i == p->nthreads_seen_slots) {
+		if (i == UVS_MAX_THREADS)
+			i = UVS_MAX_THREADS - 1; /* reuse; never overflow */
+		else
+			p->nthreads_seen_slots++;
+		memset(&p->threads[i], 0, sizeof(p->threads[i]));
+		p->threads[i].tid = tid;
+		p->threads[i].loop = tid == p->t->pid;
+	}
+	p->last_thread = i;
+	return &p->threads[i];
+}
+
+static void uvs__read_nthreads(struct uvs_pool *p)
+{
+	uint32_t n = 0;
+
+	if (p->nthreads_addr && !uvs_mem_read(p->t->pid, p->nthreads_addr,
+					      &n, sizeof(n)) && n < 1024)
+		p->pool_threads = n;
+}
+
+static void uvs__coarsen(struct uvs_pool *p)
+{
+	int i;
+
+	for (i = 0; i < p->nticks / 2; i++) {
+		struct uvs__tick *a = &p->ticks[2 * i], *b = &p->ticks[2 * i + 1];
+
+		a->submitted += b->submitted;
+		a->completed += b->completed;
+		a->queue_max = a->queue_max > b->queue_max ? a->queue_max
+							   : b->queue_max;
+		a->busy_area += b->busy_area;
+		a->sat_ns += b->sat_ns;
+		p->ticks[i] = *a;
+	}
+	if (p->nticks & 1)
+		p->ticks[i++] = p->ticks[p->nticks - 1];
+	memset(&p->ticks[i], 0, (UVS_POOL_TIMELINE - i) * sizeof(p->ticks[0]));
+	p->nticks = i;
+	p->tick_ns *= 2;
+}
+
+static struct uvs__tick *uvs__tick(struct uvs_pool *p, uint64_t ts)
+{
+	uint64_t i = ts > p->t0 ? (ts - p->t0) / p->tick_ns : 0;
+
+	while (i >= UVS_POOL_TIMELINE) {
+		uvs__coarsen(p);
+		i = ts > p->t0 ? (ts - p->t0) / p->tick_ns : 0;
+	}
+	if ((int)i >= p->nticks)
+		p->nticks = i + 1;
+	return &p->ticks[i];
+}
+
+/* Integrates depth and busy threads up to ts, tick by tick. */
+static void uvs__advance(struct uvs_pool *p, uint64_t ts)
+{
+	bool sat = p->depth > 0 && p->pool_threads > 0 &&
+		   p->busy >= (uint64_t)p->pool_threads;
+
+	while (p->last_ts < ts) {
+		uint64_t edge, dt;
+		struct uvs__tick *k = uvs__tick(p, p->last_ts);
+
+		edge = p->t0 + (uint64_t)((k - p->ticks) + 1) * p->tick_ns;
+		dt = (edge < ts ? edge : ts) - p->last_ts;
+		k->busy_area += (double)p->busy * dt;
+		if (sat)
+			k->sat_ns += dt;
+		p->area_depth += (double)p->depth * dt;
+		p->area_busy += (double)p->busy * dt;
+		if (sat)
+			p->sat_ns += dt;
+		p->last_ts += dt;
+	}
+}
+
+static void uvs__slowest(struct uvs_pool *p, const struct uvs__task *k,
+			 uint64_t done)
+{
+	struct uvs_pool_task *s;
+	double total = (done - k->submit) / 1e6;
+	int i, min = 0;
+
+	if (p->nslowest < UVS_POOL_SLOWEST) {
+		s = &p->slowest[p->nslowest++];
+	} else {
+		for (i = 1; i < UVS_POOL_SLOWEST; i++)
+			if (p->slowest[i].queue_ms + p->slowest[i].run_ms +
+				    p->slowest[i].done_ms <
+			    p->slowest[min].queue_ms + p->slowest[min].run_ms +
+				    p->slowest[min].done_ms)
+				min = i;
+		s = &p->slowest[min];
+		if (s->queue_ms + s->run_ms + s->done_ms >= total)
+			return;
+	}
+	snprintf(s->kind, sizeof(s->kind), "%s", p->kinds[k->kind].name);
+	s->submit_ms = (k->submit - p->t0) / 1e6;
+	s->queue_ms = (k->start - k->submit) / 1e6;
+	s->run_ms = (k->end - k->start) / 1e6;
+	s->done_ms = (done - k->end) / 1e6;
+	s->worker = k->worker;
+}
+
+static void uvs__on_submit(struct uvs_pool *p, const struct uvs_pool_event *e)
+{
+	struct uvs__task *k;
+	bool existed;
+	int i;
+
+	uvs__thread(p, e->tid)->loop = true;
+	k = uvs__insert(&p->tasks, e->w, &existed);
+	if (!k)
+		return;
+	if (existed) {
+		/* uv_queue_work's own probe and uv__work_submit's, for one
+		 * task: keep the first */
+		if (k->state == UVS__QUEUED && e->ts - k->submit < 1000000)
+			return;
+		if (k->state == UVS__QUEUED && p->depth)
+			p->depth--;
+		p->unmatched_done++; /* its done was never seen */
+		memset(k, 0, sizeof(*k));
+		k->w = e->w;
+		k->kind = -1;
+	}
+	k->submit = e->ts;
+	k->state = UVS__QUEUED;
+	k->slow = e->kind == UVS_WORK_SLOW_IO;
+	k->fn = UVS_PFN_QUEUE;
+	for (i = 0; i < UVS_PFN_N; i++)
+		if (e->arg && e->arg == p->fn_addr[i])
+			k->fn = i;
+	p->depth++;
+	if (k->slow)
+		p->slow_depth++;
+	if (p->depth > p->max_depth)
+		p->max_depth = p->depth;
+	if (p->slow_depth > p->max_slow_depth)
+		p->max_slow_depth = p->slow_depth;
+	p->submitted++;
+	uvs__tick(p, e->ts)->submitted++;
+	if (uvs__tick(p, e->ts)->queue_max < p->depth)
+		uvs__tick(p, e->ts)->queue_max = p->depth;
+}
+
+static void uvs__on_start(struct uvs_pool *p, const struct uvs_pool_event *e)
+{
+	struct uvs__thread *th = uvs__thread(p, e->tid);
+	struct uvs__task *k = uvs__find(&p->tasks, e->w);
+
+	if (!p->pool_threads)
+		uvs__read_nthreads(p);
+	th->running = true;
+	th->start = e->ts;
+	th->w = e->w;
+	th->sync = false;
+	if (!k || k->state != UVS__QUEUED) {
+		/* No submission: a sync fs call on a loop thread, or a task
+		 * submitted before tracing began. */
+		if (th->loop && e->fn == UVS_PFN_FS) {
+			th->sync = true;
+			th->kind = uvs__name_kind(p, e->fn, e->sub, 0, NULL,
+						  NULL, false, UVS_VIA_LOOP);
+		} else {
+			th->w = 0;
+			th->running = false;
+			p->unmatched_start++;
+		}
+		return;
+	}
+	th->worker = true;
+	k->state = UVS__RUNNING;
+	k->start = e->ts;
+	k->worker = e->tid;
+	k->fn = e->fn;
+	k->sub = e->sub;
+	if (e->fn == UVS_PFN_QUEUE) {
+		k->cb = e->arg;
+		memcpy(k->tag, e->tag, sizeof(k->tag));
+		k->tag[UVS_POOL_TAG - 1] = '\0';
+		k->aux[0] = e->aux[0];
+		k->aux[1] = e->aux[1];
+	}
+	if (p->depth)
+		p->depth--;
+	if (k->slow && p->slow_depth)
+		p->slow_depth--;
+	p->busy++;
+}
+
+static void uvs__on_end(struct uvs_pool *p, const struct uvs_pool_event *e)
+{
+	struct uvs__thread *th = uvs__thread(p, e->tid);
+	struct uvs__task *k;
+
+	if (!th->running)
+		return;
+	th->running = false;
+	if (th->sync) {
+		struct uvs_pool_kind *kd = &p->kinds[th->kind];
+
+		kd->count++;
+		uvs_hist__add(&kd->run_ns, e->ts - th->start);
+		p->sync_on_loop++;
+		return;
+	}
+	k = uvs__find(&p->tasks, th->w);
+	if (p->busy)
+		p->busy--;
+	if (!k || k->state != UVS__RUNNING)
+		return;
+	k->state = UVS__ENDED;
+	k->end = e->ts;
+}
+
+static void uvs__on_done(struct uvs_pool *p, const struct uvs_pool_event *e)
+{
+	struct uvs__task *k = uvs__find(&p->tasks, e->w);
+	struct uvs_pool_kind *kd;
+
+	uvs__thread(p, e->tid)->loop = true;
+	if (!k) {
+		p->unmatched_done++;
+		return;
+	}
+	if (k->state == UVS__QUEUED) {
+		/* uv_cancel: done with UV_ECANCELED, never run */
+		if (p->depth)
+			p->depth--;
+		if (k->slow && p->slow_depth)
+			p->slow_depth--;
+		if ((int64_t)e->arg == -UVS_ECANCELED) {
+			k->sub = -1; /* never started: its fs op is not read */
+			p->cancelled++;
+			p->kinds[uvs__task_kind(p, k, UVS_VIA_POOL)].cancelled++;
+		} else {
+			p->unmatched_done++;
+		}
+		uvs__remove(&p->tasks, k);
+		return;
+	}
+	if (k->state == UVS__RUNNING) {
+		/* its end was lost: count it, take no figures */
+		p->unmatched_done++;
+		if (p->busy)
+			p->busy--;
+		uvs__remove(&p->tasks, k);
+		return;
+	}
+	kd = &p->kinds[uvs__task_kind(p, k, UVS_VIA_POOL)];
+	kd->count++;
+	uvs_hist__add(&kd->queue_ns, k->start - k->submit);
+	uvs_hist__add(&kd->run_ns, k->end - k->start);
+	uvs_hist__add(&kd->done_ns, e->ts > k->end ? e->ts - k->end : 0);
+	uvs__slowest(p, k, e->ts);
+	p->completed++;
+	uvs__tick(p, e->ts)->completed++;
+	uvs__remove(&p->tasks, k);
+}
+
+static void uvs__on_uring(struct uvs_pool *p, const struct uvs_pool_event *e)
+{
+	struct uvs_pool_kind *kd;
+	struct uvs__task *k;
+	bool existed;
+
+	if (e->type == UVS_PEV_URING_SUB) {
+		k = uvs__insert(&p->uring, e->w, &existed);
+		if (!k)
+			return;
+		k->submit = e->ts;
+		k->fn = UVS_PFN_FS;
+		k->sub = e->sub;
+		return;
+	}
+	k = uvs__find(&p->uring, e->w);
+	if (!k)
+		return;
+	kd = &p->kinds[uvs__task_kind(p, k, UVS_VIA_IO_URING)];
+	kd->count++;
+	uvs_hist__add(&kd->run_ns, e->ts - k->submit);
+	p->uring_ops++;
+	uvs__remove(&p->uring, k);
+}
+
+static int uvs__on_event(void *ctx, void *data, size_t len)
+{
+	struct uvs_pool *p = ctx;
+	const struct uvs_pool_event *e = data;
+
+	if (len < sizeof(*e))
+		return 0;
+	/* Records from different CPUs may be out of order by the time it
+	 * takes to reserve one; the integrals simply do not go back. */
+	if (e->ts > p->last_ts)
+		uvs__advance(p, e->ts);
+	switch (e->type) {
+	case UVS_PEV_SUBMIT:
+		uvs__on_submit(p, e);
+		break;
+	case UVS_PEV_START:
+		uvs__on_start(p, e);
+		break;
+	case UVS_PEV_END:
+		uvs__on_end(p, e);
+		break;
+	case UVS_PEV_DONE:
+		uvs__on_done(p, e);
+		break;
+	default:
+		uvs__on_uring(p, e);
+		break;
+	}
+	return 0;
+}
+
+/* ---- probes ---- */
+
+/* True if the code of caller calls or jumps to callee (rel32): then
+ * callee's own probe sees the calls made through caller. */
+static bool uvs__calls(const struct uvs_elf *elf, const struct uvs_sym *caller,
+		       const struct uvs_sym *callee)
+{
+	unsigned char buf[4096];
+	uint64_t n = caller->size < sizeof(buf) ? caller->size : sizeof(buf);
+	uint64_t i;
+
+	if (!n || uvs_elf__read(elf, caller->addr, buf, n))
+		return false;
+	for (i = 0; i + 5 <= n; i++) {
+		int32_t rel;
+
+		if (buf[i] != 0xe8 && buf[i] != 0xe9)
+			continue;
+		memcpy(&rel, buf + i + 1, 4);
+		if (caller->addr + i + 5 + rel == callee->addr)
+			return true;
+	}
+	return false;
+}
+
+static int uvs__site(struct uvs_pool *p, const struct uvs_sym *s,
+		     uint64_t cookie, bool ret, struct bpf_program *prog)
+{
+	struct uvs__site *x;
+
+	if (p->nsites == UVS_MAX_SITES)
+		return -E2BIG;
+	x = &p->sites[p->nsites];
+	if (uvs_elf__vaddr_to_off(p->t->uv_elf, s->addr, &x->off))
+		return uvs_seterr(-ENOENT, "%s: no file offset for %s",
+				  p->t->uv_file, s->name);
+	x->cookie = cookie;
+	x->ret = ret;
+	x->what = s->name;
+	x->prog = prog;
+	p->nsites++;
+	return 0;
+}
+
+static int uvs__plan(struct uvs_pool *p)
+{
+	static const char *const names[] = {
+		"uv__fs_work", "uv__queue_work", "uv__getaddrinfo_work",
+		"uv__getnameinfo_work", "uv__random_work", "uv__fs_done",
+		"uv__queue_done", "uv__getaddrinfo_done", "uv__getnameinfo_done",
+		"uv__random_done", "uv__work_submit", "uv_queue_work", "nthreads",
+	};
+	const struct uvs_sym *s[13];
+	struct pool_bpf *k = p->skel;
+	int i, err = 0;
+
+	uvs_elf__lookup(p->t->uv_elf, names, 13, s);
+	if (p->t->tier != UVS_TIER_SYMBOLS || (!s[10] && !s[11]) || !s[0] ||
+	    !s[5])
+		return uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
+				  "symbols (uv__work_submit, uv__fs_work, "
+				  "uv__fs_done...), and %s has them stripped",
+				  p->t->uv_file);
+	if (s[10])
+		err = uvs__site(p, s[10], UVS_PFN_SUBMIT, false,
+				k->progs.pool_submit);
+	/* Where uv__work_submit is inlined into uv_queue_work (Node), the
+	 * latter is probed for the submissions it makes. */
+	if (!err && s[11] && s[11]->type == STT_FUNC &&
+	    (!s[10] || !uvs__calls(p->t->uv_elf, s[11], s[10]))) {
+		err = uvs__site(p, s[11], UVS_PFN_QUEUE_WORK, false,
+				k->progs.pool_submit);
+		p->queue_work_probed = true;
+	}
+	for (i = 0; !err && i < UVS_PFN_N; i++) {
+		if (!s[i] || s[i]->type != STT_FUNC)
+			continue;
+		p->fn_addr[i] = p->t->uv_bias + s[i]->addr;
+		err = uvs__site(p, s[i], i, false, k->progs.pool_start);
+		if (!err)
+			err = uvs__site(p, s[i], i, true, k->progs.pool_end);
+		if (!err && s[5 + i] && s[5 + i]->type == STT_FUNC)
+			err = uvs__site(p, s[5 + i], 32 + i, false,
+					k->progs.pool_done);
+	}
+	if (s[12] && s[12]->type == STT_OBJECT)
+		p->nthreads_addr = p->t->uv_bias + s[12]->addr;
+	return err;
+}
+
+static int uvs__attach(struct uvs_pool *p)
+{
+	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
+	int i, j, n, fd, err;
+
+	for (i = 0; p->multi && i < 2; i++) {
+		struct bpf_program *prog = i ? p->skel->progs.pool_multi_return
+					     : p->skel->progs.pool_multi_entry;
+
+		for (j = n = 0; j < p->nsites; j++) {
+			if (p->sites[j].ret != (i == 1))
+				continue;
+			offs[n] = p->sites[j].off;
+			cookies[n++] = p->sites[j].cookie;
+		}
+		fd = uvs_uprobe_multi__attach(bpf_program__fd(prog),
+					      p->t->uv_open, p->t->pid, offs,
+					      cookies, n, i == 1);
+		if (fd >= 0 || fd == -ENODATA) {
+			p->mlinks[i] = fd;
+			continue;
+		}
+		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
+			  strerror(-fd));
+		if (i == 1 && p->mlinks[0] >= 0)
+			close(p->mlinks[0]);
+		p->mlinks[0] = -1;
+		p->multi = false;
+	}
+	for (i = 0; !p->multi && i < p->nsites; i++) {
+		struct uvs__site *s = &p->sites[i];
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = s->ret,
+			    .bpf_cookie = s->cookie >= 32 ? s->cookie - 32
+							   : s->cookie);
+
+		p->links[i] = bpf_program__attach_uprobe_opts(
+			s->prog, p->t->pid, p->t->uv_open, s->off, &uo);
+		if (!p->links[i]) {
+			err = -errno;
+			return uvs_seterr(err, "cannot attach uprobe at %s in "
+					  "%s: %s", s->what, p->t->uv_file,
+					  strerror(-err));
+		}
+	}
+	return 0;
+}
+
+static bool uvs__has_io_uring(pid_t pid)
+{
+	char path[64], link[64];
+	struct dirent *d;
+	bool found = false;
+	DIR *dir;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	dir = opendir(path);
+	if (!dir)
+		return false;
+	while (!found && (d = readdir(dir))) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%.16s", pid, d->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			found = !strcmp(link, "anon_inode:[io_uring]");
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+/* A ThreadPoolWork in Node 18-24: { vptr, env_, uv_work_t work_req_,
+ * const char *type_ }; Node-API work (uvimpl::Work) keeps its execute
+ * callback 0x18 bytes after type_. Checked in the disassembly of the
+ * work_cb lambda and in gdb, in each of the four official builds. */
+static void uvs__node_tags(struct uvs_pool *p)
+{
+	const struct uvs_sym *s;
+	struct uvs_elf *elf = p->t->uv_elf;
+	long sz = uvs_layout__size(p->ly, "uv_work_t");
+	int k = 0;
+
+	if (strcmp(p->t->runtime, "node") || sz <= 0)
+		return;
+	s = uvs_elf__find(elf, "_ZZN4node14ThreadPoolWork12ScheduleWorkEvENUlP9uv_work_sE_4_FUNES2_");
+	if (s && s->type == STT_FUNC)
+		p->skel->rodata->tag_cb[k++] = p->t->uv_bias + s->addr;
+	p->skel->rodata->tag_str_off = sz;
+	p->skel->rodata->tag_aux_off[0] = -16;
+	p->skel->rodata->tag_aux_off[1] = sz + 0x18;
+}
+
+int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
+		   struct uvs_pool **out)
+{
+	struct uvs_features feat;
+	struct uvs_pool *p;
+	struct pool_bpf *skel;
+	long fs_work, fs_type, work_cb, work_req, req_type, uv_fs;
+	int err;
+
+	*out = NULL;
+	uvs_features__probe(&feat);
+	if (!uvs_features__ebpf_ok(&feat))
+		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	p->kinds = calloc(UVS_POOL_KINDS, sizeof(*p->kinds));
+	if (!p->kinds) {
+		free(p);
+		return uvs_seterr(-ENOMEM, "out of memory");
+	}
+	p->t = t;
+	p->mlinks[0] = p->mlinks[1] = -1;
+	if (opts)
+		memcpy(&p->opts, opts,
+		       opts->sz < sizeof(p->opts) ? opts->sz : sizeof(p->opts));
+	if (p->opts.tick_s <= 0)
+		p->opts.tick_s = 1;
+	p->tick_ns = p->opts.tick_s * 1e9;
+	if (t->tier != UVS_TIER_SYMBOLS) {
+		err = uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
+				 "symbols (uv__work_submit, uv__fs_work, "
+				 "uv__fs_done...), and %s has them stripped",
+				 t->uv_file);
+		goto fail;
+	}
+	err = uvs_layout__load(t->libuv_version, &p->ly);
+	if (err)
+		goto fail;
+	fs_work = uvs_layout__off(p->ly, "uv_fs_t", "work_req");
+	fs_type = uvs_layout__off(p->ly, "uv_fs_t", "fs_type");
+	work_cb = uvs_layout__off(p->ly, "uv_work_t", "work_cb");
+	work_req = uvs_layout__off(p->ly, "uv_work_t", "work_req");
+	req_type = uvs_layout__off(p->ly, "uv_req_t", "type");
+	uv_fs = uvs_layout__enum(p->ly, "uv_req_type", "UV_FS");
+	if (fs_work < 0 || fs_type < 0 || work_cb < 0 || work_req < 0 ||
+	    req_type < 0 || uv_fs < 0) {
+		err = uvs_seterr(-EINVAL, "%s lacks the uv_fs_t and uv_work_t "
+				 "fields uvscope pool reads",
+				 uvs_layout__path(p->ly));
+		goto fail;
+	}
+	skel = pool_bpf__open();
+	if (!skel) {
+		err = uvs_seterr(-errno, "cannot open BPF object: %s",
+				 strerror(errno));
+		goto fail;
+	}
+	p->skel = skel;
+	skel->rodata->targ_tgid = t->pid;
+	skel->rodata->fs_type_off = fs_type - fs_work;
+	skel->rodata->work_cb_off = work_cb - work_req;
+	skel->rodata->req_from_w = work_req;
+	skel->rodata->req_type_off = req_type;
+	skel->rodata->req_fs_type_off = fs_type;
+	skel->rodata->uv_fs_req_type = uv_fs;
+	uvs__node_tags(p);
+	err = uvs__plan(p);
+	if (err)
+		goto fail;
+	p->multi = feat.uprobe_multi;
+	if (p->multi) {
+		bpf_program__set_expected_attach_type(
+			skel->progs.pool_multi_entry, UVS_TRACE_UPROBE_MULTI);
+		bpf_program__set_expected_attach_type(
+			skel->progs.pool_multi_return, UVS_TRACE_UPROBE_MULTI);
+	} else {
+		bpf_program__set_autoload(skel->progs.pool_multi_entry, false);
+		bpf_program__set_autoload(skel->progs.pool_multi_return, false);
+	}
+	err = pool_bpf__load(skel);
+	if (err) {
+		err = uvs_seterr(err, "cannot load BPF programs: %s (run with "
+				 "-v for the verifier log)", strerror(-err));
+		goto fail;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(skel->maps.events),
+				 uvs__on_event, p, NULL);
+	if (!p->rb) {
+		err = uvs_seterr(-errno, "cannot open the ring buffer: %s",
+				 strerror(errno));
+		goto fail;
+	}
+	if (uvs_syms__open(t->pid, &p->syms))
+		p->syms = NULL; /* callbacks are then named by address */
+	/* io_uring's tracepoints: fs ops libuv sends there (optional) */
+	skel->links.uring_submit =
+		bpf_program__attach(skel->progs.uring_submit);
+	skel->links.uring_complete =
+		bpf_program__attach(skel->progs.uring_complete);
+	if (!skel->links.uring_submit || !skel->links.uring_complete)
+		uvs_debug("io_uring tracepoints unavailable: io_uring fs ops "
+			  "are not counted");
+	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
+	uvs__read_nthreads(p);
+	err = uvs__attach(p);
+	if (err)
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	uvs_pool__close(p);
+	return err;
+}
+
+int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
+{
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	int n;
+
+	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
+	n = ring_buffer__consume(p->rb);
+	if (n < 0 && n != -EINTR)
+		return uvs_seterr(n, "reading the ring buffer: %s",
+				  strerror(-n));
+	return 0;
+}
+
+static int uvs__by_total(const void *a, const void *b)
+{
+	const struct uvs_pool_task *x = a, *y = b;
+	double tx = x->queue_ms + x->run_ms + x->done_ms;
+	double ty = y->queue_ms + y->run_ms + y->done_ms;
+
+	return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max)
+{
+	uint64_t now = uvs_now_ns();
+	int j;
+
+	ring_buffer__consume(p->rb);
+	uvs__advance(p, now);
+	for (j = 0; j < p->nticks && j < max; j++) {
+		const struct uvs__tick *k = &p->ticks[j];
+		struct uvs_pool_tick *d = &out[j];
+		uint64_t start = p->t0 + (uint64_t)j * p->tick_ns;
+		uint64_t len = j == p->nticks - 1 && now > start &&
+				       now - start < p->tick_ns ?
+				       now - start : p->tick_ns;
+
+		d->t_s = (start - p->t0) / 1e9;
+		d->len_s = len / 1e9;
+		d->submitted = k->submitted;
+		d->completed = k->completed;
+		d->queue_max = k->queue_max;
+		d->busy_mean = len ? k->busy_area / len : 0;
+		d->saturated = len ? k->sat_ns / len : 0;
+	}
+	return j;
+}
+
+void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
+{
+	struct uvs_pool_report *o = &r->pool;
+	uint64_t now = uvs_now_ns(), span, oldest = 0;
+	size_t i;
+	int j, workers = 0;
+
+	ring_buffer__consume(p->rb);
+	uvs__advance(p, now);
+	uvs__read_nthreads(p);
+	memset(o, 0, sizeof(*o));
+	r->has_pool = true;
+	r->lost_events = p->skel->bss->lost;
+	o->threads = p->pool_threads;
+	o->slow_io_limit = p->pool_threads ? (p->pool_threads + 1) / 2 : 0;
+	for (j = 0; j < p->nthreads_seen_slots; j++)
+		workers += p->threads[j].worker;
+	o->threads_seen = workers;
+	o->submitted = p->submitted;
+	o->completed = p->completed;
+	o->cancelled = p->cancelled;
+	for (i = 0; i < p->tasks.cap; i++) {
+		const struct uvs__task *k = &p->tasks.t[i];
+
+		if (!k->w)
+			continue;
+		if (k->state == UVS__QUEUED) {
+			o->queued_now++;
+			if (!oldest || k->submit < oldest)
+				oldest = k->submit;
+		} else if (k->state == UVS__RUNNING) {
+			o->running_now++;
+		}
+	}
+	o->oldest_queued_ms = oldest && now > oldest ? (now - oldest) / 1e6 : 0;
+	o->max_queue_depth = p->max_depth;
+	o->max_slow_queue_depth = p->max_slow_depth;
+	span = now > p->period_start ? now - p->period_start : 1;
+	o->mean_queue_depth = p->area_depth / span;
+	o->mean_busy = p->area_busy / span;
+	o->saturation = p->sat_ns / span;
+	o->unmatched_start = p->unmatched_start;
+	o->unmatched_done = p->unmatched_done;
+	o->sync_on_loop = p->sync_on_loop;
+	o->io_uring_ops = p->uring_ops;
+	o->io_uring = uvs__has_io_uring(p->t->pid);
+	o->nkinds = p->nkinds;
+	memcpy(o->kinds, p->kinds, p->nkinds * sizeof(*o->kinds));
+	o->kinds_truncated = p->kinds_truncated;
+	o->nslowest = p->nslowest;
+	memcpy(o->slowest, p->slowest, sizeof(o->slowest));
+	qsort(o->slowest, o->nslowest, sizeof(o->slowest[0]), uvs__by_total);
+	o->ntimeline = uvs_pool__timeline(p, o->timeline, UVS_POOL_TIMELINE);
+	/* afresh for the next report; tasks in flight carry over */
+	p->nkinds = 0;
+	p->kinds_truncated = false;
+	p->nslowest = 0;
+	p->submitted = p->completed = p->cancelled = 0;
+	p->max_depth = p->depth;
+	p->max_slow_depth = p->slow_depth;
+	p->unmatched_start = p->unmatched_done = p->sync_on_loop = 0;
+	p->uring_ops = 0;
+	p->area_depth = p->area_busy = p->sat_ns = 0;
+	p->period_start = now;
+	p->gen++; /* tasks in flight name their kind again */
+}
+
+void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
+{
+	int i;
+
+	fprintf(out, "uvscope: libuv in %s, pool size %d%s\n", p->t->uv_file,
+		p->pool_threads, p->pool_threads ? "" : " (not started yet)");
+	for (i = 0; i < p->nsites; i++)
+		fprintf(out, "uvscope: %s at %s (%#llx)\n",
+			p->sites[i].ret ? "uretprobe" : "uprobe",
+			p->sites[i].what, (unsigned long long)p->sites[i].off);
+	if (p->queue_work_probed)
+		fprintf(out, "uvscope: uv_queue_work probed for its submissions "
+			"(uv__work_submit is inlined into it)\n");
+	fprintf(out, "uvscope: probes as %s; io_uring tracepoints %s\n",
+		p->multi ? "two uprobe_multi links" : "one perf uprobe per site",
+		p->skel->links.uring_submit ? "on" : "unavailable");
+}
+
+void uvs_pool__close(struct uvs_pool *p)
+{
+	int i;
+
+	if (!p)
+		return;
+	for (i = 0; i < 2; i++)
+		if (p->mlinks[i] >= 0)
+			close(p->mlinks[i]);
+	for (i = 0; i < p->nsites; i++)
+		bpf_link__destroy(p->links[i]);
+	ring_buffer__free(p->rb);
+	pool_bpf__destroy(p->skel);
+	uvs_syms__close(p->syms);
+	uvs_layout__close(p->ly);
+	free(p->tasks.t);
+	free(p->uring.t);
+	free(p->kinds);
+	free(p);
+}
