@@ -32,7 +32,9 @@ const volatile __s64 req_fs_type_off = 64; /* uv_fs_t.fs_type */
 const volatile __s32 uv_fs_req_type = 6;	 /* UV_FS */
 /* The runtime's own named work (Node's ThreadPoolWork): these work_cb
  * values mean a char * name at uv_work_t + tag_str_off. */
-const volatile __u64 tag_cb[4] = {};
+/* Runtime addresses, set once libuv is located. */
+__u64 tag_cb[4] = {};
+__u64 queue_work_fn = 0; /* uv__queue_work */
 const volatile __s64 tag_str_off = 0;
 /* ... and two words that tell such work apart, from the uv_work_t: the
  * object's vtable pointer and, for Node-API work, its execute callback */
@@ -98,11 +100,17 @@ static __always_inline int submit(struct pt_regs *ctx, __u64 fn)
 		e->w = PT_REGS_PARM2(ctx) + req_from_w;
 		e->arg = 0;
 		e->kind = 0; /* UV__WORK_CPU */
+		e->aux[0] = PT_REGS_PARM3(ctx);
 	} else {
 		/* uv__work_submit(loop, w, kind, work, done) */
 		e->w = PT_REGS_PARM2(ctx);
 		e->kind = (__u8)PT_REGS_PARM3(ctx);
 		e->arg = PT_REGS_PARM4(ctx);
+		/* uv_queue_work's callback, to name work cancelled before it
+		 * ever starts */
+		if (e->arg && e->arg == queue_work_fn)
+			bpf_probe_read_user(&e->aux[0], sizeof(e->aux[0]),
+					    (void *)(e->w + work_cb_off));
 	}
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;

@@ -42,7 +42,8 @@ struct uvs_pool_event {
 	__u32 pad2;
 	char tag[UVS_POOL_TAG]; /* START (queue): the runtime's name for it */
 	__u64 aux[2];	/* START (queue, named): the object's vtable pointer
-			 * and, for Node-API work, its execute callback */
+			 * and, for Node-API work, its execute callback;
+			 * SUBMIT (queue): aux[0] is the work_cb */
 };
 
 #endif

@@ -91,7 +91,10 @@ struct uvs_pool {
 	bool multi;
 	bool queue_work_probed; /* uv__work_submit is inlined into it */
 	uint64_t fn_addr[UVS_PFN_N]; /* work functions, runtime addresses */
-	uint64_t nthreads_addr;
+	uint64_t fn_sym[UVS_PFN_N];  /* ... and link-time ones */
+	uint64_t nthreads_addr, nthreads_sym;
+	uint64_t tag_sym;	     /* Node's ThreadPoolWork work_cb */
+	bool located;		     /* runtime addresses are known */
 	/* the replay */
 	struct uvs__table tasks, uring;
 	struct uvs__thread threads[UVS_MAX_THREADS];
@@ -209,6 +212,27 @@ static void uvs__remove(struct uvs__table *tb, struct uvs__task *e)
 	}
 }
 
+/* A launched program maps libuv only after uvscope attached. */
+static bool uvs__locate(struct uvs_pool *p)
+{
+	int i;
+
+	if (p->located)
+		return true;
+	if (uvs_target__locate(p->t))
+		return false;
+	for (i = 0; i < UVS_PFN_N; i++)
+		p->fn_addr[i] = p->fn_sym[i] ? p->t->uv_bias + p->fn_sym[i] : 0;
+	p->nthreads_addr = p->nthreads_sym ? p->t->uv_bias + p->nthreads_sym
+					   : 0;
+	if (p->tag_sym && p->skel->bss)
+		p->skel->bss->tag_cb[0] = p->t->uv_bias + p->tag_sym;
+	if (p->skel->bss)
+		p->skel->bss->queue_work_fn = p->fn_addr[UVS_PFN_QUEUE];
+	p->located = true;
+	return true;
+}
+
 /* ---- naming ---- */
 
 static int uvs__kind(struct uvs_pool *p, const char *name,
@@ -260,7 +284,7 @@ static bool uvs__vtable_class(struct uvs_pool *p, uint64_t vptr, char *buf,
 	char *d;
 	int st = -1;
 
-	if (!vptr || vptr < p->t->uv_bias)
+	if (!vptr || !uvs__locate(p) || vptr < p->t->uv_bias)
 		return false;
 	s = uvs_elf__symbolize(p->t->uv_elf, vptr - p->t->uv_bias);
 	if (!s || strncmp(s->name, "_ZTV", 4))
@@ -431,6 +455,8 @@ static void uvs__read_nthreads(struct uvs_pool *p)
 {
 	uint32_t n = 0;
 
+	if (!uvs__locate(p))
+		return;
 	if (p->nthreads_addr && !uvs_mem_read(p->t->pid, p->nthreads_addr,
 					      &n, sizeof(n)) && n < 1024)
 		p->pool_threads = n;
@@ -548,9 +574,11 @@ static void uvs__on_submit(struct uvs_pool *p, const struct uvs_pool_event *e)
 	k->state = UVS__QUEUED;
 	k->slow = e->kind == UVS_WORK_SLOW_IO;
 	k->fn = UVS_PFN_QUEUE;
-	for (i = 0; i < UVS_PFN_N; i++)
+	for (i = 0; uvs__locate(p) && i < UVS_PFN_N; i++)
 		if (e->arg && e->arg == p->fn_addr[i])
 			k->fn = i;
+	if (k->fn == UVS_PFN_QUEUE)
+		k->cb = e->aux[0];
 	p->depth++;
 	if (k->slow)
 		p->slow_depth++;
@@ -812,7 +840,7 @@ static int uvs__plan(struct uvs_pool *p)
 	for (i = 0; !err && i < UVS_PFN_N; i++) {
 		if (!s[i] || s[i]->type != STT_FUNC)
 			continue;
-		p->fn_addr[i] = p->t->uv_bias + s[i]->addr;
+		p->fn_sym[i] = s[i]->addr;
 		err = uvs__site(p, s[i], i, false, k->progs.pool_start);
 		if (!err)
 			err = uvs__site(p, s[i], i, true, k->progs.pool_end);
@@ -821,7 +849,7 @@ static int uvs__plan(struct uvs_pool *p)
 					k->progs.pool_done);
 	}
 	if (s[12] && s[12]->type == STT_OBJECT)
-		p->nthreads_addr = p->t->uv_bias + s[12]->addr;
+		p->nthreads_sym = s[12]->addr;
 	return err;
 }
 
@@ -903,15 +931,14 @@ static bool uvs__has_io_uring(pid_t pid)
 static void uvs__node_tags(struct uvs_pool *p)
 {
 	const struct uvs_sym *s;
-	struct uvs_elf *elf = p->t->uv_elf;
 	long sz = uvs_layout__size(p->ly, "uv_work_t");
-	int k = 0;
 
 	if (strcmp(p->t->runtime, "node") || sz <= 0)
 		return;
-	s = uvs_elf__find(elf, "_ZZN4node14ThreadPoolWork12ScheduleWorkEvENUlP9uv_work_sE_4_FUNES2_");
+	s = uvs_elf__find(p->t->uv_elf, "_ZZN4node14ThreadPoolWork12"
+			  "ScheduleWorkEvENUlP9uv_work_sE_4_FUNES2_");
 	if (s && s->type == STT_FUNC)
-		p->skel->rodata->tag_cb[k++] = p->t->uv_bias + s->addr;
+		p->tag_sym = s->addr;
 	p->skel->rodata->tag_str_off = sz;
 	p->skel->rodata->tag_aux_off[0] = -16;
 	p->skel->rodata->tag_aux_off[1] = sz + 0x18;
@@ -1021,7 +1048,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		uvs_debug("io_uring tracepoints unavailable: io_uring fs ops "
 			  "are not counted");
 	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
-	uvs__read_nthreads(p);
+	uvs__read_nthreads(p); /* locates libuv too, where it is mapped */
 	err = uvs__attach(p);
 	if (err)
 		goto fail;
@@ -1038,6 +1065,7 @@ int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 	int n;
 
 	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
+	uvs__locate(p);
 	n = ring_buffer__consume(p->rb);
 	if (n < 0 && n != -EINTR)
 		return uvs_seterr(n, "reading the ring buffer: %s",

@@ -314,7 +314,7 @@ static void uvs__text_pool_table(const struct uvs_pool_report *o,
 		const struct uvs_hist *h = which == 0 ? &k->queue_ns :
 					   which == 1 ? &k->run_ns : &k->done_ns;
 
-		if (k->via != via || (!k->count && !k->cancelled))
+		if (k->via != via || !k->count)
 			continue;
 		q = uvs__quant(h, 1e6);
 		fprintf(out, "%-24.24s %7llu %8.3f %8.3f %8.3f %8.3f%s\n",
@@ -333,9 +333,12 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 		fprintf(out, "pool: %d threads (UV_THREADPOOL_SIZE), %d ran "
 			"work; slow-I/O limit %d\n", o->threads,
 			o->threads_seen, o->slow_io_limit);
+	else if (o->threads_seen)
+		fprintf(out, "pool: %d threads ran work (its size was not "
+			"read: the process had ended)\n", o->threads_seen);
 	else
 		fprintf(out, "pool: not started (no work has been queued "
-			"yet)%s\n", o->threads_seen ? "" : "");
+			"yet)\n");
 	fprintf(out, "tasks: %llu done, %llu cancelled, %llu submitted; "
 		"now %llu queued, %llu running\n",
 		(unsigned long long)o->completed,
@@ -353,13 +356,19 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	} else {
 		fprintf(out, "busy threads: mean %.2f of %d; saturated %.1f%% "
 			"of the time (all busy, work waiting)\n", o->mean_busy,
-			o->threads, 100 * o->saturation);
+			o->threads ? o->threads : o->threads_seen,
+			100 * o->saturation);
 		fprintf(out, "queue depth: max %llu, mean %.2f; slow-I/O "
 			"queue max %llu\n",
 			(unsigned long long)o->max_queue_depth,
 			o->mean_queue_depth,
 			(unsigned long long)o->max_slow_queue_depth);
 	}
+	for (i = 0; i < o->nkinds; i++)
+		if (o->kinds[i].cancelled)
+			fprintf(out, "cancelled before they ran: %llu %s\n",
+				(unsigned long long)o->kinds[i].cancelled,
+				o->kinds[i].name);
 	if (o->unmatched_start || o->unmatched_done)
 		fprintf(out, "not paired: %llu started and %llu done whose "
 			"submission came before tracing began\n",

@@ -175,6 +175,42 @@ static int uvs__read_maps(pid_t pid, struct uvs__map **out, int *n)
 	return 0;
 }
 
+/* Where the libuv file is loaded: runtime address = bias + symbol. */
+static void uvs__set_bias(struct uvs_target *t, const struct uvs__map *maps,
+			  int nmaps)
+{
+	int i;
+
+	if (!uvs_elf__is_pie(t->uv_elf)) {
+		t->uv_bias = 0;
+		t->uv_bias_known = true;
+		return;
+	}
+	for (i = 0; i < nmaps; i++) {
+		if (strcmp(maps[i].path, t->uv_file))
+			continue;
+		t->uv_bias = maps[i].start - maps[i].off -
+			     uvs_elf__base_vaddr(t->uv_elf);
+		t->uv_bias_known = true;
+	}
+}
+
+int uvs_target__locate(struct uvs_target *t)
+{
+	struct uvs__map *maps = NULL;
+	int n = 0, err;
+
+	if (t->uv_bias_known)
+		return 0;
+	err = uvs__read_maps(t->pid, &maps, &n);
+	if (!err)
+		uvs__set_bias(t, maps, n);
+	free(maps);
+	if (err)
+		return err;
+	return t->uv_bias_known ? 0 : -ENOENT;
+}
+
 static int uvs__pid_error(pid_t pid, int err, const char *what)
 {
 	if (err == -ENOENT || err == -ESRCH)
@@ -273,19 +309,7 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 				 pid, t->comm, t->exe, nmaps);
 		goto fail;
 	}
-	for (i = 0; i < nmaps; i++) {
-		if (strcmp(maps[i].path, t->uv_file))
-			continue;
-		if (!uvs_elf__is_pie(t->uv_elf)) {
-			t->uv_bias = 0;
-		} else {
-			t->uv_bias = maps[i].start - maps[i].off -
-				     uvs_elf__base_vaddr(t->uv_elf);
-		}
-		t->uv_bias_known = true;
-	}
-	if (!uvs_elf__is_pie(t->uv_elf))
-		t->uv_bias_known = true;
+	uvs__set_bias(t, maps, nmaps);
 	uvs__classify(t);
 	uvs__runtime(t, exe);
 	uvs_elf__close(exe);

@@ -106,6 +106,9 @@ int uvs_target__open_exec(const char *path, pid_t child,
 			  struct uvs_target **out);
 void uvs_target__close(struct uvs_target *t);
 bool uvs_target__alive(const struct uvs_target *t);
+/* Learns where libuv is loaded, once a launched program has mapped it:
+ * 0 when uv_bias is known, or -errno. */
+int uvs_target__locate(struct uvs_target *t);
 /* 1 and the number if thread tid is blocked in a system call, 0 if it is
  * running, or -errno. */
 int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
