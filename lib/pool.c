@@ -350,6 +350,8 @@ static void uvs__node_work_name(struct uvs_pool *p, const char *tag,
 				   strstr(cls, "Zstd") ? "zlib.zstd" : "zlib");
 		return;
 	}
+	if (!p->syms && uvs_syms__open(p->t->pid, &p->syms))
+		p->syms = NULL;
 	if (!strcmp(tag, "node_api") && aux[1] && p->syms &&
 	    !uvs_syms__refresh(p->syms)) {
 		uvs_syms__callback(p->syms, aux[1], cb, sizeof(cb));
@@ -369,6 +371,9 @@ static const char *uvs__cb_name(struct uvs_pool *p, uint64_t cb)
 	for (i = 0; i < p->ncbs; i++)
 		if (p->cbs[i].addr == cb)
 			return p->cbs[i].name;
+	/* opened at first need: a launched program has only just exec'd */
+	if (!p->syms && uvs_syms__open(p->t->pid, &p->syms))
+		p->syms = NULL;
 	if (!p->syms || uvs_syms__refresh(p->syms))
 		snprintf(tmp, sizeof(tmp), "%#llx", (unsigned long long)cb);
 	else
@@ -1037,8 +1042,6 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 				 strerror(errno));
 		goto fail;
 	}
-	if (uvs_syms__open(t->pid, &p->syms))
-		p->syms = NULL; /* callbacks are then named by address */
 	/* io_uring's tracepoints: fs ops libuv sends there (optional) */
 	skel->links.uring_submit =
 		bpf_program__attach(skel->progs.uring_submit);

@@ -355,7 +355,7 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 			"while traced\n");
 	} else {
 		fprintf(out, "busy threads: mean %.2f of %d; saturated %.1f%% "
-			"of the time (all busy, work waiting)\n", o->mean_busy,
+			"(all busy, work waiting)\n", o->mean_busy,
 			o->threads ? o->threads : o->threads_seen,
 			100 * o->saturation);
 		fprintf(out, "queue depth: max %llu, mean %.2f; slow-I/O "
