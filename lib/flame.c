@@ -403,11 +403,17 @@ static const char *const uvs__roots[] = {
 };
 
 static const char *const uvs__js_tags[] = {
-    "JS:",	 "LazyCompile:",
-    "Function:", "InterpretedFunction:",
-    "Builtin:",	 "BytecodeHandler:",
-    "Stub:",	 "RegExp:",
-    "Script:",	 "Eval:",
+    "JS:",
+    "LazyCompile:",
+    "Function:",
+    "InterpretedFunction:",
+    "Builtin:",
+    "Builtins_",
+    "BytecodeHandler:",
+    "Stub:",
+    "RegExp:",
+    "Script:",
+    "Eval:",
     "[jit]",
 };
 

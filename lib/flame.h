@@ -66,8 +66,9 @@ enum uvs_frame_kind {
  * - kernel: ends in "_[k]" (perf's and bpftrace's kernel annotation);
  * - JS: ends in "_[j]", or starts with one of V8's code-event tags
  *   "JS:", "LazyCompile:", "Function:", "InterpretedFunction:", "Builtin:",
- *   "BytecodeHandler:", "Stub:", "RegExp:", "Script:", "Eval:", or "[jit]"
- *   (unsymbolised JIT code);
+ *   "BytecodeHandler:", "Stub:", "RegExp:", "Script:", "Eval:", with
+ *   "Builtins_" (V8's embedded builtins, as named in node's symbol table),
+ *   or with "[jit]" (unsymbolised JIT code);
  * - libuv: starts with "uv_" (which covers libuv's internal "uv__");
  * - native: everything else.
  */
