@@ -952,13 +952,13 @@ static void uvs__put_frame(FILE *out, const struct uvs__svg *v,
 	unsigned char rgb[3];
 	const char *unit = v->o->unit;
 
-	if (v->diff) {
+	if (!n->depth) {
+		rgb[0] = rgb[1] = rgb[2] = 200;
+	} else if (v->diff) {
 		double d = (double)n->n / t->total -
 			   (t->btotal ? (double)n->b / t->btotal : 0);
 
 		uvs__diff_color(d, v->maxabs, rgb);
-	} else if (!n->depth) {
-		rgb[0] = rgb[1] = rgb[2] = 200;
 	} else {
 		uvs__kind_color(uvs__kind(n->name, n->len, n->depth - 1),
 				n->name, n->len, rgb);

@@ -36,8 +36,8 @@ size_t uvs_stacks__count(const struct uvs_stacks *s);	/* distinct stacks */
  * returned. -ENOMEM if the order cannot be made. */
 typedef int (*uvs_stack_fn)(const char *folded, uint64_t count, void *ctx);
 int uvs_stacks__foreach(const struct uvs_stacks *s, uvs_stack_fn fn, void *ctx);
-/* Reads "a;b;c 123" lines (Brendan Gregg's folded format, as perf's
- * stackcollapse scripts, bpftrace's folded printers and uvscope write it)
+/* Reads "a;b;c 123" lines (Brendan Gregg's folded format, as uvscope and
+ * the stackcollapse scripts for perf and bpftrace write it)
  * and adds them. Blank lines, trailing blanks and CRLF are tolerated;
  * anything else that is not a stack, blanks and a decimal count is an error
  * naming "file:line: what was expected". On error, lines read before the
