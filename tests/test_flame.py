@@ -560,6 +560,35 @@ def flame_browser():
         eq(b["fill"], a["fill"], "fill of %s after Reset Search" % a["name"])
     eq(float(res["unzoomHidden"]), 0, "Reset Zoom still shown")
 
+    # the SVG opened on its own (an XML document, not inlined in HTML)
+    probe = """<script><![CDATA[
+(function () {
+  var svg = document.documentElement, t = null, gs = svg.querySelectorAll('g.f');
+  for (var i = 0; i < gs.length; i++)
+    if (gs[i].querySelector('title').textContent.split('\\n')[0] === %s) t = gs[i];
+  t.querySelector('rect').dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  window.prompt = function () { return 'fib'; };
+  svg.querySelector('.uvs-search').dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  svg.setAttribute('data-result', t.querySelector('rect').getAttribute('width') +
+    '|' + svg.querySelector('.uvs-matched').textContent);
+})();
+]]></script>
+</svg>
+""" % json.dumps(target)
+    alone = os.path.join(d, "alone.svg")
+    write(alone, open(svg, encoding="utf-8").read().replace("</svg>\n",
+                                                            probe))
+    dom = chromium(["--virtual-time-budget=3000", "--dump-dom",
+                    "file://" + alone], os.path.join(d, "profile"))
+    m = re.search(r'data-result="([^"]*)"', dom)
+    check(m, "standalone SVG: the script did not run: %s" % dom[:300])
+    width, said = html.unescape(m.group(1)).split("|")
+    check(abs(float(width) - full) < 0.01,
+          "standalone zoom: width %s, expected %d" % (width, full))
+    n = sum(c for st, c in folded.items() if "fib" in st)
+    check(said.startswith("Matched: %.2f%%" % (100.0 * n / total)),
+          "standalone search: %r" % said)
+
     # the picture: zoomed and searched, as a person would see it
     height = int(root.get("height"))
     shot = os.path.join(ROOT, ".output", "flame-browser.png")
