@@ -154,8 +154,10 @@ int cmd_flame(int argc, char **argv)
 	}
 	setvbuf(out, obuf, _IOFBF, sizeof(obuf));
 	if (speedscope)
+		/* speedscope names the profile; the file's name by default */
 		err = uvs_flame__write_speedscope(
-		    run, o.title ? o.title : files[0], out);
+		    run, o.title || !strcmp(files[0], "-") ? o.title : files[0],
+		    out);
 	else if (base)
 		err = uvs_flame__write_diff_svg(base, run, &o, out);
 	else
