@@ -110,8 +110,8 @@ int uvs_flame__write_diff_svg(const struct uvs_stacks *base,
 /*
  * speedscope's file format (jlfwong/speedscope, src/lib/file-format-spec.ts):
  * shared.frames holds every distinct frame name once; one "sampled"
- * profile named name has one sample per distinct stack (frame indices,
- * outermost first) weighted by its count, unit "none".
+ * profile named name ("uvscope" if NULL) has one sample per distinct stack
+ * (frame indices, outermost first) weighted by its count, unit "none".
  */
 int uvs_flame__write_speedscope(const struct uvs_stacks *s, const char *name,
 				FILE *out);
