@@ -29,6 +29,8 @@
 # The server's CPU time per request is reported next to requests/s: it shows
 # what the probes cost inside the server even when the load is noisy.
 #
+# Then bench/flame.sh times the flame graph of one million samples.
+#
 # Progress goes to stderr, the table to stdout, everything to
 # bench/results.json. Exit status 0 whether targets pass or fail; 1 if
 # something crashed or could not be measured; 2 if the bench cannot run here.
@@ -426,3 +428,8 @@ done
 		"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } >> "$RAW"
 python3 bench/report.py "$RAW" "$OUT"
+st=$?
+
+# --- flame graph rendering: its own script, no server needed ------------------
+sh bench/flame.sh || st=1
+exit $st

@@ -18,6 +18,7 @@ static const struct uvs_cmd cmds[] = {
 	{ "record", cmd_record, "record a run into one JSON file" },
 	{ "report", cmd_report, "render a recorded run again (text or JSON)" },
 	{ "check", cmd_check, "compare a run with baselines; exit 1 on regression" },
+	{ "flame", cmd_flame, "render folded stacks: flame graph SVG, speedscope" },
 	{ NULL, NULL, NULL },
 };
 

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import test_ci  # noqa: E402,F401
 import test_exit  # noqa: E402,F401
+import test_flame  # noqa: E402,F401
 import test_cli  # noqa: E402,F401
 import test_loop  # noqa: E402,F401
 import test_pool  # noqa: E402,F401
