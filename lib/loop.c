@@ -31,14 +31,6 @@
 #include "loop.skel.h"
 
 #define UVS_MAX_SITES 24
-#define UVS_WINDOW_NS 100000000ull /* how often the budget is checked */
-#define UVS_MIN_WINDOW_NS 2000000ull
-/* Under load, windows open about this often: attaching and releasing the
- * probes costs the target more than the hits of a longer window do
- * (measured with make bench on a Node HTTP server: windows every ~0.7 s
- * cost 5.1% of its requests/s, probes on all the time 3.2%). */
-#define UVS_WINDOW_PERIOD_NS 10000000000ull
-#define UVS_MAX_WINDOW_NS 2000000000ull
 
 
 struct uvs__site {
@@ -63,10 +55,7 @@ struct uvs_loop {
 	uint32_t expect_mask;
 	bool derived[UVS_NPHASES];
 	bool on;
-	uint64_t switch_at;	/* when the window state changes next */
-	uint64_t on_since;
-	uint64_t on_len;	/* length of the current window */
-	uint64_t hits_at_on;
+	struct uvs_window win;	/* when the phase probes are on */
 	uint64_t opened_at;
 	struct uvs_loop_agg *last; /* snapshot at the previous collect */
 	struct uvs_loop_agg *cur;
@@ -241,6 +230,8 @@ static void uvs__probes_off(struct uvs_loop *l)
 		l->mlinks[i] = -1;
 	}
 	l->on = false;
+	uvs_window__switched(&l->win, false, uvs_now_ns(),
+			     l->skel->bss->agg.probe_hits);
 	uvs_debug("phase probes off in %.2f ms", (uvs_now_ns() - t0) / 1e6);
 }
 
@@ -288,8 +279,8 @@ static int uvs__probes_on(struct uvs_loop *l)
 	l->skel->bss->probes_on = 1;
 	l->on = true;
 	uvs_debug("phase probes on in %.2f ms", (uvs_now_ns() - t0) / 1e6);
-	l->on_since = uvs_now_ns();
-	l->hits_at_on = l->skel->bss->agg.probe_hits;
+	uvs_window__switched(&l->win, true, uvs_now_ns(),
+			     l->skel->bss->agg.probe_hits);
 	return 0;
 }
 
@@ -382,15 +373,11 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 				 strerror(-err));
 		goto fail;
 	}
+	uvs_window__init(&l->win, l->opts.probe_budget,
+			 l->opts.exact || !l->nsites, uvs_now_ns());
 	err = uvs__probes_on(l);
 	if (err)
 		goto fail;
-	/* The first window is short: the load is not known yet. */
-	l->on_len = UVS_MIN_WINDOW_NS;
-	if (l->opts.exact || !l->nsites)
-		l->switch_at = UINT64_MAX;
-	else
-		l->switch_at = uvs_now_ns() + UVS_MIN_WINDOW_NS;
 	*out = l;
 	return 0;
 fail:
@@ -398,78 +385,26 @@ fail:
 	return err;
 }
 
-/* Decides, at the end of each window, whether the phase probes stay.
- * Under the budget they stay on and every iteration is timed. Over it,
- * they go, and come back for a window about every UVS_WINDOW_PERIOD_NS,
- * when the budget has paid for all hits so far and the next window's. */
-static int uvs__window(struct uvs_loop *l)
-{
-	uint64_t now = uvs_now_ns(), hits, period, on_ns;
-	double span, cost, duty;
-
-	if (now < l->switch_at)
-		return 0;
-	if (!l->on) {
-		int err;
-
-		/* the last window's probes are still being released */
-		if (!uvs__reap(l, false)) {
-			l->switch_at = now + UVS_MIN_WINDOW_NS;
-			return 0;
-		}
-		err = uvs__probes_on(l);
-		l->switch_at = l->on_since + l->on_len;
-		return err;
-	}
-	span = (now - l->on_since) / 1e9;
-	hits = l->skel->bss->agg.probe_hits - l->hits_at_on;
-	cost = span > 0 ? hits / span : 0;
-	/* Judge on at least a tenth of a second's worth of budget, so that a
-	 * burst of a few hits in a short window does not count as load. */
-	if (hits <= l->opts.probe_budget * (span > 0.1 ? span : 0.1)) {
-		/* light load: keep timing every iteration */
-		l->switch_at = now + UVS_WINDOW_NS;
-		return 0;
-	}
-	uvs__probes_off(l);
-	duty = l->opts.probe_budget / cost;
-	on_ns = (uint64_t)(duty * UVS_WINDOW_PERIOD_NS);
-	if (on_ns > UVS_MAX_WINDOW_NS)
-		on_ns = UVS_MAX_WINDOW_NS;
-	l->on_len = on_ns < UVS_MIN_WINDOW_NS ? UVS_MIN_WINDOW_NS : on_ns;
-	/* Counted from the start: the next window opens once the budget
-	 * has paid for every hit so far and for the next window's expected
-	 * hits, so no run, however short, averages above the budget by more
-	 * than the first (2 ms) window. */
-	hits = l->skel->bss->agg.probe_hits;
-	period = (uint64_t)((hits + cost * l->on_len / 1e9) * 1e9 /
-			    l->opts.probe_budget);
-	l->switch_at = l->opened_at + period;
-	if (l->switch_at < now + UVS_MIN_WINDOW_NS)
-		l->switch_at = now + UVS_MIN_WINDOW_NS;
-	uvs_debug("phase probes: %.0f hits/s over budget %llu; %llu hits so "
-		  "far, next window in %.0f ms for %.0f ms", cost,
-		  (unsigned long long)l->opts.probe_budget,
-		  (unsigned long long)hits, (l->switch_at - now) / 1e6,
-		  l->on_len / 1e6);
-	return 0;
-}
-
 int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 {
-	uint64_t ns = timeout_ms * 1000000ull, now = uvs_now_ns();
-	struct timespec ts;
+	uint64_t hits;
 
-	/* wake up for the next window switch, not only at the tick */
-	if (l->switch_at != UINT64_MAX)
-		ns = l->switch_at > now ? (l->switch_at - now < ns ?
-					   l->switch_at - now : ns) : 0;
-	ts.tv_sec = ns / 1000000000ull;
-	ts.tv_nsec = ns % 1000000000ull;
-	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
-	if (l->switch_at != UINT64_MAX)
-		return uvs__window(l);
-	return 0;
+	uvs_window__sleep(&l->win, timeout_ms);
+	hits = l->skel->bss->agg.probe_hits;
+	switch (uvs_window__step(&l->win, uvs_now_ns(), hits)) {
+	case UVS_WINDOW_ON:
+		/* the last window's probes are still being released */
+		if (!uvs__reap(l, false)) {
+			uvs_window__defer(&l->win, uvs_now_ns());
+			return 0;
+		}
+		return uvs__probes_on(l);
+	case UVS_WINDOW_OFF:
+		uvs__probes_off(l);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 /* Copies the counters between two iterations: the BPF side makes the

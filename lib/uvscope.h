@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <sys/types.h>
 #include <linux/types.h>
 #include "hist.h"
@@ -132,6 +133,32 @@ const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
 /* True if addr lies in an executable mapping (file or JIT code). */
 bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
 void uvs_syms__close(struct uvs_syms *s);
+
+/* ---- probe windows within a budget of hits per second (window.c) ---- */
+struct uvs_window {
+	uint64_t budget;     /* hits per second */
+	bool on;
+	uint64_t opened_at;  /* when tracing began */
+	uint64_t switch_at;  /* next decision; UINT64_MAX: always on */
+	uint64_t on_since, on_len, hits_at_on;
+	uint64_t covered_ns; /* time with probes on, closed windows */
+	uint64_t windows;
+};
+enum uvs_window_act { UVS_WINDOW_KEEP, UVS_WINDOW_ON, UVS_WINDOW_OFF };
+/* always: probes on all the time, whatever they cost (--exact). */
+void uvs_window__init(struct uvs_window *w, uint64_t budget, bool always,
+		      uint64_t now);
+/* What the backend should do with its probes now, given all hits so far. */
+enum uvs_window_act uvs_window__step(struct uvs_window *w, uint64_t now,
+				     uint64_t hits_total);
+/* The backend attached (on) or released its probes. */
+void uvs_window__switched(struct uvs_window *w, bool on, uint64_t now,
+			  uint64_t hits_total);
+/* It could not switch on yet (the last probes are still being released). */
+void uvs_window__defer(struct uvs_window *w, uint64_t now);
+/* Time the probes were on, so far. */
+uint64_t uvs_window__covered(const struct uvs_window *w, uint64_t now);
+void uvs_window__sleep(const struct uvs_window *w, int timeout_ms);
 
 /* ---- uprobe_multi links (uprobe.c) ---- */
 #define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
