@@ -41,6 +41,7 @@ const volatile __s64 tag_str_off = 0;
 const volatile __s64 tag_aux_off[2] = {};
 
 __u64 lost = 0;
+__u64 hits = 0; /* probe hits, for the budget */
 
 /* io_uring requests of libuv's in flight, so that completions of other
  * rings' requests (or libuv's epoll_ctl batches) cost no record. */
@@ -86,12 +87,19 @@ static __always_inline bool ours(void)
 	return (bpf_get_current_pid_tgid() >> 32) == targ_tgid;
 }
 
+/* A uprobe of ours fired: counts against the budget. */
+static __always_inline bool hit(void)
+{
+	if (!ours())
+		return false;
+	__sync_fetch_and_add(&hits, 1);
+	return true;
+}
+
 static __always_inline int submit(struct pt_regs *ctx, __u64 fn)
 {
 	struct uvs_pool_event *e;
 
-	if (!ours())
-		return 0;
 	e = ev_new(UVS_PEV_SUBMIT, fn);
 	if (!e)
 		return 0;
@@ -122,8 +130,6 @@ static __always_inline int start(struct pt_regs *ctx, __u64 fn)
 	__u64 w, req, cb = 0, name = 0;
 	int i;
 
-	if (!ours())
-		return 0;
 	e = ev_new(UVS_PEV_START, fn);
 	if (!e)
 		return 0;
@@ -173,19 +179,23 @@ static __always_inline int edge(struct pt_regs *ctx, __u8 type, __u64 fn,
 SEC("uprobe")
 int BPF_KPROBE(pool_submit)
 {
+	if (!hit())
+		return 0;
 	return submit(ctx, bpf_get_attach_cookie(ctx));
 }
 
 SEC("uprobe")
 int BPF_KPROBE(pool_start)
 {
+	if (!hit())
+		return 0;
 	return start(ctx, bpf_get_attach_cookie(ctx));
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(pool_end)
 {
-	if (!ours())
+	if (!hit())
 		return 0;
 	return edge(ctx, UVS_PEV_END, bpf_get_attach_cookie(ctx), 0, 0);
 }
@@ -193,7 +203,7 @@ int BPF_KRETPROBE(pool_end)
 SEC("uprobe")
 int BPF_KPROBE(pool_done)
 {
-	if (!ours())
+	if (!hit())
 		return 0;
 	return edge(ctx, UVS_PEV_DONE, bpf_get_attach_cookie(ctx),
 		    PT_REGS_PARM1(ctx), (__u64)(__s64)(int)PT_REGS_PARM2(ctx));
@@ -206,7 +216,7 @@ int BPF_KPROBE(pool_multi_entry)
 {
 	__u64 c = bpf_get_attach_cookie(ctx);
 
-	if (!ours())
+	if (!hit())
 		return 0;
 	if (c == UVS_PFN_SUBMIT || c == UVS_PFN_QUEUE_WORK)
 		return submit(ctx, c);
@@ -221,7 +231,7 @@ int BPF_KPROBE(pool_multi_entry)
 SEC("uprobe")
 int BPF_KPROBE(pool_multi_return)
 {
-	if (!ours())
+	if (!hit())
 		return 0;
 	return edge(ctx, UVS_PEV_END, bpf_get_attach_cookie(ctx), 0, 0);
 }

@@ -26,6 +26,11 @@ static void pool_help(FILE *out)
 "  -i, --interval SECS   a timeline line every SECS (with --json: one\n"
 "                        document per interval)\n"
 "      --json            JSON output (schema uvscope/1)\n"
+"      --probe-budget N  probe hits per second allowed (default 2000, about\n"
+"                        1%% of a core; a task costs about 5): over it,\n"
+"                        tasks are traced in windows and the report says\n"
+"                        which share of the time it saw\n"
+"      --exact           every task, whatever it costs the target\n"
 "      --backend B       auto (default), ebpf or ptrace\n"
 "  -v, --verbose         show features and every probe attached\n"
 "  -h, --help            this text\n"
@@ -37,6 +42,30 @@ static void pool_help(FILE *out)
 "  uvscope pool -p 1234 -i 1             # a timeline line every second\n"
 "  uvscope pool --json -d 5 -p 1234      # machine-readable\n"
 "  UV_THREADPOOL_SIZE=8 uvscope pool -d 5 -- node app.js\n");
+}
+
+static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,
+		    void *ctx)
+{
+	struct uvs_pool_opts *po = ctx;
+	const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	char *end;
+
+	(void)c;
+	if (!strcmp(o, "--exact")) {
+		po->exact = true;
+		return 1;
+	}
+	if (strcmp(o, "--probe-budget"))
+		return 0;
+	if (!v || (po->probe_budget = strtoull(v, &end, 10), *end ||
+		   !po->probe_budget)) {
+		uvs_error("--probe-budget needs a positive number of hits per "
+			  "second");
+		return -1;
+	}
+	(*i)++;
+	return 1;
 }
 
 static void pool_report_init(struct uvs_report *r, const struct uvs_cli *c,
@@ -58,7 +87,7 @@ int cmd_pool(int argc, char **argv)
 	bool exited = false;
 	int k, shown = 0, n, ret = UVS_EXIT_ERR, err;
 
-	k = uvs_cli__parse(&c, argc, argv, "pool", pool_help, NULL, NULL);
+	k = uvs_cli__parse(&c, argc, argv, "pool", pool_help, pool_opt, &po);
 	if (k)
 		return k > 0 ? 0 : UVS_EXIT_ERR;
 	if (uvs_cli__prepare(&c))

@@ -61,6 +61,8 @@ struct uvs__thread {
 	bool worker;	/* it ran a submitted task */
 	bool running;
 	bool sync;	/* running a sync fs call, on a loop thread */
+	bool unknown;	/* running a task submitted before tracing */
+	bool counted;	/* counted in the pool's busy threads */
 	uint64_t w, start;
 	int kind;
 };
@@ -68,6 +70,7 @@ struct uvs__thread {
 struct uvs__tick {
 	uint32_t submitted, completed, queue_max;
 	double busy_area, sat_ns; /* thread-ns, ns */
+	uint64_t covered_ns;	  /* probes on */
 };
 
 struct uvs__site {
@@ -95,6 +98,11 @@ struct uvs_pool {
 	uint64_t nthreads_addr, nthreads_sym;
 	uint64_t tag_sym;	     /* Node's ThreadPoolWork work_cb */
 	bool located;		     /* runtime addresses are known */
+	/* the probe windows (budget) */
+	struct uvs_window win;
+	bool on;		     /* probes attached now */
+	uint64_t wq_sym, slow_wq_sym, idle_sym, marker_sym[2];
+	long w_wq;		     /* struct uv__work's wq member */
 	/* the replay */
 	struct uvs__table tasks, uring;
 	struct uvs__thread threads[UVS_MAX_THREADS];
@@ -102,6 +110,8 @@ struct uvs_pool {
 	int last_thread;
 	uint64_t t0, last_ts, period_start;
 	uint64_t depth, slow_depth, busy;
+	uint64_t busy_unseen; /* busy when tracing began, start not seen */
+	uint64_t state_at;    /* when depth and busy were read from memory */
 	double area_depth, area_busy, sat_ns;
 	int pool_threads;
 	/* what the current report gets */
@@ -113,6 +123,8 @@ struct uvs_pool {
 	int nslowest;
 	uint64_t submitted, completed, cancelled, max_depth, max_slow_depth;
 	uint64_t unmatched_start, unmatched_done, sync_on_loop, uring_ops;
+	uint64_t cut; /* in flight when a window closed */
+	uint64_t covered_at_start, windows_at_start; /* of this report */
 	/* the timeline, for the whole run */
 	struct uvs__tick ticks[UVS_POOL_TIMELINE];
 	uint64_t tick_ns;
@@ -480,6 +492,7 @@ static void uvs__coarsen(struct uvs_pool *p)
 							   : b->queue_max;
 		a->busy_area += b->busy_area;
 		a->sat_ns += b->sat_ns;
+		a->covered_ns += b->covered_ns;
 		p->ticks[i] = *a;
 	}
 	if (p->nticks & 1)
@@ -508,6 +521,12 @@ static void uvs__advance(struct uvs_pool *p, uint64_t ts)
 	bool sat = p->depth > 0 && p->pool_threads > 0 &&
 		   p->busy >= (uint64_t)p->pool_threads;
 
+	if (!p->on) {
+		/* nothing is seen between windows */
+		if (ts > p->last_ts)
+			p->last_ts = ts;
+		return;
+	}
 	while (p->last_ts < ts) {
 		uint64_t edge, dt;
 		struct uvs__tick *k = uvs__tick(p, p->last_ts);
@@ -515,6 +534,7 @@ static void uvs__advance(struct uvs_pool *p, uint64_t ts)
 		edge = p->t0 + (uint64_t)((k - p->ticks) + 1) * p->tick_ns;
 		dt = (edge < ts ? edge : ts) - p->last_ts;
 		k->busy_area += (double)p->busy * dt;
+		k->covered_ns += dt;
 		if (sat)
 			k->sat_ns += dt;
 		p->area_depth += (double)p->depth * dt;
@@ -553,6 +573,49 @@ static void uvs__slowest(struct uvs_pool *p, const struct uvs__task *k,
 	s->worker = k->worker;
 }
 
+/*
+ * Depth and busy threads: read from memory when the probes went in
+ * (state_at), then moved by each edge after that instant. An edge from
+ * before it is already in the snapshot and moves nothing.
+ */
+static void uvs__busy(struct uvs_pool *p, struct uvs__thread *th, bool on,
+		      uint64_t ts)
+{
+	if (on) {
+		/* libuv counts a thread between two tasks as not idle: the
+		 * snapshot may have counted one that only now starts work */
+		if (ts >= p->state_at) {
+			if (p->busy_unseen && p->pool_threads &&
+			    p->busy >= (uint64_t)p->pool_threads)
+				p->busy_unseen--;
+			else
+				p->busy++;
+		}
+		th->counted = true;
+		return;
+	}
+	if (th->counted) {
+		if (ts >= p->state_at && p->busy)
+			p->busy--;
+	} else if (!th->loop && p->busy_unseen && ts >= p->state_at) {
+		/* a task running since before the snapshot ended */
+		p->busy_unseen--;
+		if (p->busy)
+			p->busy--;
+	}
+	th->counted = false;
+}
+
+static void uvs__dequeue(struct uvs_pool *p, bool slow, uint64_t ts)
+{
+	if (ts < p->state_at)
+		return;
+	if (p->depth)
+		p->depth--;
+	if (slow && p->slow_depth)
+		p->slow_depth--;
+}
+
 static void uvs__on_submit(struct uvs_pool *p, const struct uvs_pool_event *e)
 {
 	struct uvs__task *k;
@@ -568,8 +631,8 @@ static void uvs__on_submit(struct uvs_pool *p, const struct uvs_pool_event *e)
 		 * task: keep the first */
 		if (k->state == UVS__QUEUED && e->ts - k->submit < 1000000)
 			return;
-		if (k->state == UVS__QUEUED && p->depth)
-			p->depth--;
+		if (k->state == UVS__QUEUED)
+			uvs__dequeue(p, k->slow, e->ts);
 		p->unmatched_done++; /* its done was never seen */
 		memset(k, 0, sizeof(*k));
 		k->w = e->w;
@@ -584,9 +647,11 @@ static void uvs__on_submit(struct uvs_pool *p, const struct uvs_pool_event *e)
 			k->fn = i;
 	if (k->fn == UVS_PFN_QUEUE)
 		k->cb = e->aux[0];
-	p->depth++;
-	if (k->slow)
-		p->slow_depth++;
+	if (e->ts >= p->state_at) {
+		p->depth++;
+		if (k->slow)
+			p->slow_depth++;
+	}
 	if (p->depth > p->max_depth)
 		p->max_depth = p->depth;
 	if (p->slow_depth > p->max_slow_depth)
@@ -608,18 +673,22 @@ static void uvs__on_start(struct uvs_pool *p, const struct uvs_pool_event *e)
 	th->start = e->ts;
 	th->w = e->w;
 	th->sync = false;
+	th->unknown = false;
 	if (!k || k->state != UVS__QUEUED) {
 		/* No submission: a sync fs call on a loop thread, or a task
-		 * submitted before tracing began. */
+		 * submitted before tracing (or this window) began, whose
+		 * figures are unknown. */
 		if (th->loop && e->fn == UVS_PFN_FS) {
 			th->sync = true;
 			th->kind = uvs__name_kind(p, e->fn, e->sub, 0, NULL,
 						  NULL, false, UVS_VIA_LOOP);
-		} else {
-			th->w = 0;
-			th->running = false;
-			p->unmatched_start++;
+			return;
 		}
+		th->w = 0;
+		th->unknown = true;
+		uvs__dequeue(p, false, e->ts);
+		uvs__busy(p, th, true, e->ts);
+		p->unmatched_start++;
 		return;
 	}
 	th->worker = true;
@@ -635,32 +704,34 @@ static void uvs__on_start(struct uvs_pool *p, const struct uvs_pool_event *e)
 		k->aux[0] = e->aux[0];
 		k->aux[1] = e->aux[1];
 	}
-	if (p->depth)
-		p->depth--;
-	if (k->slow && p->slow_depth)
-		p->slow_depth--;
-	p->busy++;
+	uvs__dequeue(p, k->slow, e->ts);
+	uvs__busy(p, th, true, e->ts);
 }
 
 static void uvs__on_end(struct uvs_pool *p, const struct uvs_pool_event *e)
 {
 	struct uvs__thread *th = uvs__thread(p, e->tid);
 	struct uvs__task *k;
+	bool was = th->running;
 
-	if (!th->running)
-		return;
 	th->running = false;
 	if (th->sync) {
 		struct uvs_pool_kind *kd = &p->kinds[th->kind];
 
+		th->sync = false;
+		if (!was)
+			return;
 		kd->count++;
 		uvs_hist__add(&kd->run_ns, e->ts - th->start);
 		p->sync_on_loop++;
 		return;
 	}
+	uvs__busy(p, th, false, e->ts);
+	if (!was || th->unknown) {
+		th->unknown = false;
+		return;
+	}
 	k = uvs__find(&p->tasks, th->w);
-	if (p->busy)
-		p->busy--;
 	if (!k || k->state != UVS__RUNNING)
 		return;
 	k->state = UVS__ENDED;
@@ -679,10 +750,7 @@ static void uvs__on_done(struct uvs_pool *p, const struct uvs_pool_event *e)
 	}
 	if (k->state == UVS__QUEUED) {
 		/* uv_cancel: done with UV_ECANCELED, never run */
-		if (p->depth)
-			p->depth--;
-		if (k->slow && p->slow_depth)
-			p->slow_depth--;
+		uvs__dequeue(p, k->slow, e->ts);
 		if ((int64_t)e->arg == -UVS_ECANCELED) {
 			k->sub = -1; /* never started: its fs op is not read */
 			p->cancelled++;
@@ -696,8 +764,6 @@ static void uvs__on_done(struct uvs_pool *p, const struct uvs_pool_event *e)
 	if (k->state == UVS__RUNNING) {
 		/* its end was lost: count it, take no figures */
 		p->unmatched_done++;
-		if (p->busy)
-			p->busy--;
 		uvs__remove(&p->tasks, k);
 		return;
 	}
@@ -819,12 +885,14 @@ static int uvs__plan(struct uvs_pool *p)
 		"uv__getnameinfo_work", "uv__random_work", "uv__fs_done",
 		"uv__queue_done", "uv__getaddrinfo_done", "uv__getnameinfo_done",
 		"uv__random_done", "uv__work_submit", "uv_queue_work", "nthreads",
+		"wq", "slow_io_pending_wq", "idle_threads", "exit_message",
+		"run_slow_work_message",
 	};
-	const struct uvs_sym *s[13];
+	const struct uvs_sym *s[18];
 	struct pool_bpf *k = p->skel;
 	int i, err = 0;
 
-	uvs_elf__lookup(p->t->uv_elf, names, 13, s);
+	uvs_elf__lookup(p->t->uv_elf, names, 18, s);
 	if (p->t->tier != UVS_TIER_SYMBOLS || (!s[10] && !s[11]) || !s[0] ||
 	    !s[5])
 		return uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
@@ -855,7 +923,94 @@ static int uvs__plan(struct uvs_pool *p)
 	}
 	if (s[12] && s[12]->type == STT_OBJECT)
 		p->nthreads_sym = s[12]->addr;
+	p->wq_sym = s[13] ? s[13]->addr : 0;
+	p->slow_wq_sym = s[14] ? s[14]->addr : 0;
+	p->idle_sym = s[15] ? s[15]->addr : 0;
+	p->marker_sym[0] = s[16] ? s[16]->addr : 0;
+	p->marker_sym[1] = s[17] ? s[17]->addr : 0;
 	return err;
+}
+
+/* What the pool holds as a window opens, read from libuv's statics: tasks
+ * waiting in its queues, and threads not idle. The queues may move under
+ * the walk; it stops at the first link that does not point back. */
+static void uvs__pool_state(struct uvs_pool *p)
+{
+	uint64_t heads[2] = { p->wq_sym, p->slow_wq_sym };
+	uint32_t idle = 0;
+	int q, n, depth = 0, slow = 0;
+
+	p->depth = p->slow_depth = p->busy = p->busy_unseen = 0;
+	if (!uvs__locate(p))
+		return;
+	uvs__read_nthreads(p);
+	if (p->idle_sym && p->pool_threads &&
+	    !uvs_mem_read(p->t->pid, p->t->uv_bias + p->idle_sym, &idle,
+			  sizeof(idle)) &&
+	    idle <= (uint32_t)p->pool_threads)
+		p->busy = p->busy_unseen = p->pool_threads - idle;
+	for (q = 0; q < 2 && p->w_wq >= 0; q++) {
+		uint64_t head, node, prev, back;
+
+		if (!heads[q])
+			continue;
+		head = prev = p->t->uv_bias + heads[q];
+		if (uvs_mem_read(p->t->pid, head, &node, sizeof(node)))
+			continue;
+		for (n = 0; node && node != head && n < 100000; n++) {
+			if (uvs_mem_read(p->t->pid, node + 8, &back,
+					 sizeof(back)) || back != prev)
+				break;
+			/* libuv's own markers are not tasks */
+			if (node != p->t->uv_bias + p->marker_sym[0] &&
+			    node != p->t->uv_bias + p->marker_sym[1])
+				*(q ? &slow : &depth) += 1;
+			prev = node;
+			if (uvs_mem_read(p->t->pid, node, &node, sizeof(node)))
+				break;
+		}
+	}
+	p->depth = depth + slow;
+	p->slow_depth = slow;
+}
+
+static void uvs__detach(struct uvs_pool *p)
+{
+	uint64_t now;
+	size_t i;
+	int j;
+
+	if (!p->on)
+		return;
+	for (j = 0; j < 2; j++)
+		if (p->mlinks[j] >= 0) {
+			close(p->mlinks[j]);
+			p->mlinks[j] = -1;
+		}
+	for (j = 0; j < p->nsites; j++) {
+		bpf_link__destroy(p->links[j]);
+		p->links[j] = NULL;
+	}
+	/* what the window saw, up to the last probe released, then forget
+	 * what it left unfinished */
+	now = uvs_now_ns();
+	ring_buffer__consume(p->rb);
+	uvs__advance(p, now);
+	for (i = 0; i < p->tasks.cap; i++)
+		if (p->tasks.t[i].w) {
+			p->cut++;
+			p->tasks.t[i].w = 0;
+		}
+	p->tasks.n = 0;
+	for (j = 0; j < p->nthreads_seen_slots; j++) {
+		p->threads[j].running = false;
+		p->threads[j].counted = false;
+		p->threads[j].unknown = false;
+		p->threads[j].sync = false;
+	}
+	p->depth = p->slow_depth = p->busy = p->busy_unseen = 0;
+	p->on = false;
+	uvs_window__switched(&p->win, false, now, p->skel->bss->hits);
 }
 
 static int uvs__attach(struct uvs_pool *p)
@@ -863,6 +1018,9 @@ static int uvs__attach(struct uvs_pool *p)
 	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
 	int i, j, n, fd, err;
 
+	if (p->on)
+		return 0;
+	p->last_ts = uvs_now_ns();
 	for (i = 0; p->multi && i < 2; i++) {
 		struct bpf_program *prog = i ? p->skel->progs.pool_multi_return
 					     : p->skel->progs.pool_multi_entry;
@@ -897,11 +1055,19 @@ static int uvs__attach(struct uvs_pool *p)
 			s->prog, p->t->pid, p->t->uv_open, s->off, &uo);
 		if (!p->links[i]) {
 			err = -errno;
+			p->on = true; /* so that detach releases what attached */
+			uvs__detach(p);
 			return uvs_seterr(err, "cannot attach uprobe at %s in "
 					  "%s: %s", s->what, p->t->uv_file,
 					  strerror(-err));
 		}
 	}
+	p->on = true;
+	uvs_window__switched(&p->win, true, uvs_now_ns(), p->skel->bss->hits);
+	/* with the probes in place: what happened before this instant is in
+	 * the snapshot, what happens after it in the events */
+	uvs__pool_state(p);
+	p->state_at = uvs_now_ns();
 	return 0;
 }
 
@@ -977,6 +1143,8 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		       opts->sz < sizeof(p->opts) ? opts->sz : sizeof(p->opts));
 	if (p->opts.tick_s <= 0)
 		p->opts.tick_s = 1;
+	if (!p->opts.probe_budget)
+		p->opts.probe_budget = 2000;
 	p->tick_ns = p->opts.tick_s * 1e9;
 	if (t->tier != UVS_TIER_SYMBOLS) {
 		err = uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
@@ -993,6 +1161,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	work_cb = uvs_layout__off(p->ly, "uv_work_t", "work_cb");
 	work_req = uvs_layout__off(p->ly, "uv_work_t", "work_req");
 	req_type = uvs_layout__off(p->ly, "uv_req_t", "type");
+	p->w_wq = uvs_layout__off(p->ly, "struct uv__work", "wq");
 	uv_fs = uvs_layout__enum(p->ly, "uv_req_type", "UV_FS");
 	if (fs_work < 0 || fs_type < 0 || work_cb < 0 || work_req < 0 ||
 	    req_type < 0 || uv_fs < 0) {
@@ -1052,6 +1221,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 			  "are not counted");
 	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
 	uvs__read_nthreads(p); /* locates libuv too, where it is mapped */
+	uvs_window__init(&p->win, p->opts.probe_budget, p->opts.exact, p->t0);
 	err = uvs__attach(p);
 	if (err)
 		goto fail;
@@ -1064,16 +1234,23 @@ fail:
 
 int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 {
-	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 	int n;
 
-	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
+	uvs_window__sleep(&p->win, timeout_ms);
 	uvs__locate(p);
 	n = ring_buffer__consume(p->rb);
 	if (n < 0 && n != -EINTR)
 		return uvs_seterr(n, "reading the ring buffer: %s",
 				  strerror(-n));
-	return 0;
+	switch (uvs_window__step(&p->win, uvs_now_ns(), p->skel->bss->hits)) {
+	case UVS_WINDOW_ON:
+		return uvs__attach(p);
+	case UVS_WINDOW_OFF:
+		uvs__detach(p);
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static int uvs__by_total(const void *a, const void *b)
@@ -1105,8 +1282,11 @@ int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max)
 		d->submitted = k->submitted;
 		d->completed = k->completed;
 		d->queue_max = k->queue_max;
-		d->busy_mean = len ? k->busy_area / len : 0;
-		d->saturated = len ? k->sat_ns / len : 0;
+		d->covered = len ? (double)k->covered_ns / len : 0;
+		if (d->covered > 1)
+			d->covered = 1;
+		d->busy_mean = k->covered_ns ? k->busy_area / k->covered_ns : 0;
+		d->saturated = k->covered_ns ? k->sat_ns / k->covered_ns : 0;
 	}
 	return j;
 }
@@ -1114,7 +1294,7 @@ int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max)
 void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 {
 	struct uvs_pool_report *o = &r->pool;
-	uint64_t now = uvs_now_ns(), span, oldest = 0;
+	uint64_t now = uvs_now_ns(), span, oldest = 0, covered;
 	size_t i;
 	int j, workers = 0;
 
@@ -1149,9 +1329,18 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	o->max_queue_depth = p->max_depth;
 	o->max_slow_queue_depth = p->max_slow_depth;
 	span = now > p->period_start ? now - p->period_start : 1;
-	o->mean_queue_depth = p->area_depth / span;
-	o->mean_busy = p->area_busy / span;
-	o->saturation = p->sat_ns / span;
+	covered = uvs_window__covered(&p->win, now) - p->covered_at_start;
+	o->traced_share = (double)covered / span;
+	if (o->traced_share > 1)
+		o->traced_share = 1;
+	o->windows = p->win.windows - p->windows_at_start;
+	o->probe_budget = p->win.switch_at == UINT64_MAX ? 0 : p->opts.probe_budget;
+	o->cut = p->cut;
+	if (covered) {
+		o->mean_queue_depth = p->area_depth / covered;
+		o->mean_busy = p->area_busy / covered;
+		o->saturation = p->sat_ns / covered;
+	}
 	o->unmatched_start = p->unmatched_start;
 	o->unmatched_done = p->unmatched_done;
 	o->sync_on_loop = p->sync_on_loop;
@@ -1174,7 +1363,10 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	p->unmatched_start = p->unmatched_done = p->sync_on_loop = 0;
 	p->uring_ops = 0;
 	p->area_depth = p->area_busy = p->sat_ns = 0;
+	p->cut = 0;
 	p->period_start = now;
+	p->covered_at_start = uvs_window__covered(&p->win, now);
+	p->windows_at_start = p->win.windows;
 	p->gen++; /* tasks in flight name their kind again */
 }
 
@@ -1194,6 +1386,12 @@ void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
 	fprintf(out, "uvscope: probes as %s; io_uring tracepoints %s\n",
 		p->multi ? "two uprobe_multi links" : "one perf uprobe per site",
 		p->skel->links.uring_submit ? "on" : "unavailable");
+	if (p->opts.exact)
+		fprintf(out, "uvscope: probes on all the time (--exact)\n");
+	else
+		fprintf(out, "uvscope: probes within %llu hits/s (about 5 a "
+			"task); windowed over that\n",
+			(unsigned long long)p->opts.probe_budget);
 }
 
 void uvs_pool__close(struct uvs_pool *p)

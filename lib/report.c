@@ -349,6 +349,12 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	if (o->queued_now)
 		fprintf(out, "oldest queued task has waited %.1f ms\n",
 			o->oldest_queued_ms);
+	if (o->windows > 1)
+		fprintf(out, "over budget (%llu probe hits/s): traced %.*f%% of "
+			"the time,\nin %llu windows; the figures are of those\n",
+			(unsigned long long)o->probe_budget,
+			o->traced_share < 0.1 ? 2 : 1, 100 * o->traced_share,
+			(unsigned long long)o->windows);
 	if (!o->submitted && !o->completed && !o->queued_now &&
 	    !o->running_now) {
 		fprintf(out, "the pool is idle: no task passed through it "
@@ -370,10 +376,13 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 				(unsigned long long)o->kinds[i].cancelled,
 				o->kinds[i].name);
 	if (o->unmatched_start || o->unmatched_done)
-		fprintf(out, "not paired: %llu started and %llu done whose "
-			"submission came before tracing began\n",
+		fprintf(out, "not paired: %llu started, %llu done, submitted "
+			"before tracing or a window began\n",
 			(unsigned long long)o->unmatched_start,
 			(unsigned long long)o->unmatched_done);
+	if (o->cut)
+		fprintf(out, "cut: %llu tasks in flight when a window closed\n",
+			(unsigned long long)o->cut);
 	for (i = 0; i < o->nkinds; i++) {
 		uring |= o->kinds[i].via == UVS_VIA_IO_URING;
 		sync |= o->kinds[i].via == UVS_VIA_LOOP;
@@ -409,11 +418,17 @@ void uvs_report__print_pool_tick(const struct uvs_pool_tick *k, bool header,
 				 FILE *out)
 {
 	if (header)
-		fprintf(out, "%8s %8s %8s %8s %8s %8s\n", "TIME s", "SUBMIT",
-			"DONE", "BUSY", "QMAX", "SAT%");
-	fprintf(out, "%8.1f %8u %8u %8.2f %8u %8.1f\n", k->t_s + k->len_s,
+		fprintf(out, "%8s %8s %8s %8s %8s %8s %8s\n", "TIME s", "SUBMIT",
+			"DONE", "BUSY", "QMAX", "SAT%", "TRACED%");
+	if (k->covered <= 0) {
+		fprintf(out, "%8.1f %8s %8s %8s %8s %8s %8.1f\n",
+			k->t_s + k->len_s, "-", "-", "-", "-", "-", 0.0);
+		fflush(out);
+		return;
+	}
+	fprintf(out, "%8.1f %8u %8u %8.2f %8u %8.1f %8.1f\n", k->t_s + k->len_s,
 		k->submitted, k->completed, k->busy_mean, k->queue_max,
-		100 * k->saturated);
+		100 * k->saturated, 100 * k->covered);
 	fflush(out);
 }
 
@@ -675,6 +690,10 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 			    json_real(o->mean_queue_depth));
 	json_object_set_new(j, "mean_busy_threads", json_real(o->mean_busy));
 	json_object_set_new(j, "saturation", json_real(o->saturation));
+	json_object_set_new(j, "traced_share", json_real(o->traced_share));
+	json_object_set_new(j, "windows", json_integer(o->windows));
+	json_object_set_new(j, "probe_budget", json_integer(o->probe_budget));
+	json_object_set_new(j, "cut", json_integer(o->cut));
 	json_object_set_new(j, "unmatched", json_pack("{s:I,s:I}",
 		"started_before_attach", (json_int_t)o->unmatched_start,
 		"done_without_submit", (json_int_t)o->unmatched_done));
@@ -713,10 +732,11 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 		const struct uvs_pool_tick *k = &o->timeline[i];
 
 		json_array_append_new(tl, json_pack(
-			"{s:f,s:f,s:i,s:i,s:i,s:f,s:f}", "t_s", k->t_s,
-			"len_s", k->len_s, "submitted", k->submitted,
-			"completed", k->completed, "queue_max", k->queue_max,
-			"busy_mean", k->busy_mean, "saturated", k->saturated));
+			"{s:f,s:f,s:f,s:i,s:i,s:i,s:f,s:f}", "t_s", k->t_s,
+			"len_s", k->len_s, "covered", k->covered,
+			"submitted", k->submitted, "completed", k->completed,
+			"queue_max", k->queue_max, "busy_mean", k->busy_mean,
+			"saturated", k->saturated));
 	}
 	json_object_set_new(j, "timeline", tl);
 	return j;

@@ -347,9 +347,10 @@ struct uvs_pool_task {
 struct uvs_pool_tick {
 	double t_s;	   /* start, since tracing began */
 	double len_s;
-	uint32_t submitted, completed, queue_max;
-	double busy_mean;  /* threads */
-	double saturated;  /* share of the tick */
+	uint32_t submitted, completed, queue_max; /* while traced */
+	double covered;	   /* share of the tick the probes were on */
+	double busy_mean;  /* threads, while traced */
+	double saturated;  /* share of the traced time */
 };
 struct uvs_pool_report {
 	int threads;	   /* libuv's nthreads (UV_THREADPOOL_SIZE), 0 if
@@ -361,6 +362,10 @@ struct uvs_pool_report {
 	double oldest_queued_ms;	  /* how long the oldest has waited */
 	uint64_t max_queue_depth, max_slow_queue_depth;
 	double mean_queue_depth, mean_busy, saturation; /* over the run */
+	double traced_share;	  /* of the time, probes on (windows) */
+	uint64_t windows;
+	uint64_t probe_budget;	  /* hits/s; 0 with --exact */
+	uint64_t cut;		  /* in flight when a window closed */
 	uint64_t unmatched_start; /* started before tracing began */
 	uint64_t unmatched_done;  /* done, never seen submitted */
 	uint64_t sync_on_loop;	  /* sync fs calls on a loop thread */
@@ -493,6 +498,8 @@ void uvs_loop__close(struct uvs_loop *l);
 struct uvs_pool_opts {
 	size_t sz;
 	double tick_s;		/* timeline resolution (default 1 s) */
+	uint64_t probe_budget;	/* uprobe hits per second (default 2000) */
+	bool exact;		/* probes on all the time, whatever they cost */
 };
 struct uvs_pool;
 /* Fails (naming what was looked for) where libuv's internal symbols or a

@@ -192,11 +192,41 @@ def pool_c_text_and_timeline():
         check(what in out, "%r missing from:\n%s" % (what, out))
     rows = [ln.split() for ln in out.splitlines()
             if ln[:8].strip().replace(".", "").isdigit()
-            and len(ln.split()) == 6]
+            and len(ln.split()) == 7]
     check(len(rows) >= 2, "timeline rows: %r" % rows)
     eq(sum(int(r[1]) for r in rows), 4, "submitted in the timeline")
     for ln in out.splitlines():
         check(len(ln) <= 80, "line over 80 columns: %r" % ln)
+
+
+@test(timeout=60)
+def pool_c_budget_windows():
+    """Over the probe budget, tasks are traced in windows: the report says
+    which share of the time it saw, and what it saw is still right."""
+    with Target([FIX + "/poolfix", "burst", "5", "1", "100", "10"],
+                env=dict(os.environ, UV_THREADPOOL_SIZE="1")) as t:
+        rc, out, err = run(["pool", "--json", "-d", "6.5",
+                            "--probe-budget", "1000", "-p", str(t.pid)])
+    eq(rc, 0, "exit status (%s)" % err)
+    doc = json.loads(out)
+    validate(doc, "pool document")
+    p = doc["pool"]
+    # 500 tasks/s at 4 hits each, against 1000 hits/s: windows of 2 s
+    # (the longest) about every 4 s
+    check(0.1 < p["traced_share"] < 0.8, "traced share %r"
+          % p["traced_share"])
+    check(p["windows"] >= 2, "windows: %d" % p["windows"])
+    eq(p["probe_budget"], 1000, "budget")
+    k = one_kind(doc, "work busy_work")
+    check(k["count"] >= 20, "tasks traced: %d" % k["count"])
+    within(k["run_ms"]["p50_ms"], 0.9, 1.5, "run p50 (1 ms spins)")
+    # one thread, 5 tasks of 1 ms at once, every 10 ms: the last waits
+    # 4 ms, and the thread is busy half the time
+    within(k["queue_ms"]["max_ms"], 3.8, 6, "longest queue wait")
+    within(p["mean_busy_threads"], 0.45, 0.6, "busy threads while traced")
+    check(p["saturation"] <= 0.5, "saturation %r" % p["saturation"])
+    check(all(0 <= tk["covered"] <= 1 for tk in p["timeline"]),
+          "timeline coverage out of range")
 
 
 @test(timeout=30)
