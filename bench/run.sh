@@ -29,7 +29,8 @@
 # The server's CPU time per request is reported next to requests/s: it shows
 # what the probes cost inside the server even when the load is noisy.
 #
-# Then bench/flame.sh times the flame graph of one million samples.
+# Then bench/flame.sh times the flame graph of one million samples, and
+# bench/pool.sh what uvscope pool costs a server doing fs work.
 #
 # Progress goes to stderr, the table to stdout, everything to
 # bench/results.json. Exit status 0 whether targets pass or fail; 1 if
@@ -432,4 +433,9 @@ st=$?
 
 # --- flame graph rendering: its own script, no server needed ------------------
 sh bench/flame.sh || st=1
+
+# --- uvscope pool on an fs-heavy server: its own script and server -------------
+# (the server above is gone: cleanup runs at exit; pool.sh starts its own)
+kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+sh bench/pool.sh || st=1
 exit $st

@@ -1334,6 +1334,8 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	if (o->traced_share > 1)
 		o->traced_share = 1;
 	o->windows = p->win.windows - p->windows_at_start;
+	o->windowed = p->win.switch_at != UINT64_MAX &&
+		      (p->win.windows > 1 || !p->on);
 	o->probe_budget = p->win.switch_at == UINT64_MAX ? 0 : p->opts.probe_budget;
 	o->cut = p->cut;
 	if (covered) {

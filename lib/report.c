@@ -349,7 +349,7 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	if (o->queued_now)
 		fprintf(out, "oldest queued task has waited %.1f ms\n",
 			o->oldest_queued_ms);
-	if (o->windows > 1)
+	if (o->windowed)
 		fprintf(out, "over budget (%llu probe hits/s): traced %.*f%% of "
 			"the time,\nin %llu windows; the figures are of those\n",
 			(unsigned long long)o->probe_budget,
@@ -690,6 +690,7 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 			    json_real(o->mean_queue_depth));
 	json_object_set_new(j, "mean_busy_threads", json_real(o->mean_busy));
 	json_object_set_new(j, "saturation", json_real(o->saturation));
+	json_object_set_new(j, "windowed", json_boolean(o->windowed));
 	json_object_set_new(j, "traced_share", json_real(o->traced_share));
 	json_object_set_new(j, "windows", json_integer(o->windows));
 	json_object_set_new(j, "probe_budget", json_integer(o->probe_budget));

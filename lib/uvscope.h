@@ -362,6 +362,7 @@ struct uvs_pool_report {
 	double oldest_queued_ms;	  /* how long the oldest has waited */
 	uint64_t max_queue_depth, max_slow_queue_depth;
 	double mean_queue_depth, mean_busy, saturation; /* over the run */
+	bool windowed;		  /* over budget: probes on in windows */
 	double traced_share;	  /* of the time, probes on (windows) */
 	uint64_t windows;
 	uint64_t probe_budget;	  /* hits/s; 0 with --exact */
