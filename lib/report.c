@@ -330,11 +330,12 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	int i;
 
 	if (o->threads)
-		fprintf(out, "pool: %d threads (UV_THREADPOOL_SIZE), %d ran "
+		fprintf(out, "pool: %d thread%s (UV_THREADPOOL_SIZE), %d ran "
 			"work; slow-I/O limit %d\n", o->threads,
-			o->threads_seen, o->slow_io_limit);
+			o->threads == 1 ? "" : "s", o->threads_seen,
+			o->slow_io_limit);
 	else if (o->threads_seen)
-		fprintf(out, "pool: %d threads ran work (its size was not "
+		fprintf(out, "pool: %d thread(s) ran work (its size was not "
 			"read: the process had ended)\n", o->threads_seen);
 	else
 		fprintf(out, "pool: not started (no work has been queued "
