@@ -64,6 +64,10 @@ void uvs_cli__libbpf_log(void);
 int cmd_loop(int argc, char **argv);
 int cmd_exit(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
+int cmd_blocked(int argc, char **argv);
+/* Writes r's blocked stacks to each file given (NULL: not asked for). */
+int uvs_cli__write_stacks(const struct uvs_report *r, const char *flame,
+			  const char *folded, const char *speedscope);
 int cmd_why(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

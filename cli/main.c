@@ -13,6 +13,7 @@ struct uvs_cmd {
 static const struct uvs_cmd cmds[] = {
 	{ "loop", cmd_loop, "event-loop phase latency, poll timeouts and waits" },
 	{ "pool", cmd_pool, "thread-pool queue wait, run time, saturation" },
+	{ "blocked", cmd_blocked, "what blocked the loop thread: episodes, stacks" },
 	{ "why", cmd_why, "what keeps a process from exiting (no stop)" },
 	{ "exit", cmd_exit, "wait for a process to end, then say why" },
 	{ "record", cmd_record, "record a run into one JSON file" },
@@ -44,6 +45,7 @@ static void usage(FILE *out)
 		"  uvscope loop -d 10 --json -p 1234     # 10 s, machine-readable\n"
 		"  uvscope loop -- node server.js        # launch and trace from start\n"
 		"  uvscope pool -p 1234 -d 10            # is the thread pool the bottleneck?\n"
+		"  uvscope blocked -p 1234 --flame b.svg # what blocked the loop, as a flame graph\n"
 		"  uvscope why -p 1234                   # why won't it exit?\n"
 		"  uvscope exit -p 1234                  # why did it end?\n"
 		"  uvscope record -o run.json -d 30 -p 1234\n"

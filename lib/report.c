@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include "uvscope.h"
+#include "flame.h"
 
 const char *const uvs_phase_names[7] = {
 	"timers", "pending", "idle", "prepare", "poll", "check", "close",
@@ -47,6 +48,14 @@ static void uvs__environment(struct uvs_env *e)
 	if (gmtime_r(&now, &tm))
 		strftime(e->recorded_at, sizeof(e->recorded_at),
 			 "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void uvs_report__fini(struct uvs_report *r)
+{
+	if (!r)
+		return;
+	uvs_stacks__free(r->blocked.stacks);
+	r->blocked.stacks = NULL;
 }
 
 void uvs_report__init(struct uvs_report *r, const char *command,
@@ -294,6 +303,94 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 			UVS_WHY_MAX);
 }
 
+struct uvs__topstack {
+	const char *s[5];
+	uint64_t n[5];
+};
+
+static int uvs__top_stack(const char *folded, uint64_t count, void *ctx)
+{
+	struct uvs__topstack *t = ctx;
+	int i, j;
+
+	for (i = 0; i < 5; i++)
+		if (!t->s[i] || count > t->n[i])
+			break;
+	if (i == 5)
+		return 0;
+	for (j = 4; j > i; j--) {
+		t->s[j] = t->s[j - 1];
+		t->n[j] = t->n[j - 1];
+	}
+	t->s[i] = folded;
+	t->n[i] = count;
+	return 0;
+}
+
+static void uvs__text_blocked(const struct uvs_report *r, FILE *out)
+{
+	const struct uvs_blocked_report *b = &r->blocked;
+	struct uvs__topstack top = { { 0 }, { 0 } };
+	uint64_t total;
+	int i;
+
+	fprintf(out, "threshold %.1f ms; on-CPU samples at %u Hz (cpu-clock), "
+		"off-CPU from the scheduler\n", b->threshold_ns / 1e6,
+		b->sample_hz);
+	if (!b->count) {
+		fprintf(out, "no episode: the loop thread was never busy for "
+			"%.1f ms at a stretch while traced\n",
+			b->threshold_ns / 1e6);
+		return;
+	}
+	fprintf(out, "%llu episodes, %.1f ms blocked (%.1f%% of the time): "
+		"%.1f ms on CPU, %.1f ms off\n", (unsigned long long)b->count,
+		b->blocked_ns / 1e6, r->duration_s > 0 ?
+		b->blocked_ns / 1e7 / r->duration_s : 0, b->on_cpu_ns / 1e6,
+		b->off_cpu_ns / 1e6);
+	fprintf(out, "stacks: %llu samples; %llu truncated, %llu without a "
+		"loop phase, %llu unwind failures\n",
+		(unsigned long long)b->samples,
+		(unsigned long long)b->truncated,
+		(unsigned long long)b->no_phase,
+		(unsigned long long)b->unwind_failed);
+	fprintf(out, "\n%9s %9s %-8s %8s %8s  %s\n", "START s", "DUR ms",
+		"PHASE", "ON ms", "OFF ms", "TOP FRAME");
+	for (i = 0; i < b->nepisodes; i++) {
+		const struct uvs_blocked_episode *e = &b->episodes[i];
+
+		fprintf(out, "%9.3f %9.3f %-8s %8.1f %8.1f  %.32s\n",
+			e->start_ms / 1e3, e->duration_ms, e->phase,
+			e->on_cpu_ms, e->off_cpu_ms,
+			e->ntop ? e->top_frames[0] : "-");
+		if (i == 19 && b->nepisodes > 21) {
+			fprintf(out, "  ... %d more (--json has them all)\n",
+				b->nepisodes - 20);
+			break;
+		}
+	}
+	if (b->count > (uint64_t)b->nepisodes)
+		fprintf(out, "(the first %d episodes are listed)\n",
+			b->nepisodes);
+	if (!b->stacks || !uvs_stacks__count(b->stacks))
+		return;
+	total = uvs_stacks__total(b->stacks);
+	uvs_stacks__foreach(b->stacks, uvs__top_stack, &top);
+	fprintf(out, "\nTOP STACKS (share of blocked time, leaf last)\n");
+	for (i = 0; i < 5 && top.s[i]; i++) {
+		const char *f = top.s[i], *tail = f + strlen(f);
+		size_t root = strcspn(f, ";");
+		int depth = 0;
+
+		/* the phase root, then the innermost frames that fit */
+		while (tail > f + root && depth < 4)
+			if (*--tail == ';')
+				depth++;
+		fprintf(out, "%5.1f%%  %.*s%s%.58s\n", 100.0 * top.n[i] / total,
+			(int)root, f, tail > f + root ? ";..." : "", tail);
+	}
+}
+
 static const char *uvs__via_name(enum uvs_pool_via v)
 {
 	return v == UVS_VIA_IO_URING ? "io_uring" :
@@ -451,6 +548,8 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 		uvs__text_loop(r, out);
 	if (r->has_pool)
 		uvs__text_pool(r, out);
+	if (r->has_blocked)
+		uvs__text_blocked(r, out);
 	if (r->has_exit)
 		uvs__text_exit(r, out);
 	if (r->has_why)
@@ -744,6 +843,63 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 	return j;
 }
 
+static int uvs__json_stack(const char *folded, uint64_t count, void *ctx)
+{
+	json_object_set_new(ctx, folded, json_integer(count));
+	return 0;
+}
+
+static json_t *uvs__json_blocked(const struct uvs_report *r)
+{
+	const struct uvs_blocked_report *b = &r->blocked;
+	json_t *j = json_object(), *eps = json_array(), *st = json_object();
+	int i, k;
+
+	json_object_set_new(j, "threshold_ms", json_real(b->threshold_ns / 1e6));
+	json_object_set_new(j, "sample_hz", json_integer(b->sample_hz));
+	json_object_set_new(j, "count", json_integer(b->count));
+	json_object_set_new(j, "blocked_ms", json_real(b->blocked_ns / 1e6));
+	json_object_set_new(j, "on_cpu_ms", json_real(b->on_cpu_ns / 1e6));
+	json_object_set_new(j, "off_cpu_ms", json_real(b->off_cpu_ns / 1e6));
+	json_object_set_new(j, "duration_ms",
+			    uvs__json_q(&b->duration_ns, 1e6, "ns", false));
+	json_object_set_new(j, "samples", json_integer(b->samples));
+	json_object_set_new(j, "stacks_truncated", json_integer(b->truncated));
+	json_object_set_new(j, "stacks_without_phase",
+			    json_integer(b->no_phase));
+	json_object_set_new(j, "unwind_failed", json_integer(b->unwind_failed));
+	json_object_set_new(j, "callers_restored", json_integer(b->scanned));
+	for (i = 0; i < b->nepisodes; i++) {
+		const struct uvs_blocked_episode *e = &b->episodes[i];
+		json_t *o = json_object(), *tf = json_array();
+
+		for (k = 0; k < e->ntop; k++)
+			json_array_append_new(tf, json_string(e->top_frames[k]));
+		json_object_set_new(o, "start_ms", json_real(e->start_ms));
+		json_object_set_new(o, "duration_ms", json_real(e->duration_ms));
+		json_object_set_new(o, "phase", json_string(e->phase));
+		json_object_set_new(o, "on_cpu_ms", json_real(e->on_cpu_ms));
+		json_object_set_new(o, "off_cpu_ms", json_real(e->off_cpu_ms));
+		json_object_set_new(o, "samples", json_integer(e->samples));
+		json_object_set_new(o, "microtasks", json_real(e->microtasks));
+		json_object_set_new(o, "woken_by", e->waker_pid ?
+			json_pack("{s:i,s:s}", "pid", e->waker_pid, "comm",
+				  e->waker_comm) : json_null());
+		json_object_set_new(o, "top_frames", tf);
+		json_array_append_new(eps, o);
+	}
+	json_object_set_new(j, "episodes", eps);
+	json_object_set_new(j, "episodes_truncated",
+			    json_boolean(b->count > (uint64_t)b->nepisodes));
+	if (b->stacks)
+		uvs_stacks__foreach(b->stacks, uvs__json_stack, st);
+	json_object_set_new(j, "stacks", st);
+	json_object_set_new(j, "stacks_unit", json_pack("{s:s,s:f}", "on_cpu",
+		"samples", "off_cpu_ms_per_count", 1e3 / (b->sample_hz ?
+							   b->sample_hz : 1)));
+	return j;
+}
+
 json_t *uvs_report__to_json(const struct uvs_report *r)
 {
 	json_t *o = json_object(), *t = json_object();
@@ -772,6 +928,8 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 		json_object_set_new(o, "loop", uvs__json_loop(r));
 	if (r->has_pool)
 		json_object_set_new(o, "pool", uvs__json_pool(r));
+	if (r->has_blocked)
+		json_object_set_new(o, "blocked", uvs__json_blocked(r));
 	if (r->has_exit)
 		json_object_set_new(o, "exit", uvs__json_exit(r));
 	if (r->has_why)

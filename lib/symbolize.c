@@ -19,6 +19,7 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n,
 struct uvs__mapping {
 	uint64_t start, end, off;
 	int file; /* index in files, or -1 for anonymous code */
+	bool vdso;
 };
 
 struct uvs__file {
@@ -40,6 +41,7 @@ struct uvs_syms {
 	struct uvs__jit *jit;
 	size_t njit;
 	long perfmap_size; /* size when last read */
+	bool perfmap_warned;
 };
 
 static int uvs__file_index(struct uvs_syms *s, const char *path)
@@ -76,6 +78,7 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 	struct stat st, pst;
 	FILE *f;
 	size_t i;
+	int bad = 0;
 
 	snprintf(path, sizeof(path), "/tmp/perf-%d.map", s->pid);
 	if (stat(path, &st) || st.st_size == s->perfmap_size)
@@ -83,7 +86,10 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 	snprintf(line, sizeof(line), "/proc/%d", s->pid);
 	/* a map anyone could have written is not to be believed */
 	if (stat(line, &pst) || st.st_uid != pst.st_uid) {
-		uvs_warn("ignoring %s: not owned by the target's user", path);
+		if (!s->perfmap_warned)
+			uvs_warn("ignoring %s: not owned by the target's user",
+				 path);
+		s->perfmap_warned = true;
 		s->perfmap_size = st.st_size;
 		return;
 	}
@@ -98,8 +104,11 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 		int off = 0;
 		struct uvs__jit *nj;
 
-		if (sscanf(line, "%llx %llx %n", &a, &n, &off) < 2 || !off)
+		if (sscanf(line, "%llx %llx %n", &a, &n, &off) < 2 || !off ||
+		    !n || a + n < a) {
+			bad++;
 			continue;
+		}
 		line[strcspn(line, "\n")] = '\0';
 		nj = realloc(s->jit, (s->njit + 1) * sizeof(*nj));
 		if (!nj)
@@ -112,6 +121,12 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 			s->njit++;
 	}
 	fclose(f);
+	if (bad && !s->perfmap_warned) {
+		/* one warning, however often it is read again */
+		uvs_warn("%s: %d lines that are not \"ADDR SIZE NAME\" were "
+			 "ignored", path, bad);
+		s->perfmap_warned = true;
+	}
 	qsort(s->jit, s->njit, sizeof(*s->jit), uvs__jit_cmp);
 	s->perfmap_size = st.st_size;
 }
@@ -142,6 +157,7 @@ static int uvs__code_map(const struct uvs_map_line *l, void *ctx)
 	sc->m[sc->n].off = l->off;
 	sc->m[sc->n].file = l->path[0] == '/' ? uvs__file_index(sc->s, l->path)
 					      : -1;
+	sc->m[sc->n].vdso = !strcmp(l->path, "[vdso]");
 	sc->n++;
 	return 0;
 }
@@ -247,6 +263,56 @@ const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 	return buf;
 }
 
+const char *uvs_syms__frame(struct uvs_syms *s, uint64_t addr, bool ret,
+			    char *buf, size_t len)
+{
+	const struct uvs_sym *sym = NULL;
+	struct uvs__file *file;
+	uint64_t vaddr = 0, a = ret && addr ? addr - 1 : addr;
+	size_t lo = 0, hi = s->njit;
+	char *semi;
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (a >= s->maps[i].start && a < s->maps[i].end)
+			break;
+	if (i < s->nmaps && s->maps[i].file >= 0) {
+		file = &s->files[s->maps[i].file];
+		if (file->elf && !uvs_elf__off_to_vaddr(file->elf,
+				a - s->maps[i].start + s->maps[i].off, &vaddr))
+			sym = uvs_elf__symbolize(file->elf, vaddr);
+		if (sym) {
+			int st = -1;
+			char *d = sym->name[0] == '_' && sym->name[1] == 'Z' ?
+				  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
+
+			snprintf(buf, len, "%s", st == 0 ? d : sym->name);
+			free(d);
+		} else {
+			snprintf(buf, len, "[%s]", uvs__base(file->path));
+		}
+	} else {
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+
+			if (s->jit[mid].start <= a)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (i < s->nmaps && s->maps[i].vdso)
+			snprintf(buf, len, "[vdso]");
+		else if (lo && a < s->jit[lo - 1].start + s->jit[lo - 1].size)
+			snprintf(buf, len, "%s", s->jit[lo - 1].name);
+		else
+			snprintf(buf, len, i < s->nmaps ? "[jit]" : "[unknown]");
+	}
+	/* ';' separates frames in folded stacks */
+	for (semi = strchr(buf, ';'); semi; semi = strchr(semi, ';'))
+		*semi = ':';
+	return buf;
+}
+
 const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
 			       size_t len)
 {
@@ -275,4 +341,94 @@ void uvs_syms__close(struct uvs_syms *s)
 	free(s->maps);
 	free(s->jit);
 	free(s);
+}
+
+int uvs_syms__file_of(const struct uvs_syms *s, uint64_t addr)
+{
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (addr >= s->maps[i].start && addr < s->maps[i].end)
+			return s->maps[i].file;
+	return -1;
+}
+
+bool uvs_syms__is_vdso(const struct uvs_syms *s, uint64_t addr)
+{
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (addr >= s->maps[i].start && addr < s->maps[i].end)
+			return s->maps[i].vdso;
+	return false;
+}
+
+/* ---- kernel symbols, from /proc/kallsyms (read once) ---- */
+
+struct uvs__ksym {
+	uint64_t addr;
+	char *name;
+};
+static struct uvs__ksym *uvs__ksyms;
+static size_t uvs__nksyms;
+static bool uvs__ksyms_read;
+
+static int uvs__ksym_cmp(const void *a, const void *b)
+{
+	const struct uvs__ksym *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static void uvs__read_kallsyms(void)
+{
+	char line[512], name[256], type;
+	unsigned long long a;
+	size_t cap = 0;
+	FILE *f;
+
+	uvs__ksyms_read = true;
+	f = fopen("/proc/kallsyms", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		struct uvs__ksym *n;
+
+		if (sscanf(line, "%llx %c %255s", &a, &type, name) != 3 || !a ||
+		    (type != 't' && type != 'T'))
+			continue;
+		if (uvs__nksyms == cap) {
+			cap = cap ? cap * 2 : 65536;
+			n = realloc(uvs__ksyms, cap * sizeof(*n));
+			if (!n)
+				break;
+			uvs__ksyms = n;
+		}
+		uvs__ksyms[uvs__nksyms].addr = a;
+		uvs__ksyms[uvs__nksyms].name = strdup(name);
+		if (uvs__ksyms[uvs__nksyms].name)
+			uvs__nksyms++;
+	}
+	fclose(f);
+	qsort(uvs__ksyms, uvs__nksyms, sizeof(*uvs__ksyms), uvs__ksym_cmp);
+}
+
+const char *uvs_syms__kernel_frame(uint64_t addr, char *buf, size_t len)
+{
+	size_t lo = 0, hi;
+
+	if (!uvs__ksyms_read)
+		uvs__read_kallsyms();
+	hi = uvs__nksyms;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (uvs__ksyms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* Brendan Gregg's suffix for kernel frames */
+	snprintf(buf, len, "%s_[k]", lo ? uvs__ksyms[lo - 1].name : "[kernel]");
+	return buf;
 }

@@ -461,3 +461,36 @@ int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
 	*nr = strtol(buf, NULL, 10);
 	return *nr >= 0 ? 1 : 0;
 }
+
+/* Where the default loop is: the default_loop_struct symbol, or, in a
+ * stripped libuv, default_loop_ptr as read by uv_default_loop() ("mov
+ * reg, [rip + disp32]" near its start). 0 if it was never created. */
+int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop)
+{
+	const struct uvs_sym *s = uvs_elf__find(t->uv_elf, "default_loop_struct");
+	unsigned char c[48];
+	size_t i;
+
+	*loop = 0;
+	if (s) {
+		*loop = t->uv_bias + s->addr;
+		return 0;
+	}
+	s = uvs_elf__find(t->uv_elf, "uv_default_loop");
+	if (!s || uvs_elf__read(t->uv_elf, s->addr, c, sizeof(c)))
+		return -ENOENT;
+	for (i = 0; i + 7 <= sizeof(c); i++) {
+		int32_t disp;
+		uint64_t ptr;
+
+		if ((c[i] & 0xf8) != 0x48 || c[i + 1] != 0x8b ||
+		    (c[i + 2] & 0xc7) != 0x05)
+			continue;
+		memcpy(&disp, c + i + 3, 4);
+		ptr = t->uv_bias + s->addr + i + 7 + (int64_t)disp;
+		if (uvs_mem_read(t->pid, ptr, loop, 8))
+			return -EFAULT;
+		return 0;
+	}
+	return -ENOENT;
+}

@@ -114,6 +114,9 @@ int uvs_target__locate(struct uvs_target *t);
  * running, or -errno. */
 int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
 			       long *nr);
+/* Where libuv's default loop is (0 if not created yet); 0 or -errno.
+ * Needs uv_bias. */
+int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop);
 /* Lowest epoll fd the process holds, or -1. */
 int uvs_target__first_epoll_fd(const struct uvs_target *t);
 
@@ -127,6 +130,18 @@ int uvs_syms__refresh(struct uvs_syms *s);
 /* "function+0x1f (module)", "[jit] 0x...", or "0x... (module)"; demangled. */
 const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
 			   size_t len);
+/* A stack frame's name for flame graphs: the function alone (demangled,
+ * no offset), the perf map's name for JIT code, "[jit]" for JIT code
+ * without one, "[module]" where a file has no symbol. ret: addr is a
+ * return address, so the call before it is named. */
+const char *uvs_syms__frame(struct uvs_syms *s, uint64_t addr, bool ret,
+			    char *buf, size_t len);
+/* Index of the file mapped at addr (the same for two addresses in one
+ * file), or -1 for anonymous (JIT) code or no mapping. */
+int uvs_syms__file_of(const struct uvs_syms *s, uint64_t addr);
+bool uvs_syms__is_vdso(const struct uvs_syms *s, uint64_t addr);
+/* A kernel address as "function_[k]" (/proc/kallsyms, read once). */
+const char *uvs_syms__kernel_frame(uint64_t addr, char *buf, size_t len);
 /* The same for a function pointer: "function (module)", no "+0". */
 const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
 			       size_t len);
@@ -381,6 +396,41 @@ struct uvs_pool_report {
 	struct uvs_pool_tick timeline[UVS_POOL_TIMELINE];
 };
 
+/* ---- what blocked the loop thread (blocked.c fills it) ---- */
+#define UVS_BLK_EPISODES 256
+#define UVS_BLK_TOP 8
+struct uvs_blocked_episode {
+	double start_ms;	/* since tracing began */
+	double duration_ms, on_cpu_ms, off_cpu_ms;
+	char phase[16];		/* timers ... close, or "unknown" */
+	uint32_t samples;	/* on-CPU samples */
+	double microtasks;	/* share of samples under RunMicrotasks */
+	pid_t waker_pid;	/* woke it from its longest off-CPU wait */
+	char waker_comm[16];
+	int ntop;
+	char top_frames[UVS_BLK_TOP][160]; /* heaviest stack, leaf first */
+};
+struct uvs_stacks;
+struct uvs_blocked_report {
+	uint64_t threshold_ns;
+	unsigned sample_hz;
+	bool kernel;			/* kernel frames off CPU */
+	uint64_t count;			/* episodes seen */
+	uint64_t blocked_ns, on_cpu_ns, off_cpu_ns;
+	struct uvs_hist duration_ns;
+	int nepisodes;			/* kept, up to UVS_BLK_EPISODES */
+	struct uvs_blocked_episode episodes[UVS_BLK_EPISODES];
+	uint64_t samples;		/* in episodes */
+	uint64_t truncated;		/* stacks cut at UVS_BLK_FRAMES */
+	uint64_t no_phase;		/* stacks that did not reach a phase */
+	uint64_t unwind_failed;		/* the frame-pointer walk failed */
+	uint64_t scanned;		/* caller restored from the stack */
+	/* Folded stacks of all episodes, rooted at their phase; on CPU one
+	 * count a sample, off CPU one count a sample period of time, under
+	 * an "off-cpu" frame. Owned by the report: uvs_report__fini(). */
+	struct uvs_stacks *stacks;
+};
+
 struct uvs_env {
 	char kernel[128];
 	char cpu_model[128];
@@ -399,8 +449,9 @@ struct uvs_report {
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
 	struct uvs_loop_report loop;
-	bool has_loop, has_exit, has_why, has_pool;
+	bool has_loop, has_exit, has_why, has_pool, has_blocked;
 	struct uvs_pool_report pool;
+	struct uvs_blocked_report blocked;
 	struct uvs_exit_report exit;
 	struct uvs_why_report why;
 };
@@ -410,6 +461,8 @@ const char *uvs_exit_reason_name(enum uvs_exit_reason r);
 void uvs_report__init(struct uvs_report *r, const char *command,
 		      const struct uvs_target *t, const char *backend);
 void uvs_report__print_text(const struct uvs_report *r, FILE *out);
+/* Frees what the report owns (blocked stacks); the struct stays. */
+void uvs_report__fini(struct uvs_report *r);
 /* Returns a new jansson object the caller must json_decref(). */
 void uvs_report__print_pool_tick(const struct uvs_pool_tick *k, bool header,
 				 FILE *out);
@@ -517,5 +570,22 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r);
 int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max);
 void uvs_pool__describe(const struct uvs_pool *p, FILE *out);
 void uvs_pool__close(struct uvs_pool *p);
+
+/* ---- the eBPF blocked-thread backend (blocked.c) ---- */
+struct uvs_blocked_opts {
+	size_t sz;
+	uint64_t threshold_ns;	/* shortest busy period reported (20 ms) */
+	unsigned sample_hz;	/* on-CPU sampling rate (997) */
+	bool kernel;		/* kernel frames for off-CPU stacks */
+	pid_t tid;		/* loop thread; 0 = the main thread */
+};
+struct uvs_blocked;
+int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
+		      struct uvs_blocked **out);
+int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms);
+/* Moves the episodes and stacks seen since the last call into r. */
+int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r);
+void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out);
+void uvs_blocked__close(struct uvs_blocked *b);
 
 #endif

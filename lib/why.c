@@ -615,39 +615,6 @@ next:
 	}
 }
 
-/* Where the default loop is: the default_loop_struct symbol, or, in a
- * stripped libuv, default_loop_ptr as read by uv_default_loop() ("mov
- * reg, [rip + disp32]" near its start). 0 if it was never created. */
-static int uvs__default_loop(struct uvs_target *t, uint64_t *loop)
-{
-	const struct uvs_sym *s = uvs_elf__find(t->uv_elf, "default_loop_struct");
-	unsigned char c[48];
-	size_t i;
-
-	*loop = 0;
-	if (s) {
-		*loop = t->uv_bias + s->addr;
-		return 0;
-	}
-	s = uvs_elf__find(t->uv_elf, "uv_default_loop");
-	if (!s || uvs_elf__read(t->uv_elf, s->addr, c, sizeof(c)))
-		return -ENOENT;
-	for (i = 0; i + 7 <= sizeof(c); i++) {
-		int32_t disp;
-		uint64_t ptr;
-
-		if ((c[i] & 0xf8) != 0x48 || c[i + 1] != 0x8b ||
-		    (c[i + 2] & 0xc7) != 0x05)
-			continue;
-		memcpy(&disp, c + i + 3, 4);
-		ptr = t->uv_bias + s->addr + i + 7 + (int64_t)disp;
-		if (uvs_mem_read(t->pid, ptr, loop, 8))
-			return -EFAULT;
-		return 0;
-	}
-	return -ENOENT;
-}
-
 int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 		      unsigned flags)
 {
@@ -659,7 +626,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	if (!t->uv_bias_known)
 		return uvs_seterr(-ENOENT, "where %s is loaded in pid %d is "
 				  "unknown", t->uv_file, t->pid);
-	err = uvs__default_loop(t, &loop);
+	err = uvs_target__default_loop(t, &loop);
 	if (err)
 		return uvs_seterr(err, "cannot find the default loop in %s "
 				  "(no default_loop_struct, and uv_default_loop "

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * What blocked a libuv loop thread: its busy periods (from one return of
+ * epoll_wait on the loop's own epoll fd to the next call), and, within
+ * them, stacks on CPU (a perf event sampling the thread) and off CPU (the
+ * scheduler switching it out, with whoever woke it).
+ *
+ * Only the loop's own epoll fd ends a busy period: a nested loop on the
+ * same thread (execSync runs one) waits on another fd, and that wait is
+ * time the main loop is blocked.
+ *
+ * Every sample taken while busy goes to user space with its period's
+ * sequence number; user space keeps those of periods that reach the
+ * threshold. At ~1000 samples a second this costs nothing next to the
+ * samples themselves.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "blocked.h"
+
+const volatile __u32 targ_tgid = 0;
+const volatile __u64 threshold_ns = 20000000;
+const volatile bool kernel_stacks = false;
+const volatile __u64 min_off_ns = 10000; /* shorter switches: preemption */
+
+__u32 loop_tid = 0;
+__s32 loop_epfd = -1; /* set by user space once the loop is known */
+__u64 lost = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct blk_state st = {};
+
+/* the off-CPU stack, taken as the thread leaves the CPU */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct uvs_blk_event);
+} offstack SEC(".maps");
+
+static __always_inline bool is_loop(__u32 tid)
+{
+	return loop_tid && tid == loop_tid;
+}
+
+static __always_inline void user_stack(void *ctx, struct uvs_blk_event *e,
+				       struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u64 sp = 0;
+	long n;
+
+	n = bpf_get_stack(ctx, e->frames, sizeof(e->frames), BPF_F_USER_STACK);
+	e->nframes = n < 0 ? n : (__s32)((__u64)n / 8);
+	if (regs)
+		sp = BPF_CORE_READ(regs, sp);
+	if (!sp || bpf_probe_read_user(e->scan, sizeof(e->scan), (void *)sp))
+		__builtin_memset(e->scan, 0, sizeof(e->scan));
+	e->nkframes = 0;
+	if (kernel_stacks) {
+		n = bpf_get_stack(ctx, e->kframes, sizeof(e->kframes), 0);
+		e->nkframes = n < 0 ? 0 : (__s32)((__u64)n / 8);
+	}
+}
+
+/* ---- busy periods, from the loop's epoll waits ---- */
+
+static __always_inline int wait_enter(int epfd)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, dur;
+	struct uvs_blk_event *e;
+
+	if ((id >> 32) != targ_tgid || !is_loop((__u32)id) ||
+	    loop_epfd < 0 || epfd != loop_epfd)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (st.busy_since) {
+		dur = now - st.busy_since;
+		if (dur >= threshold_ns) {
+			e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+			if (e) {
+				e->type = UVS_BEV_BUSY;
+				e->ts = now;
+				e->seq = st.seq;
+				e->dur = dur;
+				e->off_ns = st.off_ns;
+				e->nframes = 0;
+				e->nkframes = 0;
+				e->waker_pid = 0;
+				bpf_ringbuf_submit(e, 0);
+			} else {
+				__sync_fetch_and_add(&lost, 1);
+			}
+		}
+	}
+	st.busy_since = 0;
+	st.in_wait = 1;
+	return 0;
+}
+
+static __always_inline int wait_exit(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if ((id >> 32) != targ_tgid || !is_loop((__u32)id) || !st.in_wait)
+		return 0;
+	st.in_wait = 0;
+	st.seq++;
+	st.busy_since = bpf_ktime_get_ns();
+	st.off_ns = 0;
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_epoll_wait")
+int epoll_wait_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return wait_enter(ctx->args[0]);
+}
+
+SEC("tp/syscalls/sys_enter_epoll_pwait")
+int epoll_pwait_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return wait_enter(ctx->args[0]);
+}
+
+SEC("tp/syscalls/sys_enter_epoll_pwait2")
+int epoll_pwait2_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return wait_enter(ctx->args[0]);
+}
+
+SEC("tp/syscalls/sys_exit_epoll_wait")
+int epoll_wait_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return wait_exit();
+}
+
+SEC("tp/syscalls/sys_exit_epoll_pwait")
+int epoll_pwait_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return wait_exit();
+}
+
+SEC("tp/syscalls/sys_exit_epoll_pwait2")
+int epoll_pwait2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return wait_exit();
+}
+
+/* ---- on CPU: the perf event's samples ---- */
+
+SEC("perf_event")
+int on_cpu(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct uvs_blk_event *e;
+
+	if ((id >> 32) != targ_tgid || !is_loop((__u32)id) || !st.busy_since)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
+		return 0;
+	}
+	e->type = UVS_BEV_SAMPLE;
+	e->ts = bpf_ktime_get_ns();
+	e->seq = st.seq;
+	e->dur = 0;
+	e->off_ns = 0;
+	e->waker_pid = 0;
+	user_stack(ctx, e, bpf_get_current_task_btf());
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* ---- off CPU: the scheduler ---- */
+
+SEC("tp/sched/sched_switch")
+int sched_switch(struct trace_event_raw_sched_switch *ctx)
+{
+	struct uvs_blk_event *e, *s;
+	__u32 zero = 0;
+	__u64 now;
+
+	if (is_loop(ctx->prev_pid) && st.busy_since &&
+	    (bpf_get_current_pid_tgid() >> 32) == targ_tgid) {
+		/* leaving the CPU while busy: keep its stack for later */
+		s = bpf_map_lookup_elem(&offstack, &zero);
+		if (!s)
+			return 0;
+		now = bpf_ktime_get_ns();
+		st.switched_out = now;
+		st.waker_pid = 0;
+		s->ts = now;
+		s->seq = st.seq;
+		user_stack(ctx, s, bpf_get_current_task_btf());
+		return 0;
+	}
+	if (!is_loop(ctx->next_pid) || !st.switched_out)
+		return 0;
+	now = bpf_ktime_get_ns();
+	s = bpf_map_lookup_elem(&offstack, &zero);
+	if (!s || s->seq != st.seq) {
+		st.switched_out = 0;
+		return 0;
+	}
+	s->dur = now - st.switched_out;
+	st.switched_out = 0;
+	st.off_ns += s->dur;
+	if (s->dur < min_off_ns)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&lost, 1);
+		return 0;
+	}
+	/* too large for an inlined copy */
+	bpf_probe_read_kernel(e, sizeof(*e), s);
+	e->type = UVS_BEV_OFFCPU;
+	e->off_ns = 0;
+	e->waker_pid = st.waker_pid;
+	__builtin_memcpy(e->waker_comm, st.waker_comm, sizeof(e->waker_comm));
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp/sched/sched_wakeup")
+int sched_wakeup(struct trace_event_raw_sched_wakeup_template *ctx)
+{
+	if (!is_loop(ctx->pid) || !st.switched_out)
+		return 0;
+	st.waker_pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(st.waker_comm, sizeof(st.waker_comm));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,709 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The eBPF backend of `uvscope blocked`: the loop thread's busy periods of
+ * at least the threshold, with their stacks on CPU (cpu-clock samples of
+ * that thread) and off CPU (sched_switch), rooted at the loop phase they
+ * ran in, so a flame graph reads like the event loop.
+ *
+ * bpf/blocked.bpf.c sends every sample taken while the loop is busy, with
+ * the busy period's sequence number, and a record when a period that
+ * reached the threshold ends. Samples of a period are held here, merged by
+ * identical stacks, until it either ends long (an episode) or a new
+ * period starts (it was short: they go).
+ *
+ * The phase of a stack is the libuv phase function nearest the loop on
+ * it. Where the function is inlined into uv_run (uv__run_pending and
+ * uv__run_closing_handles in Node 20), the return address inside uv_run
+ * says where in uv_run the code was: after the call to uv__run_timers and
+ * before uv__run_idle is pending, after uv__run_check is close.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <linux/perf_event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "uvscope.h"
+#include "flame.h"
+#include "loop.h"
+#include "blocked.h"
+#include "blocked.skel.h"
+
+#define UVS_PEND_MAX 4096 /* distinct stacks held for one busy period */
+
+/* One distinct stack of the current busy period. */
+struct uvs__pend {
+	uint64_t hash;
+	uint64_t weight;   /* samples, or ns off CPU */
+	bool off;
+	int n;
+	uint64_t *pcs;	   /* user frames, innermost first */
+	int nk;
+	uint64_t *kpcs;
+	uint64_t scan[UVS_BLK_SCAN]; /* of its first occurrence */
+	bool fixed;		     /* the caller fix-up was tried */
+	bool truncated, failed, scanned;
+};
+
+struct uvs__range {
+	uint64_t lo, hi;
+	int phase;
+};
+
+struct uvs_blocked {
+	struct blocked_bpf *skel;
+	struct uvs_target *t;
+	struct uvs_blocked_opts opts;
+	struct ring_buffer *rb;
+	struct uvs_syms *syms;
+	struct uvs_layout *ly;
+	int perf_fd;
+	struct bpf_link *perf_link;
+	uint64_t t0, period_ns;
+	/* where the phases are */
+	struct uvs__range ranges[8];
+	int nranges;
+	uint64_t uvrun_lo, uvrun_hi;
+	uint64_t calls[16]; /* return addresses of uv_run's phase calls */
+	int call_phase[16];
+	int ncalls;
+	bool pending_inlined, close_inlined;
+	bool located;
+	/* the busy period being collected */
+	uint64_t cur_seq;
+	struct uvs__pend *pend;
+	int npend;
+	uint64_t pend_dropped;
+	uint64_t best_off_ns;
+	uint32_t waker_pid;
+	char waker_comm[16];
+	/* what the next report gets */
+	struct uvs_blocked_report *acc;
+};
+
+static uint64_t uvs__hash_pcs(const uint64_t *pcs, int n, const uint64_t *k,
+			      int nk, bool off)
+{
+	uint64_t h = off ? 0x9e3779b97f4a7c15ull : 0x12345ull;
+	int i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ pcs[i]) * 0x100000001b3ull;
+	for (i = 0; i < nk; i++)
+		h = (h ^ k[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+static void uvs__pend_clear(struct uvs_blocked *b)
+{
+	int i;
+
+	for (i = 0; i < b->npend; i++) {
+		free(b->pend[i].pcs);
+		free(b->pend[i].kpcs);
+	}
+	b->npend = 0;
+	b->pend_dropped = 0;
+	b->best_off_ns = 0;
+	b->waker_pid = 0;
+	b->waker_comm[0] = '\0';
+}
+
+/* ---- where the phases are, in the libuv file ---- */
+
+static void uvs__plan_phases(struct uvs_blocked *b)
+{
+	static const char *const names[] = {
+		"uv__run_timers", "uv__run_pending", "uv__run_idle",
+		"uv__run_prepare", "uv__io_poll", "uv__run_check",
+		"uv__run_closing_handles", "uv_run",
+	};
+	const struct uvs_sym *s[8];
+	unsigned char code[8192];
+	uint64_t n, i;
+	int k, j;
+
+	uvs_elf__lookup(b->t->uv_elf, names, 8, s);
+	for (k = 0; k < 7; k++) {
+		if (!s[k] || s[k]->type != STT_FUNC || !s[k]->size)
+			continue;
+		b->ranges[b->nranges].lo = b->t->uv_bias + s[k]->addr;
+		b->ranges[b->nranges].hi = b->t->uv_bias + s[k]->addr + s[k]->size;
+		b->ranges[b->nranges].phase = k;
+		b->nranges++;
+	}
+	b->pending_inlined = !s[1];
+	b->close_inlined = !s[6];
+	if (!s[7] || !s[7]->size)
+		return;
+	b->uvrun_lo = b->t->uv_bias + s[7]->addr;
+	b->uvrun_hi = b->uvrun_lo + s[7]->size;
+	n = s[7]->size < sizeof(code) ? s[7]->size : sizeof(code);
+	if (uvs_elf__read(b->t->uv_elf, s[7]->addr, code, n))
+		return;
+	/* the calls uv_run makes to the phase functions, in code order */
+	for (i = 0; i + 5 <= n && b->ncalls < 16; i++) {
+		int32_t rel;
+		uint64_t to;
+
+		if (code[i] != 0xe8)
+			continue;
+		memcpy(&rel, code + i + 1, 4);
+		to = s[7]->addr + i + 5 + rel;
+		for (j = 0; j < 7; j++)
+			if (s[j] && to == s[j]->addr)
+				break;
+		if (j == 7)
+			continue;
+		b->calls[b->ncalls] = b->t->uv_bias + s[7]->addr + i + 5;
+		b->call_phase[b->ncalls++] = j;
+	}
+}
+
+/* The phase of a return address inside uv_run, from the calls before it. */
+static int uvs__uvrun_phase(const struct uvs_blocked *b, uint64_t ra)
+{
+	int i, last = -1;
+
+	for (i = 0; i < b->ncalls; i++) {
+		if (b->calls[i] == ra)
+			return b->call_phase[i];
+		if (b->calls[i] < ra)
+			last = b->call_phase[i];
+	}
+	if (last == UVS_PH_TIMERS && b->pending_inlined)
+		return UVS_PH_PENDING;
+	if (last == UVS_PH_CHECK && b->close_inlined)
+		return UVS_PH_CLOSE;
+	return -1;
+}
+
+/* The index of the outermost frame that decides the phase, and the phase;
+ * -1 if no frame does. */
+static int uvs__stack_phase(const struct uvs_blocked *b, const uint64_t *pcs,
+			    int n, int *phase)
+{
+	int i, k;
+
+	for (i = n - 1; i >= 0; i--) {
+		uint64_t a = i ? pcs[i] - 1 : pcs[i];
+
+		for (k = 0; k < b->nranges; k++)
+			if (a >= b->ranges[k].lo && a < b->ranges[k].hi) {
+				*phase = b->ranges[k].phase;
+				return i;
+			}
+		if (i && a >= b->uvrun_lo && a < b->uvrun_hi) {
+			/* a return into uv_run: the call just made is the
+			 * phase, or code inlined between two of them */
+			*phase = uvs__uvrun_phase(b, pcs[i]);
+			if (*phase >= 0)
+				return i;
+		}
+	}
+	*phase = -1;
+	return -1;
+}
+
+/* ---- the caller a frame-pointer walk skips ---- */
+
+/* True if the instruction before addr in the target's code is a call. */
+static bool uvs__after_call(struct uvs_blocked *b, uint64_t addr)
+{
+	unsigned char c[8];
+
+	if (!uvs_syms__in_code(b->syms, addr) ||
+	    uvs_mem_read(b->t->pid, addr - 7, c, sizeof(c) - 1))
+		return false;
+	/* call rel32; call *reg; call *disp8(reg); call *disp32(rip/reg) */
+	return c[2] == 0xe8 || (c[5] == 0xff && (c[6] & 0x38) == 0x10) ||
+	       (c[4] == 0xff && (c[5] & 0x38) == 0x10) ||
+	       (c[1] == 0xff && (c[2] & 0x38) == 0x10);
+}
+
+/* A leaf in code built without frame pointers (libc, and what the vDSO
+ * calls from) leaves the frame pointer to an earlier caller: the walk
+ * skips the function that made the call. Its return address is still on
+ * the stack, a few words above the stack pointer, between the return
+ * addresses the walk did find: the first word there that returns just
+ * after a call instruction, and is not one of them, is that frame (or,
+ * inside the library, the frames down to it). */
+static void uvs__fix_caller(struct uvs_blocked *b, struct uvs__pend *p)
+{
+	uint64_t *np;
+	int i, j = 1, leaf, lib, added = 0;
+	bool vdso;
+
+	p->fixed = true;
+	if (p->n < 2)
+		return;
+	leaf = uvs_syms__file_of(b->syms, p->pcs[0]);
+	vdso = uvs_syms__is_vdso(b->syms, p->pcs[0]);
+	if ((leaf < 0 && !vdso) ||
+	    (!vdso && leaf == uvs_syms__file_of(b->syms, p->pcs[1] - 1)))
+		return; /* JIT code and code with frame pointers walk fine */
+	/* the library without frame pointers the walk went through */
+	lib = vdso ? uvs_syms__file_of(b->syms, p->pcs[1] - 1) : leaf;
+	for (i = 0; i < UVS_BLK_SCAN && j < p->n && j < 3 + added &&
+		    added < 4; i++) {
+		uint64_t w = p->scan[i];
+
+		if (w == p->pcs[j]) {
+			j++;
+			continue;
+		}
+		if (!w || !uvs__after_call(b, w))
+			continue;
+		np = realloc(p->pcs, (p->n + 1) * sizeof(*np));
+		if (!np)
+			return;
+		memmove(np + j + 1, np + j, (p->n - j) * sizeof(*np));
+		np[j++] = w;
+		p->pcs = np;
+		p->n++;
+		p->scanned = true;
+		added++;
+		/* out of the library: that is the caller the walk skipped */
+		if (uvs_syms__file_of(b->syms, w - 1) != lib)
+			return;
+	}
+}
+
+static void uvs__add_pend(struct uvs_blocked *b, const struct uvs_blk_event *e,
+			  bool off)
+{
+	const uint64_t *pcs = (const uint64_t *)e->frames;
+	struct uvs__pend *p;
+	int n = e->nframes > 0 ? e->nframes : 0, nk = off ? e->nkframes : 0;
+	uint64_t h;
+	int i;
+
+	if (n > UVS_BLK_FRAMES)
+		n = UVS_BLK_FRAMES;
+	if (nk > UVS_BLK_KFRAMES || nk < 0)
+		nk = 0;
+	h = uvs__hash_pcs(pcs, n, (const uint64_t *)e->kframes, nk, off);
+	for (i = 0; i < b->npend; i++)
+		if (b->pend[i].hash == h && b->pend[i].off == off)
+			break;
+	if (i == b->npend) {
+		if (b->npend == UVS_PEND_MAX) {
+			b->pend_dropped++;
+			return;
+		}
+		p = &b->pend[b->npend];
+		memset(p, 0, sizeof(*p));
+		p->pcs = malloc(n * sizeof(*pcs) + 1);
+		p->kpcs = malloc(nk * sizeof(*pcs) + 1);
+		if (!p->pcs || !p->kpcs) {
+			free(p->pcs);
+			free(p->kpcs);
+			b->pend_dropped++;
+			return;
+		}
+		memcpy(p->pcs, pcs, n * sizeof(*pcs));
+		memcpy(p->kpcs, e->kframes, nk * sizeof(*pcs));
+		p->n = n;
+		p->nk = nk;
+		p->hash = h;
+		p->off = off;
+		memcpy(p->scan, e->scan, sizeof(p->scan));
+		p->truncated = e->nframes >= UVS_BLK_FRAMES;
+		p->failed = e->nframes <= 0;
+		b->npend++;
+	}
+	b->pend[i].weight += off ? e->dur : 1;
+}
+
+/* ---- turning a period's stacks into an episode ---- */
+
+struct uvs__folded {
+	char *s;
+	size_t len, cap;
+};
+
+static void uvs__fold_add(struct uvs__folded *f, const char *frame)
+{
+	size_t n = strlen(frame);
+
+	if (f->len + n + 2 > f->cap) {
+		size_t cap = (f->len + n + 2) * 2;
+		char *ns = realloc(f->s, cap);
+
+		if (!ns)
+			return;
+		f->s = ns;
+		f->cap = cap;
+	}
+	if (f->len)
+		f->s[f->len++] = ';';
+	memcpy(f->s + f->len, frame, n);
+	f->len += n;
+	f->s[f->len] = '\0';
+}
+
+/* "phase;outermost;...;innermost" for one stack, from the phase down. */
+static int uvs__fold(struct uvs_blocked *b, const struct uvs__pend *p,
+		     struct uvs__folded *f, int *phase, bool *microtasks,
+		     char top[][160], int *ntop)
+{
+	char name[512], last[512] = "";
+	int from, i, nt = 0;
+
+	f->len = 0;
+	*microtasks = false;
+	from = uvs__stack_phase(b, p->pcs, p->n, phase);
+	uvs__fold_add(f, *phase >= 0 ? uvs_phase_names[*phase] : "unknown");
+	/* below the phase function (or everything, when there is none) */
+	for (i = from >= 0 ? from - 1 : p->n - 1; i >= 0; i--) {
+		uvs_syms__frame(b->syms, p->pcs[i], i > 0, name, sizeof(name));
+		/* JIT code with no perf map: one [jit] frame for a run */
+		if (!strcmp(name, "[jit]") && !strcmp(last, "[jit]"))
+			continue;
+		if (strstr(name, "RunMicrotasks"))
+			*microtasks = true;
+		uvs__fold_add(f, name);
+		snprintf(last, sizeof(last), "%s", name);
+	}
+	if (p->off) {
+		for (i = p->nk - 1; i >= 0; i--) {
+			uvs_syms__kernel_frame(p->kpcs[i], name, sizeof(name));
+			uvs__fold_add(f, name);
+		}
+		uvs__fold_add(f, "off-cpu");
+	}
+	if (top) {
+		for (i = 0; i < p->n && nt < UVS_BLK_TOP; i++) {
+			uvs_syms__frame(b->syms, p->pcs[i], i > 0, name,
+					sizeof(name));
+			snprintf(top[nt++], 160, "%s", name);
+		}
+		*ntop = nt;
+	}
+	return 0;
+}
+
+static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
+{
+	struct uvs_blocked_report *a = b->acc;
+	struct uvs_blocked_episode *ep = NULL;
+	struct uvs__folded f = { 0 };
+	uint64_t phase_w[8] = { 0 }, heaviest = 0, samples = 0, micro = 0;
+	int i, k, phase, best;
+	bool mt;
+
+	if (!b->syms && uvs_syms__open(b->t->pid, &b->syms))
+		b->syms = NULL;
+	else if (b->syms)
+		uvs_syms__refresh(b->syms);
+	a->count++;
+	a->blocked_ns += e->dur;
+	a->off_cpu_ns += e->off_ns < e->dur ? e->off_ns : e->dur;
+	a->on_cpu_ns += e->off_ns < e->dur ? e->dur - e->off_ns : 0;
+	uvs_hist__add(&a->duration_ns, e->dur);
+	if (a->nepisodes < UVS_BLK_EPISODES) {
+		ep = &a->episodes[a->nepisodes++];
+		memset(ep, 0, sizeof(*ep));
+		ep->start_ms = (e->ts - e->dur - b->t0) / 1e6;
+		ep->duration_ms = e->dur / 1e6;
+		ep->off_cpu_ms = (e->off_ns < e->dur ? e->off_ns : e->dur) / 1e6;
+		ep->on_cpu_ms = ep->duration_ms - ep->off_cpu_ms;
+		ep->waker_pid = b->waker_pid;
+		memcpy(ep->waker_comm, b->waker_comm, sizeof(ep->waker_comm));
+	}
+	for (i = 0; b->syms && i < b->npend; i++) {
+		struct uvs__pend *p = &b->pend[i];
+		uint64_t w = p->off ? (p->weight + b->period_ns / 2) / b->period_ns
+				    : p->weight;
+		char top[UVS_BLK_TOP][160];
+		int ntop = 0;
+
+		if (p->off && !w)
+			w = 1; /* a short wait still shows */
+		if (!p->fixed)
+			uvs__fix_caller(b, p);
+		uvs__fold(b, p, &f, &phase, &mt, top, &ntop);
+		if (f.s && a->stacks)
+			uvs_stacks__add(a->stacks, f.s, w);
+		phase_w[phase >= 0 ? phase : 7] += w;
+		if (!p->off) {
+			samples += p->weight;
+			micro += mt ? p->weight : 0;
+			a->samples += p->weight;
+			a->truncated += p->truncated ? p->weight : 0;
+			a->unwind_failed += p->failed ? p->weight : 0;
+			a->scanned += p->scanned ? p->weight : 0;
+			a->no_phase += phase < 0 ? p->weight : 0;
+		}
+		if (ep && w > heaviest) {
+			heaviest = w;
+			ep->ntop = ntop;
+			for (k = 0; k < ntop; k++)
+				memcpy(ep->top_frames[k], top[k], 160);
+		}
+	}
+	free(f.s);
+	if (!ep)
+		return;
+	ep->samples = samples;
+	ep->microtasks = samples ? (double)micro / samples : 0;
+	for (best = 7, k = 0; k < 7; k++)
+		if (phase_w[k] > phase_w[best])
+			best = k;
+	snprintf(ep->phase, sizeof(ep->phase), "%s",
+		 best < 7 && phase_w[best] ? uvs_phase_names[best] : "unknown");
+}
+
+static int uvs__on_event(void *ctx, void *data, size_t len)
+{
+	struct uvs_blocked *b = ctx;
+	const struct uvs_blk_event *e = data;
+
+	if (len < sizeof(*e))
+		return 0;
+	if (e->seq != b->cur_seq) {
+		/* a new busy period: the last one was short */
+		uvs__pend_clear(b);
+		b->cur_seq = e->seq;
+	}
+	switch (e->type) {
+	case UVS_BEV_SAMPLE:
+		uvs__add_pend(b, e, false);
+		break;
+	case UVS_BEV_OFFCPU:
+		uvs__add_pend(b, e, true);
+		if (e->dur > b->best_off_ns) {
+			b->best_off_ns = e->dur;
+			b->waker_pid = e->waker_pid;
+			memcpy(b->waker_comm, e->waker_comm,
+			       sizeof(b->waker_comm));
+		}
+		break;
+	case UVS_BEV_BUSY:
+		uvs__episode(b, e);
+		uvs__pend_clear(b);
+		break;
+	}
+	return 0;
+}
+
+/* ---- the loop's epoll fd, read from its uv_loop_t ---- */
+
+static void uvs__find_epfd(struct uvs_blocked *b)
+{
+	uint64_t loop = 0;
+	int32_t fd = -1;
+	long off;
+
+	if (b->skel->data->loop_epfd >= 0 || uvs_target__locate(b->t))
+		return;
+	if (!b->located) {
+		uvs__plan_phases(b);
+		b->located = true;
+	}
+	off = b->ly ? uvs_layout__off(b->ly, "uv_loop_t", "backend_fd") : -1;
+	if (off >= 0 && !uvs_target__default_loop(b->t, &loop) && loop &&
+	    !uvs_mem_read(b->t->pid, loop + off, &fd, sizeof(fd)) && fd >= 0) {
+		b->skel->data->loop_epfd = fd;
+		uvs_debug("loop epoll fd %d (the default loop's backend_fd)", fd);
+		return;
+	}
+	if (!b->ly || b->t->tier == UVS_TIER_SYSCALLS) {
+		/* no layout: the process's first epoll fd, as loop does */
+		fd = uvs_target__first_epoll_fd(b->t);
+		if (fd >= 0) {
+			b->skel->data->loop_epfd = fd;
+			uvs_debug("loop epoll fd %d (the first one)", fd);
+		}
+	}
+}
+
+int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
+		      struct uvs_blocked **out)
+{
+	struct perf_event_attr pa;
+	struct uvs_features feat;
+	struct uvs_blocked *b;
+	struct blocked_bpf *skel;
+	pid_t tid;
+	int err;
+
+	*out = NULL;
+	uvs_features__probe(&feat);
+	if (!uvs_features__ebpf_ok(&feat))
+		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	b->t = t;
+	b->perf_fd = -1;
+	if (o)
+		memcpy(&b->opts, o, o->sz < sizeof(b->opts) ? o->sz
+							  : sizeof(b->opts));
+	if (!b->opts.threshold_ns)
+		b->opts.threshold_ns = 20000000;
+	if (!b->opts.sample_hz)
+		b->opts.sample_hz = 997;
+	b->period_ns = 1000000000ull / b->opts.sample_hz;
+	b->pend = calloc(UVS_PEND_MAX, sizeof(*b->pend));
+	if (!b->pend) {
+		err = uvs_seterr(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	b->cur_seq = UINT64_MAX;
+	/* a layout lets the loop's own epoll fd be read; without one (an
+	 * unknown version) the first epoll fd stands in */
+	if (t->libuv_version[0] && uvs_layout__load(t->libuv_version, &b->ly))
+		b->ly = NULL;
+	skel = blocked_bpf__open();
+	if (!skel) {
+		err = uvs_seterr(-errno, "cannot open BPF object: %s",
+				 strerror(errno));
+		goto fail;
+	}
+	b->skel = skel;
+	skel->rodata->targ_tgid = t->pid;
+	skel->rodata->threshold_ns = b->opts.threshold_ns;
+	skel->rodata->kernel_stacks = b->opts.kernel;
+	if (!feat.epoll_pwait2) {
+		bpf_program__set_autoload(skel->progs.epoll_pwait2_enter, false);
+		bpf_program__set_autoload(skel->progs.epoll_pwait2_exit, false);
+	}
+	err = blocked_bpf__load(skel);
+	if (err) {
+		err = uvs_seterr(err, "cannot load BPF programs: %s (run with "
+				 "-v for the verifier log)", strerror(-err));
+		goto fail;
+	}
+	tid = b->opts.tid ? b->opts.tid : t->loop_tid;
+	skel->bss->loop_tid = tid;
+	skel->data->loop_epfd = -1;
+	b->rb = ring_buffer__new(bpf_map__fd(skel->maps.events),
+				 uvs__on_event, b, NULL);
+	if (!b->rb) {
+		err = uvs_seterr(-errno, "cannot open the ring buffer: %s",
+				 strerror(errno));
+		goto fail;
+	}
+	err = blocked_bpf__attach(skel);
+	if (err) {
+		err = uvs_seterr(err, "cannot attach tracepoints: %s",
+				 strerror(-err));
+		goto fail;
+	}
+	/* software cpu-clock: these VMs have no hardware PMU */
+	memset(&pa, 0, sizeof(pa));
+	pa.size = sizeof(pa);
+	pa.type = PERF_TYPE_SOFTWARE;
+	pa.config = PERF_COUNT_SW_CPU_CLOCK;
+	pa.freq = 1;
+	pa.sample_freq = b->opts.sample_hz;
+	b->perf_fd = syscall(__NR_perf_event_open, &pa, tid, -1, -1,
+			     PERF_FLAG_FD_CLOEXEC);
+	if (b->perf_fd < 0) {
+		err = uvs_seterr(-errno, "cannot sample thread %d (perf_event_"
+				 "open cpu-clock): %s", tid, strerror(errno));
+		goto fail;
+	}
+	b->perf_link = bpf_program__attach_perf_event(skel->progs.on_cpu,
+						      b->perf_fd);
+	if (!b->perf_link) {
+		err = uvs_seterr(-errno, "cannot attach to the perf event: %s",
+				 strerror(errno));
+		goto fail;
+	}
+	if (uvs_syms__open(t->pid, &b->syms))
+		b->syms = NULL; /* a launched program: opened at first need */
+	b->t0 = uvs_now_ns();
+	uvs__find_epfd(b);
+	*out = b;
+	return 0;
+fail:
+	uvs_blocked__close(b);
+	return err;
+}
+
+static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
+{
+	if (!b->acc) {
+		b->acc = calloc(1, sizeof(*b->acc));
+		if (!b->acc)
+			return NULL;
+		if (uvs_stacks__new(&b->acc->stacks))
+			b->acc->stacks = NULL;
+	}
+	return b->acc;
+}
+
+int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms)
+{
+	struct timespec ts = { timeout_ms / 1000,
+			       (timeout_ms % 1000) * 1000000L };
+	int n;
+
+	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
+	if (!uvs__acc(b))
+		return uvs_seterr(-ENOMEM, "out of memory");
+	uvs__find_epfd(b);
+	n = ring_buffer__consume(b->rb);
+	if (n < 0 && n != -EINTR)
+		return uvs_seterr(n, "reading the ring buffer: %s",
+				  strerror(-n));
+	return 0;
+}
+
+int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
+{
+	struct uvs_blocked_report *a = uvs__acc(b);
+
+	if (!a)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	ring_buffer__consume(b->rb);
+	a->threshold_ns = b->opts.threshold_ns;
+	a->sample_hz = b->opts.sample_hz;
+	a->kernel = b->opts.kernel;
+	uvs_stacks__free(r->blocked.stacks);
+	memcpy(&r->blocked, a, sizeof(*a));
+	r->has_blocked = true;
+	r->lost_events = b->skel->bss->lost;
+	free(a);
+	b->acc = NULL;
+	return 0;
+}
+
+void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out)
+{
+	fprintf(out, "uvscope: loop thread %d, epoll fd %d%s; threshold %.1f "
+		"ms; cpu-clock samples at %u Hz\n", b->skel->bss->loop_tid,
+		b->skel->data->loop_epfd, b->skel->data->loop_epfd < 0 ?
+		" (not known yet)" : "", b->opts.threshold_ns / 1e6,
+		b->opts.sample_hz);
+	fprintf(out, "uvscope: tracepoints: epoll waits, sched_switch, "
+		"sched_wakeup; phases from %d libuv functions on the stack%s\n",
+		b->nranges, b->ncalls ? " and uv_run's call sites" : "");
+}
+
+void uvs_blocked__close(struct uvs_blocked *b)
+{
+	if (!b)
+		return;
+	bpf_link__destroy(b->perf_link);
+	if (b->perf_fd >= 0)
+		close(b->perf_fd);
+	ring_buffer__free(b->rb);
+	blocked_bpf__destroy(b->skel);
+	if (b->pend)
+		uvs__pend_clear(b);
+	free(b->pend);
+	if (b->acc) {
+		uvs_stacks__free(b->acc->stacks);
+		free(b->acc);
+	}
+	uvs_syms__close(b->syms);
+	uvs_layout__close(b->ly);
+	free(b);
+}
