@@ -49,6 +49,45 @@ static __always_inline bool is_loop(__u32 tid)
 	return loop_tid && tid == loop_tid;
 }
 
+/* The kernel walks frame pointers from the thread's rbp; a libc
+ * function that uses rbp for itself (epoll_pwait does) ends that walk at
+ * the first frame. The frame pointer of the code that called into libc is
+ * usually saved on the stack just above: take the first word there that
+ * points a little higher up the stack at a plausible frame record, and
+ * walk from it. User space checks every return address it yields. */
+static __always_inline void chain_walk(struct uvs_blk_event *e, __u64 sp)
+{
+	__u64 rec[2], fp = 0;
+	int k, i;
+
+	e->nchain = 0;
+	e->chain_at = 0;
+	for (k = 0; k < UVS_BLK_SCAN; k++) {
+		__u64 v = e->scan[k];
+
+		if (v <= sp || v > sp + (1 << 20) || (v & 7))
+			continue;
+		if (bpf_probe_read_user(rec, sizeof(rec), (void *)v))
+			continue;
+		if (rec[0] <= v || rec[0] > v + (1 << 22) || rec[1] < 0x1000)
+			continue;
+		fp = v;
+		e->chain_at = k;
+		break;
+	}
+	if (!fp)
+		return;
+	for (i = 0; i < UVS_BLK_CHAIN; i++) {
+		if (bpf_probe_read_user(rec, sizeof(rec), (void *)fp))
+			break;
+		e->chain[i & (UVS_BLK_CHAIN - 1)] = rec[1];
+		e->nchain = i + 1;
+		if (rec[0] <= fp || rec[0] > fp + (1 << 22))
+			break;
+		fp = rec[0];
+	}
+}
+
 static __always_inline void user_stack(void *ctx, struct uvs_blk_event *e,
 				       struct task_struct *task)
 {
@@ -60,8 +99,12 @@ static __always_inline void user_stack(void *ctx, struct uvs_blk_event *e,
 	e->nframes = n < 0 ? n : (__s32)((__u64)n / 8);
 	if (regs)
 		sp = BPF_CORE_READ(regs, sp);
+	e->nchain = 0;
+	e->chain_at = 0;
 	if (!sp || bpf_probe_read_user(e->scan, sizeof(e->scan), (void *)sp))
 		__builtin_memset(e->scan, 0, sizeof(e->scan));
+	else if (e->nframes < 4)
+		chain_walk(e, sp);
 	e->nkframes = 0;
 	if (kernel_stacks) {
 		n = bpf_get_stack(ctx, e->kframes, sizeof(e->kframes), 0);

@@ -7,6 +7,7 @@
 #define UVS_BLK_SCAN 32	   /* words above the user stack pointer, for the
 			    * caller a frame-pointer walk skips */
 #define UVS_BLK_KFRAMES 24 /* kernel frames, off-CPU, with --kernel */
+#define UVS_BLK_CHAIN 64   /* frames of a chain found from a scanned word */
 
 enum uvs_blk_ev {
 	UVS_BEV_SAMPLE,	 /* on-CPU sample of the loop thread, busy */
@@ -24,7 +25,12 @@ struct uvs_blk_event {
 	char waker_comm[16];
 	__s32 nframes;	  /* user frames; -errno when the walk failed */
 	__s32 nkframes;
+	__s32 nchain;	  /* frames in chain[], found where the kernel's walk
+			   * stopped short: from the saved frame pointer
+			   * at scan[chain_at] */
+	__u32 chain_at;
 	__u64 scan[UVS_BLK_SCAN];
+	__u64 chain[UVS_BLK_CHAIN];
 	__u64 kframes[UVS_BLK_KFRAMES];
 	__u64 frames[UVS_BLK_FRAMES];
 };

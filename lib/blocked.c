@@ -45,6 +45,8 @@ struct uvs__pend {
 	int nk;
 	uint64_t *kpcs;
 	uint64_t scan[UVS_BLK_SCAN]; /* of its first occurrence */
+	uint64_t chain[UVS_BLK_CHAIN];
+	int nchain, chain_at;
 	bool fixed;		     /* the caller fix-up was tried */
 	bool truncated, failed, scanned;
 };
@@ -189,6 +191,7 @@ static int uvs__stack_phase(const struct uvs_blocked *b, const uint64_t *pcs,
 {
 	int i, k;
 
+	/* the phase function nearest the loop, where it has a frame */
 	for (i = n - 1; i >= 0; i--) {
 		uint64_t a = i ? pcs[i] - 1 : pcs[i];
 
@@ -197,14 +200,14 @@ static int uvs__stack_phase(const struct uvs_blocked *b, const uint64_t *pcs,
 				*phase = b->ranges[k].phase;
 				return i;
 			}
-		if (i && a >= b->uvrun_lo && a < b->uvrun_hi) {
-			/* a return into uv_run: the call just made is the
-			 * phase, or code inlined between two of them */
+	}
+	/* else a return into uv_run: code inlined between two calls */
+	for (i = n - 1; i > 0; i--)
+		if (pcs[i] - 1 >= b->uvrun_lo && pcs[i] - 1 < b->uvrun_hi) {
 			*phase = uvs__uvrun_phase(b, pcs[i]);
 			if (*phase >= 0)
 				return i;
 		}
-	}
 	*phase = -1;
 	return -1;
 }
@@ -273,6 +276,41 @@ static void uvs__fix_caller(struct uvs_blocked *b, struct uvs__pend *p)
 	}
 }
 
+/* Where the kernel's walk stopped short, the chain BPF found from a frame
+ * pointer saved on the stack: the leaf, the return addresses scanned
+ * before that saved word, then the chain, as far as every return address
+ * follows a call. Used only if it is longer than what the kernel found. */
+static bool uvs__recover_chain(struct uvs_blocked *b, struct uvs__pend *p)
+{
+	uint64_t out[1 + UVS_BLK_SCAN + UVS_BLK_CHAIN];
+	int i, n = 0, valid = 0;
+
+	if (!p->nchain || p->n < 1)
+		return false;
+	out[n++] = p->pcs[0];
+	for (i = 0; i < p->chain_at; i++)
+		if (p->scan[i] && uvs__after_call(b, p->scan[i]))
+			out[n++] = p->scan[i];
+	for (i = 0; i < p->nchain; i++) {
+		if (!uvs__after_call(b, p->chain[i]))
+			break;
+		out[n++] = p->chain[i];
+		valid++;
+	}
+	if (valid < 2 || n <= p->n)
+		return false;
+	free(p->pcs);
+	p->pcs = malloc(n * sizeof(*out));
+	if (!p->pcs) {
+		p->n = 0;
+		return false;
+	}
+	memcpy(p->pcs, out, n * sizeof(*out));
+	p->n = n;
+	p->scanned = true;
+	return true;
+}
+
 static void uvs__add_pend(struct uvs_blocked *b, const struct uvs_blk_event *e,
 			  bool off)
 {
@@ -287,6 +325,9 @@ static void uvs__add_pend(struct uvs_blocked *b, const struct uvs_blk_event *e,
 	if (nk > UVS_BLK_KFRAMES || nk < 0)
 		nk = 0;
 	h = uvs__hash_pcs(pcs, n, (const uint64_t *)e->kframes, nk, off);
+	if (e->nchain > 0 && e->nchain <= UVS_BLK_CHAIN)
+		h ^= uvs__hash_pcs((const uint64_t *)e->chain, e->nchain, NULL,
+				   0, false) * 31;
 	for (i = 0; i < b->npend; i++)
 		if (b->pend[i].hash == h && b->pend[i].off == off)
 			break;
@@ -312,6 +353,10 @@ static void uvs__add_pend(struct uvs_blocked *b, const struct uvs_blk_event *e,
 		p->hash = h;
 		p->off = off;
 		memcpy(p->scan, e->scan, sizeof(p->scan));
+		p->nchain = e->nchain > 0 && e->nchain <= UVS_BLK_CHAIN ?
+			    e->nchain : 0;
+		p->chain_at = e->chain_at < UVS_BLK_SCAN ? e->chain_at : 0;
+		memcpy(p->chain, e->chain, sizeof(p->chain));
 		p->truncated = e->nframes >= UVS_BLK_FRAMES;
 		p->failed = e->nframes <= 0;
 		b->npend++;
@@ -424,8 +469,9 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
 
 		if (p->off && !w)
 			w = 1; /* a short wait still shows */
-		if (!p->fixed)
+		if (!p->fixed && !uvs__recover_chain(b, p))
 			uvs__fix_caller(b, p);
+		p->fixed = true;
 		uvs__fold(b, p, &f, &phase, &mt, top, &ntop);
 		if (f.s && a->stacks)
 			uvs_stacks__add(a->stacks, f.s, w);

@@ -327,6 +327,24 @@ static int uvs__top_stack(const char *folded, uint64_t count, void *ctx)
 	return 0;
 }
 
+/* The frame that says where an episode was, for a person: the innermost
+ * JavaScript frame, else the innermost native one that is not a runtime
+ * or libc helper ([vdso], __clock_gettime, v8::base::...). */
+static const char *uvs__where(const struct uvs_blocked_episode *e)
+{
+	int i;
+
+	for (i = 0; i < e->ntop; i++)
+		if (uvs_flame__frame_kind(e->top_frames[i], 1) == UVS_FRAME_JS &&
+		    strncmp(e->top_frames[i], "Builtins_", 9))
+			return e->top_frames[i];
+	for (i = 0; i < e->ntop; i++)
+		if (e->top_frames[i][0] != '[' && e->top_frames[i][0] != '_' &&
+		    strncmp(e->top_frames[i], "v8::base::", 10))
+			return e->top_frames[i];
+	return e->ntop ? e->top_frames[0] : "-";
+}
+
 static void uvs__text_blocked(const struct uvs_report *r, FILE *out)
 {
 	const struct uvs_blocked_report *b = &r->blocked;
@@ -355,14 +373,15 @@ static void uvs__text_blocked(const struct uvs_report *r, FILE *out)
 		(unsigned long long)b->no_phase,
 		(unsigned long long)b->unwind_failed);
 	fprintf(out, "\n%9s %9s %-8s %8s %8s  %s\n", "START s", "DUR ms",
-		"PHASE", "ON ms", "OFF ms", "TOP FRAME");
+		"PHASE", "ON ms", "OFF ms", "WHERE");
 	for (i = 0; i < b->nepisodes; i++) {
 		const struct uvs_blocked_episode *e = &b->episodes[i];
 
-		fprintf(out, "%9.3f %9.3f %-8s %8.1f %8.1f  %.32s\n",
+		fprintf(out, "%9.3f %9.3f %-8s %8.1f %8.1f  %s%.*s\n",
 			e->start_ms / 1e3, e->duration_ms, e->phase,
 			e->on_cpu_ms, e->off_cpu_ms,
-			e->ntop ? e->top_frames[0] : "-");
+			e->microtasks >= 0.5 ? "microtasks: " : "",
+			e->microtasks >= 0.5 ? 20 : 32, uvs__where(e));
 		if (i == 19 && b->nepisodes > 21) {
 			fprintf(out, "  ... %d more (--json has them all)\n",
 				b->nepisodes - 20);
