@@ -17,6 +17,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import test_blocked  # noqa: E402,F401
 import test_ci  # noqa: E402,F401
 import test_exit  # noqa: E402,F401
 import test_flame  # noqa: E402,F401
