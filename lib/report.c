@@ -332,12 +332,23 @@ static int uvs__top_stack(const char *folded, uint64_t count, void *ctx)
  * or libc helper ([vdso], __clock_gettime, v8::base::...). */
 static const char *uvs__where(const struct uvs_blocked_episode *e)
 {
+	static char js[160];
+	const char *f, *sp, *slash;
 	int i;
 
-	for (i = 0; i < e->ntop; i++)
-		if (uvs_flame__frame_kind(e->top_frames[i], 1) == UVS_FRAME_JS &&
-		    strncmp(e->top_frames[i], "Builtins_", 9))
-			return e->top_frames[i];
+	for (i = 0; i < e->ntop; i++) {
+		f = e->top_frames[i];
+		if (uvs_flame__frame_kind(f, 1) != UVS_FRAME_JS ||
+		    !strncmp(f, "Builtins_", 9))
+			continue;
+		/* "JS:*burnCpu /srv/app/server.js:12:3" -> "... server.js:12:3" */
+		sp = strchr(f, ' ');
+		slash = sp ? strrchr(sp, '/') : NULL;
+		if (!slash)
+			return f;
+		snprintf(js, sizeof(js), "%.*s %s", (int)(sp - f), f, slash + 1);
+		return js;
+	}
 	for (i = 0; i < e->ntop; i++)
 		if (e->top_frames[i][0] != '[' && e->top_frames[i][0] != '_' &&
 		    strncmp(e->top_frames[i], "v8::base::", 10))
