@@ -1,15 +1,17 @@
 #!/bin/sh
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# The pool target (issue: uvscope pool): on a Node HTTP server that stats a
-# file in the thread pool for every request, `uvscope pool` costs the server
-# at most 3% of its requests per second (ratio >= 0.97).
+# The pool target: on a Node HTTP server that stats a file in the thread
+# pool for every request, `uvscope pool` costs the server at most 3% of its
+# requests per second (ratio >= 0.97). `uvscope blocked` (threshold 20 ms,
+# 997 Hz samples, sched_switch) is measured on the same server beside it.
 #
 # bench/server.js in fs mode runs pinned to CPU POOL_SERVER_CPU (1), with
 # its thread pool; wrk and uvscope are pinned to CPU POOL_LOAD_CPU (0).
 # After a warm-up, rounds alternate, in rotating order: baseline (nothing
-# attached), pool (uvscope pool, default budget) and, with POOL_EXACT=1,
-# exact (uvscope pool --exact: every task traced, whatever it costs). The
+# attached), pool (uvscope pool, default budget), blocked (uvscope
+# blocked) and, with POOL_EXACT=1, exact (uvscope pool --exact: every task
+# traced, whatever it costs). The
 # ratio is the median requests/s with the tool over the median without;
 # the baseline's own noise (MAD / median) is printed beside it.
 #
@@ -25,7 +27,7 @@ WARMUP=${POOL_WARMUP:-10}
 SERVER_CPU=${POOL_SERVER_CPU:-1}
 LOAD_CPU=${POOL_LOAD_CPU:-0}
 NODE=${POOL_NODE:-/usr/bin/node}
-CONFIGS="baseline pool"
+CONFIGS="baseline pool blocked"
 [ "${POOL_EXACT:-0}" = 1 ] && CONFIGS="$CONFIGS exact"
 OUT=bench/pool-results.json
 
@@ -65,6 +67,10 @@ while [ $r -le "$ROUNDS" ]; do
 		pool) taskset -c "$LOAD_CPU" ./uvscope pool --json -p "$SERVER" \
 			-d $((SECS + 2)) > "$TMP/$cfg.$r.json" 2> "$TMP/$cfg.$r.err" &
 		      tool=$! ;;
+		blocked) taskset -c "$LOAD_CPU" ./uvscope blocked --json \
+			-p "$SERVER" -d $((SECS + 2)) > "$TMP/$cfg.$r.json" \
+			2> "$TMP/$cfg.$r.err" &
+		       tool=$! ;;
 		exact) taskset -c "$LOAD_CPU" ./uvscope pool --exact --json \
 			-p "$SERVER" -d $((SECS + 2)) > "$TMP/$cfg.$r.json" \
 			2> "$TMP/$cfg.$r.err" &
@@ -93,8 +99,8 @@ base = [x for x, _ in by["baseline"]]
 mb = statistics.median(base)
 noise = statistics.median([abs(x - mb) for x in base]) / mb
 out = {"baseline_rps": mb, "baseline_noise": noise, "configs": {}}
-print("uvscope pool on a Node HTTP server, fs.stat per request "
-      "(%d rounds)" % len(base))
+print("uvscope pool and blocked on a Node HTTP server, fs.stat per "
+      "request (%d rounds)" % len(base))
 print("%-22s %10s %7s %9s %9s" % ("CONFIG", "REQ/S", "RATIO", "TRACED%",
                                   "TASKS"))
 print("%-22s %10.0f %7s %9s %9s   noise %.1f%%" % ("baseline", mb, "1.000",
@@ -104,6 +110,8 @@ for cfg in [c for c in by if c != "baseline"]:
     m = statistics.median(xs)
     traced, rate = [], []
     for _, js in by[cfg]:
+        if cfg == "blocked":
+            continue
         try:
             d = json.load(open(js))["pool"]
             traced.append(d["traced_share"])

@@ -89,6 +89,22 @@ def blocked_c_check_sleep_50ms():
 
 
 @test(timeout=30)
+def blocked_c_kernel_frames():
+    """--kernel: the off-CPU stacks go on into the kernel (hrtimer sleep)."""
+    with Target([FIX + "/loopfix", "sleep", "50", "200"]) as t:
+        doc, _ = blocked_json(t.pid, 1.5, ["--kernel"])
+    off = [k for k in doc["blocked"]["stacks"] if k.endswith(";off-cpu")]
+    check(off, "no off-CPU stacks")
+    for k in off:
+        frames = k.split(";")
+        check(frames[-2].endswith("_[k]"), "no kernel frame before off-cpu "
+              "in %s" % k)
+    check(any("nanosleep" in k.split(";")[-2] or "schedule" in k
+              for k in off), "the sleep is not in the kernel frames: %s"
+          % off[:2])
+
+
+@test(timeout=30)
 def blocked_c_nested_loop_is_blocking():
     """A timer callback running a nested loop (own epoll fd) that waits
     80 ms: one episode of 80 ms, not split by the nested loop's poll.
