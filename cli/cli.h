@@ -72,6 +72,7 @@ int cmd_why(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_flame(int argc, char **argv);
 
 #endif

@@ -48,11 +48,16 @@ static void record_help(FILE *out)
 	fprintf(out,
 "Usage: uvscope record -o FILE [OPTIONS] (-p PID | -- PROGRAM [ARGS...])\n"
 "\n"
-"Records what the backend measures (today: the loop) into one JSON\n"
-"document (schema uvscope/1, histograms with their buckets, target and\n"
-"environment), for 'uvscope report' and 'uvscope check'.\n"
+"Records what the backend measures into one JSON document (schema\n"
+"uvscope/1, histograms with their buckets, target and environment), for\n"
+"'uvscope report', 'uvscope check' and 'uvscope diff': the loop (as\n"
+"'uvscope loop'), the thread pool (as 'uvscope pool', where libuv's\n"
+"internal symbols allow) and blocked episodes with their stacks (as\n"
+"'uvscope blocked').\n"
 "\n"
-"Options: -o, --output FILE, and those of 'uvscope loop' except -i.\n"
+"Options: -o, --output FILE; --no-pool, --no-blocked to leave a section\n"
+"out; -t, --threshold MS for blocked episodes (20); and those of\n"
+"'uvscope loop' except -i.\n"
 "\n"
 "EXAMPLES:\n"
 "  uvscope record -o run.json -d 30 -p 1234\n"
@@ -89,6 +94,8 @@ static int emit(struct uvs_report *r, bool json, const char *out)
 struct loop_args {
 	struct uvs_loop_opts *lo;
 	const char **out; /* record's -o; NULL for loop */
+	bool no_pool, no_blocked;
+	uint64_t threshold_ns;
 };
 
 static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
@@ -100,7 +107,26 @@ static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 	double us;
 
 	(void)c;
-	if (a->out && (!strcmp(o, "-o") || !strcmp(o, "--output"))) {
+	if (a->out && !strcmp(o, "--no-pool")) {
+		a->no_pool = true;
+		return 1;
+	}
+	if (a->out && !strcmp(o, "--no-blocked")) {
+		a->no_blocked = true;
+		return 1;
+	}
+	if (a->out && (!strcmp(o, "-t") || !strcmp(o, "--threshold"))) {
+		us = v ? strtod(v, &end) : -1;
+		if (v && !strcmp(end, "s"))
+			us *= 1000;
+		else if (v && *end && strcmp(end, "ms"))
+			us = -1;
+		if (us < 0.1 || us > 3.6e6) {
+			uvs_error("bad threshold: milliseconds, like 20 or 20ms");
+			return -1;
+		}
+		a->threshold_ns = us * 1e6;
+	} else if (a->out && (!strcmp(o, "-o") || !strcmp(o, "--output"))) {
 		if (!v) {
 			uvs_error("-o needs a file name");
 			return -1;
@@ -135,6 +161,10 @@ static int loop_main(int argc, char **argv, const char *command)
 {
 	const char *out = NULL;
 	struct uvs_loop_opts lo = { .sz = sizeof(lo) };
+	struct uvs_pool_opts po = { .sz = sizeof(po) };
+	struct uvs_blocked_opts bo = { .sz = sizeof(bo) };
+	struct uvs_pool *pl = NULL;
+	struct uvs_blocked *bl = NULL;
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r = NULL;
 	struct uvs_loop *l = NULL;
@@ -143,7 +173,8 @@ static int loop_main(int argc, char **argv, const char *command)
 	bool exited = false;
 	int k, ret = UVS_EXIT_ERR, err;
 
-	struct loop_args la = { &lo, strcmp(command, "record") ? NULL : &out };
+	struct loop_args la = { .lo = &lo, .out = strcmp(command, "record") ?
+						NULL : &out };
 
 	k = uvs_cli__parse(&c, argc, argv, command, strcmp(command, "record") ?
 			   loop_help : record_help, loop_opt, &la);
@@ -170,6 +201,13 @@ static int loop_main(int argc, char **argv, const char *command)
 	}
 	if (uvs_verbose)
 		uvs_loop__describe(l, stderr);
+	if (la.out && !la.no_pool && c.target->tier == UVS_TIER_SYMBOLS &&
+	    uvs_pool__open(c.target, &po, &pl))
+		uvs_warn("record: no pool section: %s", uvs_errmsg());
+	bo.threshold_ns = la.threshold_ns;
+	bo.tid = c.tid;
+	if (la.out && !la.no_blocked && uvs_blocked__open(c.target, &bo, &bl))
+		uvs_warn("record: no blocked section: %s", uvs_errmsg());
 	if (uvs_cli__release(&c))
 		goto out;
 	r = malloc(sizeof(*r));
@@ -184,6 +222,10 @@ static int loop_main(int argc, char **argv, const char *command)
 	uvs_debug("attached in %.1f ms", r->attach_ms);
 	while (!uvs_cli_stop) {
 		err = uvs_loop__poll(l, 100);
+		if (!err && pl)
+			err = uvs_pool__poll(pl, 0);
+		if (!err && bl)
+			err = uvs_blocked__poll(bl, 0);
 		if (err) {
 			uvs_error("%s", uvs_errmsg());
 			goto out;
@@ -211,11 +253,21 @@ static int loop_main(int argc, char **argv, const char *command)
 	}
 	now = uvs_now_ns();
 	uvs_loop__collect(l, r);
+	if (pl)
+		uvs_pool__collect(pl, r);
+	if (bl && uvs_blocked__collect(bl, r)) {
+		uvs_error("%s", uvs_errmsg());
+		goto out;
+	}
 	r->duration_s = (now - last) / 1e9;
 	r->interval_start_s = (last - t0) / 1e9;
 	r->target_exited = exited;
 	uvs_loop__close(l);
 	l = NULL;
+	uvs_pool__close(pl);
+	pl = NULL;
+	uvs_blocked__close(bl);
+	bl = NULL;
 	if (emit(r, c.json, out))
 		goto out;
 	if (exited && !c.cmd)
@@ -225,6 +277,9 @@ static int loop_main(int argc, char **argv, const char *command)
 	c.child = 0;
 out:
 	uvs_loop__close(l);
+	uvs_pool__close(pl);
+	uvs_blocked__close(bl);
+	uvs_report__fini(r);
 	if (c.child)
 		uvs_cli__finish(&c);
 	uvs_target__close(c.target);

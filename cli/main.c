@@ -19,6 +19,7 @@ static const struct uvs_cmd cmds[] = {
 	{ "record", cmd_record, "record a run into one JSON file" },
 	{ "report", cmd_report, "render a recorded run again (text or JSON)" },
 	{ "check", cmd_check, "compare a run with baselines; exit 1 on regression" },
+	{ "diff", cmd_diff, "differential flame graph of two recorded runs" },
 	{ "flame", cmd_flame, "render folded stacks: flame graph SVG, speedscope" },
 	{ NULL, NULL, NULL },
 };
@@ -49,7 +50,8 @@ static void usage(FILE *out)
 		"  uvscope why -p 1234                   # why won't it exit?\n"
 		"  uvscope exit -p 1234                  # why did it end?\n"
 		"  uvscope record -o run.json -d 30 -p 1234\n"
-		"  uvscope check --baseline base.json run.json\n");
+		"  uvscope check --baseline base.json run.json\n"
+		"  uvscope diff base.json run.json --flame diff.svg\n");
 }
 
 uint64_t uvs_cli_t0;

@@ -2,14 +2,17 @@
 /* uvscope report and uvscope check: work on recorded files. */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "flame.h"
 
 static void report_help(FILE *out)
 {
 	fprintf(out,
-"Usage: uvscope report [--json] FILE\n"
+"Usage: uvscope report [--json] [--flame SVG] [--folded F] [--speedscope F]\n"
+"                      FILE\n"
 "\n"
 "Renders a run recorded by 'uvscope record' (or saved from 'uvscope loop\n"
 "--json') again, from the histograms' buckets: the same text report, or\n"
@@ -17,13 +20,14 @@ static void report_help(FILE *out)
 "\n"
 "EXAMPLES:\n"
 "  uvscope report run.json\n"
-"  uvscope report --json run.json | jq .loop.phases.timers\n");
+"  uvscope report --json run.json | jq .loop.phases.timers\n"
+"  uvscope report --flame blocked.svg run.json   # the blocked stacks\n");
 }
 
 int cmd_report(int argc, char **argv)
 {
 	struct uvs_report *r;
-	const char *file = NULL;
+	const char *file = NULL, *out[3] = { NULL, NULL, NULL };
 	bool json = false;
 	int i, err;
 
@@ -33,6 +37,16 @@ int cmd_report(int argc, char **argv)
 			return 0;
 		} else if (!strcmp(argv[i], "--json")) {
 			json = true;
+		} else if (!strcmp(argv[i], "--flame") ||
+			   !strcmp(argv[i], "--folded") ||
+			   !strcmp(argv[i], "--speedscope")) {
+			if (i + 1 >= argc) {
+				uvs_error("%s needs a file", argv[i]);
+				return UVS_EXIT_ERR;
+			}
+			out[argv[i][2] == 'f' ? (argv[i][3] == 'l' ? 0 : 1) : 2] =
+				argv[i + 1];
+			i++;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			uvs_error("unknown option '%s' (see uvscope report "
 				  "--help)", argv[i]);
@@ -59,10 +73,23 @@ int cmd_report(int argc, char **argv)
 		free(r);
 		return UVS_EXIT_ERR;
 	}
+	if ((out[0] || out[1] || out[2]) && !r->has_blocked) {
+		uvs_error("%s has no blocked stacks to draw (record them with "
+			  "uvscope record or uvscope blocked --json)", file);
+		uvs_report__fini(r);
+		free(r);
+		return UVS_EXIT_ERR;
+	}
+	if (uvs_cli__write_stacks(r, out[0], out[1], out[2])) {
+		uvs_report__fini(r);
+		free(r);
+		return UVS_EXIT_ERR;
+	}
 	if (json)
 		err = uvs_report__print_json(r, stdout);
 	else
 		uvs_report__print_text(r, stdout);
+	uvs_report__fini(r);
 	free(r);
 	return err ? UVS_EXIT_ERR : 0;
 }
@@ -321,8 +348,203 @@ int cmd_check(int argc, char **argv)
 		goto out;
 	ret = c->regressions ? 1 : 0;
 out:
-	for (i = 0; i <= UVS_CHECK_MAX_BASE; i++)
+	for (i = 0; i <= UVS_CHECK_MAX_BASE; i++) {
+		if (reps[i])
+			uvs_report__fini(reps[i]);
 		free(reps[i]);
+	}
 	free(c);
+	return ret;
+}
+
+static void diff_help(FILE *out)
+{
+	fprintf(out,
+"Usage: uvscope diff BASE.json RUN.json --flame DIFF.svg\n"
+"\n"
+"A differential flame graph of two recorded runs' blocked stacks (from\n"
+"'uvscope record' or 'uvscope blocked --json'): frames sized by RUN,\n"
+"red where they grew and blue where they shrank, as shares of each run's\n"
+"total, so runs of different lengths compare. Prints the frames whose\n"
+"share moved most.\n"
+"\n"
+"EXAMPLES:\n"
+"  uvscope diff base.json run.json --flame diff.svg\n"
+"  uvscope record -o run.json -d 20 -p 1234 && \\\n"
+"    uvscope diff base.json run.json --flame diff.svg\n");
+}
+
+struct diff_list {
+	struct {
+		const char *s;
+		uint64_t n;
+	} *e;
+	size_t n, cap;
+};
+
+static int diff_collect(const char *folded, uint64_t count, void *ctx)
+{
+	struct diff_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		void *ne = realloc(l->e, cap * sizeof(*l->e));
+
+		if (!ne)
+			return -ENOMEM;
+		l->e = ne;
+		l->cap = cap;
+	}
+	l->e[l->n].s = folded;
+	l->e[l->n++].n = count;
+	return 0;
+}
+
+static int diff_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The stacks whose share of their run's total moved most, base to run
+ * (foreach gives them in one order for both, so a merge finds pairs). */
+static void diff_moved(const struct uvs_stacks *base,
+		       const struct uvs_stacks *run)
+{
+	struct diff_list l[2] = { { 0 }, { 0 } };
+	double tb = uvs_stacks__total(base), tr = uvs_stacks__total(run);
+	struct {
+		const char *s;
+		double d;
+	} top[5] = { { 0 } };
+	size_t i = 0, j = 0;
+	int k, m;
+
+	if (!tb || !tr) {
+		printf("no blocked stacks in %s: nothing to compare\n",
+		       !tb ? "the base" : "the run");
+		return;
+	}
+	if (uvs_stacks__foreach(base, diff_collect, &l[0]) ||
+	    uvs_stacks__foreach(run, diff_collect, &l[1]))
+		goto out;
+	qsort(l[0].e, l[0].n, sizeof(*l[0].e), diff_cmp);
+	qsort(l[1].e, l[1].n, sizeof(*l[1].e), diff_cmp);
+	while (i < l[0].n || j < l[1].n) {
+		int c = i == l[0].n ? 1 : j == l[1].n ? -1 :
+			strcmp(l[0].e[i].s, l[1].e[j].s);
+		double d = (c >= 0 ? l[1].e[j].n / tr : 0) -
+			   (c <= 0 ? l[0].e[i].n / tb : 0);
+		const char *s = c <= 0 ? l[0].e[i].s : l[1].e[j].s;
+
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			j++;
+		for (k = 0; k < 5; k++)
+			if (!top[k].s || fabs(d) > fabs(top[k].d))
+				break;
+		if (k == 5)
+			continue;
+		for (m = 4; m > k; m--)
+			top[m] = top[m - 1];
+		top[k].s = s;
+		top[k].d = d;
+	}
+	printf("moved most (share of each run's total, base -> run):\n");
+	for (k = 0; k < 5 && top[k].s; k++) {
+		size_t len = strlen(top[k].s);
+
+		printf("  %+6.1f%%  %s%s\n", 100 * top[k].d,
+		       len > 66 ? "..." : "",
+		       len > 66 ? top[k].s + len - 63 : top[k].s);
+	}
+out:
+	free(l[0].e);
+	free(l[1].e);
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	struct uvs_report *r[2] = { NULL, NULL };
+	const char *files[2] = { NULL, NULL }, *svg = NULL;
+	struct uvs_flame_opts fo = { .sz = sizeof(fo) };
+	int i, nf = 0, ret = UVS_EXIT_ERR;
+	char title[200];
+	FILE *f;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			diff_help(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--flame")) {
+			if (i + 1 >= argc) {
+				uvs_error("--flame needs a file");
+				return UVS_EXIT_ERR;
+			}
+			svg = argv[++i];
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			uvs_error("unknown option '%s' (see uvscope diff --help)",
+				  argv[i]);
+			return UVS_EXIT_ERR;
+		} else if (nf == 2) {
+			uvs_error("two files: BASE.json RUN.json");
+			return UVS_EXIT_ERR;
+		} else {
+			files[nf++] = argv[i];
+		}
+	}
+	if (nf != 2 || !svg) {
+		uvs_error("usage: uvscope diff BASE.json RUN.json --flame DIFF.svg");
+		return UVS_EXIT_ERR;
+	}
+	for (i = 0; i < 2; i++) {
+		r[i] = calloc(1, sizeof(*r[i]));
+		if (!r[i] || uvs_report__read(files[i], r[i])) {
+			uvs_error("%s", r[i] ? uvs_errmsg() : "out of memory");
+			goto out;
+		}
+		if (!r[i]->has_blocked || !r[i]->blocked.stacks) {
+			uvs_error("%s has no blocked stacks (record them with "
+				  "uvscope record or uvscope blocked --json)",
+				  files[i]);
+			goto out;
+		}
+	}
+	snprintf(title, sizeof(title), "uvscope diff: %s -> %s", files[0],
+		 files[1]);
+	fo.title = title;
+	fo.subtitle = "width: the run; red: a larger share than in the base, "
+		      "blue: a smaller one";
+	f = fopen(svg, "we");
+	if (!f) {
+		uvs_error("cannot write %s: %s", svg, strerror(errno));
+		goto out;
+	}
+	i = uvs_flame__write_diff_svg(r[0]->blocked.stacks,
+				      r[1]->blocked.stacks, &fo, f);
+	if (fclose(f) || i) {
+		uvs_error("cannot write %s%s%s", svg, i ? ": " : "",
+			  i ? uvs_errmsg() : "");
+		goto out;
+	}
+	printf("uvscope diff: %s (%llu counts) -> %s (%llu counts): %s\n",
+	       files[0], (unsigned long long)uvs_stacks__total(
+				 r[0]->blocked.stacks),
+	       files[1], (unsigned long long)uvs_stacks__total(
+				 r[1]->blocked.stacks), svg);
+	printf("blocked: %.1f -> %.1f ms/s, %llu -> %llu episodes\n",
+	       r[0]->blocked.blocked_ns / 1e6 /
+		       (r[0]->duration_s > 0 ? r[0]->duration_s : 1),
+	       r[1]->blocked.blocked_ns / 1e6 /
+		       (r[1]->duration_s > 0 ? r[1]->duration_s : 1),
+	       (unsigned long long)r[0]->blocked.count,
+	       (unsigned long long)r[1]->blocked.count);
+	diff_moved(r[0]->blocked.stacks, r[1]->blocked.stacks);
+	ret = 0;
+out:
+	for (i = 0; i < 2; i++) {
+		uvs_report__fini(r[i]);
+		free(r[i]);
+	}
 	return ret;
 }

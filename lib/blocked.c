@@ -85,6 +85,7 @@ struct uvs_blocked {
 	char waker_comm[16];
 	/* what the next report gets */
 	struct uvs_blocked_report *acc;
+	uint64_t lost_seen;
 };
 
 static uint64_t uvs__hash_pcs(const uint64_t *pcs, int n, const uint64_t *k,
@@ -715,7 +716,8 @@ int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
 	uvs_stacks__free(r->blocked.stacks);
 	memcpy(&r->blocked, a, sizeof(*a));
 	r->has_blocked = true;
-	r->lost_events = b->skel->bss->lost;
+	r->lost_events += b->skel->bss->lost - b->lost_seen;
+	b->lost_seen = b->skel->bss->lost;
 	free(a);
 	b->acc = NULL;
 	return 0;

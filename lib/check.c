@@ -100,6 +100,91 @@ static void uvs__hist_rows(struct uvs_check *c, const char *name,
 	}
 }
 
+static const struct uvs_pool_kind *uvs__kind(const struct uvs_pool_report *p,
+					    const char *name)
+{
+	int i;
+
+	for (i = 0; i < p->nkinds; i++)
+		if (p->kinds[i].via == UVS_VIA_POOL &&
+		    !strcmp(p->kinds[i].name, name))
+			return &p->kinds[i];
+	return NULL;
+}
+
+/* Queue wait per kind of pool work, where every run has that kind. */
+static void uvs__pool_rows(struct uvs_check *c,
+			   const struct uvs_report *const *base, int nb,
+			   const struct uvs_report *run)
+{
+	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
+	const struct uvs_pool_kind *k;
+	char name[96];
+	int i, j;
+
+	if (!run->has_pool)
+		return;
+	for (i = 0; i < nb; i++)
+		if (!base[i]->has_pool)
+			return;
+	for (j = 0; j < run->pool.nkinds; j++) {
+		if (run->pool.kinds[j].via != UVS_VIA_POOL)
+			continue;
+		for (i = 0; i < nb; i++) {
+			k = uvs__kind(&base[i]->pool, run->pool.kinds[j].name);
+			if (!k)
+				break;
+			h[i] = &k->queue_ns;
+		}
+		if (i < nb)
+			continue;
+		snprintf(name, sizeof(name), "%.30s queue",
+			 run->pool.kinds[j].name);
+		uvs__hist_rows(c, name, h, nb, &run->pool.kinds[j].queue_ns,
+			       1e6, c->opts.min_change_ms, true);
+	}
+}
+
+/* Blocked time per second, episodes per minute, episode durations. */
+static void uvs__blocked_rows(struct uvs_check *c,
+			      const struct uvs_report *const *base, int nb,
+			      const struct uvs_report *run)
+{
+	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
+	double v[UVS_CHECK_MAX_BASE];
+	uint64_t n[UVS_CHECK_MAX_BASE];
+	double d;
+	int i;
+
+	if (!run->has_blocked)
+		return;
+	for (i = 0; i < nb; i++)
+		if (!base[i]->has_blocked)
+			return;
+	for (i = 0; i < nb; i++) {
+		d = base[i]->duration_s > 0 ? base[i]->duration_s : 1;
+		v[i] = base[i]->blocked.blocked_ns / 1e6 / d;
+		n[i] = UVS_MIN_P50; /* a rate over the run: always compared */
+	}
+	d = run->duration_s > 0 ? run->duration_s : 1;
+	uvs__row(c, "blocked ms/s", "ms", v, nb,
+		 run->blocked.blocked_ns / 1e6 / d, c->opts.min_change_ms, true,
+		 UVS_MIN_P50, n, UVS_MIN_P50);
+	for (i = 0; i < nb; i++) {
+		d = base[i]->duration_s > 0 ? base[i]->duration_s : 1;
+		v[i] = base[i]->blocked.count * 60.0 / d;
+	}
+	d = run->duration_s > 0 ? run->duration_s : 1;
+	uvs__row(c, "blocked episodes/min", "", v, nb,
+		 run->blocked.count * 60.0 / d, 1, true, UVS_MIN_P50, n,
+		 UVS_MIN_P50);
+	for (i = 0; i < nb; i++)
+		h[i] = &base[i]->blocked.duration_ns;
+	uvs__hist_rows(c, "blocked episode", h, nb,
+		       &run->blocked.duration_ns, 1e6, c->opts.min_change_ms,
+		       true);
+}
+
 int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run)
@@ -116,7 +201,9 @@ int uvs_check__compare(struct uvs_check *c,
 	c->nrows = 0;
 	c->regressions = 0;
 	for (i = 0; i < nb; i++)
-		phases = phases && base[i]->loop.phases_known;
+		phases = phases && base[i]->loop.phases_known &&
+			 base[i]->has_loop;
+	phases = phases && run->has_loop;
 	for (p = 0; phases && p < 7; p++) {
 		for (i = 0; i < nb; i++)
 			h[i] = &base[i]->loop.phase[p].ns;
@@ -131,16 +218,22 @@ int uvs_check__compare(struct uvs_check *c,
 			(double)l->busy_ns / (l->busy_ns + l->wait_ns) : 0;
 		n[i] = l->iterations;
 	}
-	uvs__row(c, "loop utilization", "", v, nb,
-		 run->loop.busy_ns + run->loop.wait_ns ?
-			(double)run->loop.busy_ns /
-				(run->loop.busy_ns + run->loop.wait_ns) : 0,
-		 0.02, true, UVS_MIN_P50, n, run->loop.iterations);
-	for (i = 0; i < nb; i++)
-		h[i] = &base[i]->loop.wait_ns_h;
-	/* Waiting longer is not worse by itself: shown, never failed. */
-	uvs__hist_rows(c, "poll wait", h, nb, &run->loop.wait_ns_h, 1e6,
-		       c->opts.min_change_ms, false);
+	if (run->has_loop) {
+		uvs__row(c, "loop utilization", "", v, nb,
+			 run->loop.busy_ns + run->loop.wait_ns ?
+				 (double)run->loop.busy_ns /
+					 (run->loop.busy_ns + run->loop.wait_ns) :
+				 0,
+			 0.02, true, UVS_MIN_P50, n, run->loop.iterations);
+		for (i = 0; i < nb; i++)
+			h[i] = &base[i]->loop.wait_ns_h;
+		/* Waiting longer is not worse by itself: shown, never
+		 * failed. */
+		uvs__hist_rows(c, "poll wait", h, nb, &run->loop.wait_ns_h,
+			       1e6, c->opts.min_change_ms, false);
+	}
+	uvs__pool_rows(c, base, nb, run);
+	uvs__blocked_rows(c, base, nb, run);
 	return 0;
 }
 

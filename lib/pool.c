@@ -125,6 +125,7 @@ struct uvs_pool {
 	uint64_t unmatched_start, unmatched_done, sync_on_loop, uring_ops;
 	uint64_t cut; /* in flight when a window closed */
 	uint64_t covered_at_start, windows_at_start; /* of this report */
+	uint64_t lost_seen;
 	/* the timeline, for the whole run */
 	struct uvs__tick ticks[UVS_POOL_TIMELINE];
 	uint64_t tick_ns;
@@ -1303,7 +1304,8 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	uvs__read_nthreads(p);
 	memset(o, 0, sizeof(*o));
 	r->has_pool = true;
-	r->lost_events = p->skel->bss->lost;
+	r->lost_events += p->skel->bss->lost - p->lost_seen;
+	p->lost_seen = p->skel->bss->lost;
 	o->threads = p->pool_threads;
 	o->slow_io_limit = p->pool_threads ? (p->pool_threads + 1) / 2 : 0;
 	for (j = 0; j < p->nthreads_seen_slots; j++)

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <string.h>
 #include "uvscope.h"
+#include "flame.h"
 
 struct uvs__rd {
 	const char *file;
@@ -216,6 +217,162 @@ static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 	uvs__up(c, m);
 }
 
+static bool uvs__bool(struct uvs__rd *c, json_t *o, const char *key)
+{
+	size_t m;
+	json_t *v = uvs__get(c, o, key, JSON_TRUE, false, &m);
+
+	uvs__up(c, m);
+	return v && json_is_true(v);
+}
+
+/* A quantile object ({count, p50_ms, ..., hist}) into h. */
+static void uvs__quant(struct uvs__rd *c, json_t *o, const char *key,
+		       struct uvs_hist *h)
+{
+	size_t m;
+	json_t *q = uvs__get(c, o, key, JSON_OBJECT, false, &m);
+
+	if (q)
+		uvs__hist(c, q, h, "ns");
+	uvs__up(c, m);
+}
+
+static void uvs__read_pool(struct uvs__rd *c, json_t *pj,
+			   struct uvs_pool_report *o)
+{
+	static const char *const vias[] = { "pool", "io_uring", "loop-thread" };
+	size_t m, m2, i;
+	json_t *a, *t;
+	char via[16];
+	int k;
+
+	o->threads = uvs__uint(c, pj, "threads");
+	o->threads_seen = uvs__uint(c, pj, "threads_seen");
+	o->submitted = uvs__uint(c, pj, "submitted");
+	o->completed = uvs__uint(c, pj, "completed");
+	o->cancelled = uvs__uint(c, pj, "cancelled");
+	o->queued_now = uvs__uint(c, pj, "queued_now");
+	o->running_now = uvs__uint(c, pj, "running_now");
+	o->max_queue_depth = uvs__uint(c, pj, "max_queue_depth");
+	o->mean_queue_depth = uvs__num(c, pj, "mean_queue_depth", 0, 1e9);
+	o->mean_busy = uvs__num(c, pj, "mean_busy_threads", 0, 1e6);
+	o->saturation = uvs__num(c, pj, "saturation", 0, 1.01);
+	o->traced_share = uvs__num(c, pj, "traced_share", 0, 1);
+	o->windows = uvs__uint(c, pj, "windows");
+	o->windowed = uvs__bool(c, pj, "windowed");
+	o->sync_on_loop = uvs__uint(c, pj, "sync_on_loop");
+	a = uvs__get(c, pj, "tasks", JSON_ARRAY, false, &m);
+	json_array_foreach(a, i, t) {
+		struct uvs_pool_kind *kd;
+
+		if (c->err || o->nkinds == UVS_POOL_KINDS)
+			break;
+		snprintf(c->path + m, sizeof(c->path) - m, "[%zu]", i);
+		if (!json_is_object(t)) {
+			uvs__bad(c, "expected an object");
+			break;
+		}
+		kd = &o->kinds[o->nkinds++];
+		memset(kd, 0, sizeof(*kd));
+		uvs__str(c, t, "kind", kd->name, sizeof(kd->name), false);
+		uvs__str(c, t, "via", via, sizeof(via), false);
+		for (k = 0; k < 3 && strcmp(via, vias[k]); k++)
+			;
+		if (!c->err && k == 3)
+			uvs__bad(c, "via: expected pool, io_uring or loop-thread");
+		kd->via = k < 3 ? k : 0;
+		kd->slow_io = uvs__bool(c, t, "slow_io");
+		kd->count = uvs__uint(c, t, "count");
+		kd->cancelled = uvs__uint(c, t, "cancelled");
+		uvs__quant(c, t, "queue_ms", &kd->queue_ns);
+		uvs__quant(c, t, "run_ms", &kd->run_ns);
+		uvs__quant(c, t, "done_delay_ms", &kd->done_ns);
+		c->path[m] = '\0';
+		(void)m2;
+	}
+	uvs__up(c, m);
+}
+
+static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
+			      struct uvs_blocked_report *b)
+{
+	size_t m, i;
+	json_t *a, *e, *v;
+	const char *key;
+	char ph[16];
+
+	b->threshold_ns = uvs__num(c, bj, "threshold_ms", 0, 3.6e6) * 1e6;
+	b->sample_hz = uvs__uint(c, bj, "sample_hz");
+	b->count = uvs__uint(c, bj, "count");
+	b->blocked_ns = uvs__num(c, bj, "blocked_ms", 0, 1e12) * 1e6;
+	b->on_cpu_ns = uvs__num(c, bj, "on_cpu_ms", 0, 1e12) * 1e6;
+	b->off_cpu_ns = uvs__num(c, bj, "off_cpu_ms", 0, 1e12) * 1e6;
+	b->samples = uvs__uint(c, bj, "samples");
+	b->truncated = uvs__uint(c, bj, "stacks_truncated");
+	b->no_phase = uvs__uint(c, bj, "stacks_without_phase");
+	uvs__quant(c, bj, "duration_ms", &b->duration_ns);
+	a = uvs__get(c, bj, "episodes", JSON_ARRAY, false, &m);
+	json_array_foreach(a, i, e) {
+		struct uvs_blocked_episode *ep;
+		json_t *tf, *f;
+		size_t m2, j;
+		int k;
+
+		if (c->err || b->nepisodes == UVS_BLK_EPISODES)
+			break;
+		snprintf(c->path + m, sizeof(c->path) - m, "[%zu]", i);
+		if (!json_is_object(e)) {
+			uvs__bad(c, "expected an object");
+			break;
+		}
+		ep = &b->episodes[b->nepisodes++];
+		memset(ep, 0, sizeof(*ep));
+		ep->start_ms = uvs__num(c, e, "start_ms", 0, 1e12);
+		ep->duration_ms = uvs__num(c, e, "duration_ms", 0, 1e12);
+		ep->on_cpu_ms = uvs__num(c, e, "on_cpu_ms", 0, 1e12);
+		ep->off_cpu_ms = uvs__num(c, e, "off_cpu_ms", 0, 1e12);
+		ep->samples = uvs__uint(c, e, "samples");
+		ep->microtasks = uvs__num(c, e, "microtasks", 0, 1);
+		uvs__str(c, e, "phase", ph, sizeof(ph), false);
+		for (k = 0; k < 7 && strcmp(ph, uvs_phase_names[k]); k++)
+			;
+		if (!c->err && k == 7 && strcmp(ph, "unknown"))
+			uvs__bad(c, "phase: expected a loop phase or unknown");
+		snprintf(ep->phase, sizeof(ep->phase), "%s", ph);
+		tf = uvs__get(c, e, "top_frames", JSON_ARRAY, false, &m2);
+		json_array_foreach(tf, j, f) {
+			if (ep->ntop == UVS_BLK_TOP)
+				break;
+			if (!json_is_string(f)) {
+				uvs__bad(c, "expected strings");
+				break;
+			}
+			snprintf(ep->top_frames[ep->ntop++], 160, "%s",
+				 json_string_value(f));
+		}
+		uvs__up(c, m2);
+		c->path[m] = '\0';
+	}
+	uvs__up(c, m);
+	a = uvs__get(c, bj, "stacks", JSON_OBJECT, false, &m);
+	if (a && !c->err && uvs_stacks__new(&b->stacks))
+		uvs__bad(c, "out of memory");
+	json_object_foreach(a, key, v) {
+		if (c->err)
+			break;
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
+			uvs__bad(c, "expected a count (>= 1) for each stack");
+			break;
+		}
+		if (uvs_stacks__add(b->stacks, key, json_integer_value(v))) {
+			uvs__bad(c, "a stack that is not frames joined by ';'");
+			break;
+		}
+	}
+	uvs__up(c, m);
+}
+
 static int uvs__read_doc(const char *file, json_t *doc,
 			 struct uvs_report *r);
 
@@ -273,9 +430,13 @@ static int uvs__read_doc(const char *file, json_t *doc, struct uvs_report *r)
 				     "\"uvscope/1\")");
 	}
 	uvs__str(&c, doc, "command", cmd, sizeof(cmd), false);
-	if (!c.err && strcmp(cmd, "loop") && strcmp(cmd, "record"))
-		uvs__bad(&c, "unknown command (expected loop or record)");
-	r->command = !strcmp(cmd, "record") ? "record" : "loop";
+	if (!c.err && strcmp(cmd, "loop") && strcmp(cmd, "record") &&
+	    strcmp(cmd, "pool") && strcmp(cmd, "blocked"))
+		uvs__bad(&c, "unknown command (expected loop, record, pool or "
+			     "blocked)");
+	r->command = !strcmp(cmd, "record") ? "record" :
+		     !strcmp(cmd, "pool") ? "pool" :
+		     !strcmp(cmd, "blocked") ? "blocked" : "loop";
 	t = uvs__get(&c, doc, "target", JSON_OBJECT, false, &m);
 	if (t) {
 		r->pid = uvs__uint(&c, t, "pid");
@@ -299,8 +460,26 @@ static int uvs__read_doc(const char *file, json_t *doc, struct uvs_report *r)
 	uvs__up(&c, m);
 	r->duration_s = uvs__num(&c, doc, "duration_s", 0, 1e9);
 	r->lost_events = uvs__uint(&c, doc, "lost_events");
-	r->has_loop = true;
-	uvs__read_loop(&c, doc, &r->loop);
+	if (strcmp(r->command, "pool") && strcmp(r->command, "blocked")) {
+		r->has_loop = true;
+		uvs__read_loop(&c, doc, &r->loop);
+	}
+	t = uvs__get(&c, doc, "pool", JSON_OBJECT, strcmp(r->command, "pool"),
+		     &m);
+	if (t) {
+		r->has_pool = true;
+		uvs__read_pool(&c, t, &r->pool);
+	}
+	uvs__up(&c, m);
+	t = uvs__get(&c, doc, "blocked", JSON_OBJECT,
+		     strcmp(r->command, "blocked"), &m);
+	if (t) {
+		r->has_blocked = true;
+		uvs__read_blocked(&c, t, &r->blocked);
+	}
+	uvs__up(&c, m);
 	json_decref(doc);
+	if (c.err)
+		uvs_report__fini(r);
 	return c.err;
 }

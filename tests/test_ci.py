@@ -183,3 +183,62 @@ def ci_fuzz_the_reader():
         check("Done" in err, "fuzzer did not finish: " + err[-500:])
     finally:
         shutil.rmtree(tmp)
+
+
+@test(timeout=90)
+def ci_record_pool_and_blocked():
+    """record keeps loop, pool and blocked sections; report reads them back
+    (text, JSON, --flame); check compares pool queue waits and blocked
+    time; diff draws what grew."""
+    tmp = tempfile.mkdtemp()
+    env = dict(os.environ, UV_THREADPOOL_SIZE="1")
+    try:
+        paths = {}
+        for name, argv in (
+                ("base", ["burst", "4", "20", "200", "500"]),
+                ("slow", ["burst", "4", "60", "200", "500"])):
+            path = os.path.join(tmp, name + ".json")
+            with Target([FIX + "/poolfix"] + argv, env=env) as t:
+                rc, out, err = run(["record", "-o", path, "-d", "2.2",
+                                    "-p", str(t.pid)])
+            eq(rc, 0, "record exit status (%s)" % err)
+            doc = json.load(open(path))
+            validate(doc, path)
+            check("pool" in doc and "blocked" in doc and "loop" in doc,
+                  "sections: %s" % sorted(doc))
+            paths[name] = path
+        base = json.load(open(paths["base"]))
+        kinds = {k["kind"]: k for k in base["pool"]["tasks"]}
+        check("work busy_work (poolfix)" in kinds, "kinds %s" % list(kinds))
+        # report renders the same numbers it read
+        rc, out, err = run(["report", "--json", paths["base"]])
+        eq(rc, 0, "report exit status (%s)" % err)
+        again = json.loads(out)
+        eq(again["pool"]["tasks"], base["pool"]["tasks"], "pool tasks")
+        eq(again["blocked"]["stacks"], base["blocked"]["stacks"],
+           "blocked stacks")
+        rc, out, err = run(["report", paths["base"]])
+        check("QUEUE WAIT" in out, "text report lacks the pool:\n" + out)
+        svg = os.path.join(tmp, "r.svg")
+        rc, out, err = run(["report", "--flame", svg, paths["base"]])
+        eq(rc, 0, "report --flame (%s)" % err)
+        check(os.path.getsize(svg) > 1000, "no flame graph")
+        # 60 ms work items wait three times longer than 20 ms ones
+        rc, out, err = run(["check", "-b", paths["base"], paths["slow"]])
+        eq(rc, 1, "check exit status\n" + out)
+        check(any(ln.startswith("work busy_work (poolfix) queue p50") and
+                  "REGRESSION" in ln for ln in out.splitlines()),
+              "pool queue wait not flagged:\n" + out)
+        rc, out, err = run(["check", "-b", paths["base"], paths["base"]])
+        eq(rc, 0, "a run against itself\n" + out)
+        t20 = record(tmp, "t20.json", [FIX + "/loopfix", "timer", "20", "100"])
+        t60 = record(tmp, "t60.json", [FIX + "/loopfix", "timer", "60", "150"])
+        diff = os.path.join(tmp, "d.svg")
+        rc, out, err = run(["diff", t20, t60, "--flame", diff])
+        eq(rc, 0, "diff exit status (%s)" % err)
+        check("moved most" in out, out)
+        check(open(diff).read().startswith("<?xml"), "diff SVG")
+        rc, out, err = run(["diff", paths["base"], "--flame", diff])
+        one_line_error(rc, err, "diff with one file")
+    finally:
+        shutil.rmtree(tmp)

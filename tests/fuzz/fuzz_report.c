@@ -22,5 +22,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		uvs_report__print_json(&r, null);
 		fclose(null);
 	}
+	uvs_report__fini(&r);
 	return 0;
 }
