@@ -81,10 +81,11 @@ def node_binaries():
 class Target:
     """A fixture process; waits for its "ready" line, killed on exit."""
 
-    def __init__(self, argv, env=None, user=None):
+    def __init__(self, argv, env=None, user=None, cwd=None):
         self.argv = argv
         self.env = env
         self.user = user
+        self.cwd = cwd
 
     def __enter__(self):
         pre = None
@@ -98,7 +99,7 @@ class Target:
             raise Fail("fixture missing: %s" % self.argv[0])
         self.p = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=self.env,
-                                  preexec_fn=pre)
+                                  preexec_fn=pre, cwd=self.cwd)
         line = self.p.stdout.readline().decode()
         if not line.startswith("ready"):
             err = self.p.stderr.read().decode()

@@ -200,8 +200,9 @@ def blocked_perf_map_garbage_and_owner():
 
 def node_burn(node):
     def fn():
+        # --perf-basic-prof makes V8 write isolate-*.log in the cwd
         with Target([node, "--perf-basic-prof", JSFIX + "/blocked.js",
-                     "burn", "60", "300"]) as t:
+                     "burn", "60", "300"], cwd=tempfile.mkdtemp()) as t:
             doc, _ = blocked_json(t.pid, 2.5)
         try:
             os.unlink("/tmp/perf-%d.map" % t.pid)
@@ -233,7 +234,7 @@ def node_execsync(node):
 def node_microtasks(node):
     def fn():
         with Target([node, "--perf-basic-prof", JSFIX + "/blocked.js",
-                     "microtasks", "50", "300"]) as t:
+                     "microtasks", "50", "300"], cwd=tempfile.mkdtemp()) as t:
             doc, _ = blocked_json(t.pid, 2.5)
         try:
             os.unlink("/tmp/perf-%d.map" % t.pid)
