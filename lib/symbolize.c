@@ -215,97 +215,99 @@ bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr)
 	return false;
 }
 
-const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
-			   size_t len)
+/* What an address is: in a mapped file (and which symbol, if any), in
+ * JIT code named by the perf map, or neither. */
+struct uvs__where {
+	int map;			/* index in maps, or -1 */
+	struct uvs__file *file;		/* NULL for anonymous code */
+	const struct uvs_sym *sym;
+	uint64_t vaddr;			/* link-time address in file */
+	const struct uvs__jit *jit;
+};
+
+static void uvs__resolve(struct uvs_syms *s, uint64_t a, struct uvs__where *w)
 {
-	const struct uvs_sym *sym = NULL;
-	struct uvs__file *file = NULL;
-	uint64_t vaddr = 0;
 	size_t lo = 0, hi = s->njit;
 	int i;
 
+	memset(w, 0, sizeof(*w));
+	w->map = -1;
 	for (i = 0; i < s->nmaps; i++)
-		if (addr >= s->maps[i].start && addr < s->maps[i].end)
+		if (a >= s->maps[i].start && a < s->maps[i].end) {
+			w->map = i;
 			break;
-	if (i < s->nmaps && s->maps[i].file >= 0) {
-		file = &s->files[s->maps[i].file];
-		if (file->elf && !uvs_elf__off_to_vaddr(file->elf,
-				addr - s->maps[i].start + s->maps[i].off, &vaddr))
-			sym = uvs_elf__symbolize(file->elf, vaddr);
-		if (sym) {
-			int st = -1;
-			char *d = sym->name[0] == '_' && sym->name[1] == 'Z' ?
-				  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
-
-			snprintf(buf, len, "%s+%#llx (%s)", st == 0 ? d : sym->name,
-				 (unsigned long long)(vaddr - sym->addr),
-				 uvs__base(file->path));
-			free(d);
-			return buf;
 		}
-		snprintf(buf, len, "%#llx (%s)", (unsigned long long)addr,
-			 uvs__base(file->path));
-		return buf;
+	if (w->map >= 0 && s->maps[i].file >= 0) {
+		w->file = &s->files[s->maps[i].file];
+		if (w->file->elf &&
+		    !uvs_elf__off_to_vaddr(w->file->elf, a - s->maps[i].start +
+					   s->maps[i].off, &w->vaddr))
+			w->sym = uvs_elf__symbolize(w->file->elf, w->vaddr);
+		return;
 	}
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (s->jit[mid].start <= addr)
+		if (s->jit[mid].start <= a)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo && addr < s->jit[lo - 1].start + s->jit[lo - 1].size) {
-		snprintf(buf, len, "%s", s->jit[lo - 1].name);
-		return buf;
+	if (lo && a < s->jit[lo - 1].start + s->jit[lo - 1].size)
+		w->jit = &s->jit[lo - 1];
+}
+
+/* The symbol's name, demangled when it is C++; *tofree is what to free. */
+static const char *uvs__demangle(const struct uvs_sym *sym, char **tofree)
+{
+	int st = -1;
+
+	*tofree = sym->name[0] == '_' && sym->name[1] == 'Z' ?
+		  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
+	return st == 0 && *tofree ? *tofree : sym->name;
+}
+
+const char *uvs_syms__name(struct uvs_syms *s, uint64_t addr, char *buf,
+			   size_t len)
+{
+	struct uvs__where w;
+	char *d;
+
+	uvs__resolve(s, addr, &w);
+	if (w.sym) {
+		snprintf(buf, len, "%s+%#llx (%s)", uvs__demangle(w.sym, &d),
+			 (unsigned long long)(w.vaddr - w.sym->addr),
+			 uvs__base(w.file->path));
+		free(d);
+	} else if (w.file) {
+		snprintf(buf, len, "%#llx (%s)", (unsigned long long)addr,
+			 uvs__base(w.file->path));
+	} else if (w.jit) {
+		snprintf(buf, len, "%s", w.jit->name);
+	} else {
+		snprintf(buf, len, "[jit] %#llx", (unsigned long long)addr);
 	}
-	snprintf(buf, len, "[jit] %#llx", (unsigned long long)addr);
 	return buf;
 }
 
 const char *uvs_syms__frame(struct uvs_syms *s, uint64_t addr, bool ret,
 			    char *buf, size_t len)
 {
-	const struct uvs_sym *sym = NULL;
-	struct uvs__file *file;
-	uint64_t vaddr = 0, a = ret && addr ? addr - 1 : addr;
-	size_t lo = 0, hi = s->njit;
-	char *semi;
-	int i;
+	struct uvs__where w;
+	char *semi, *d;
 
-	for (i = 0; i < s->nmaps; i++)
-		if (a >= s->maps[i].start && a < s->maps[i].end)
-			break;
-	if (i < s->nmaps && s->maps[i].file >= 0) {
-		file = &s->files[s->maps[i].file];
-		if (file->elf && !uvs_elf__off_to_vaddr(file->elf,
-				a - s->maps[i].start + s->maps[i].off, &vaddr))
-			sym = uvs_elf__symbolize(file->elf, vaddr);
-		if (sym) {
-			int st = -1;
-			char *d = sym->name[0] == '_' && sym->name[1] == 'Z' ?
-				  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
-
-			snprintf(buf, len, "%s", st == 0 ? d : sym->name);
-			free(d);
-		} else {
-			snprintf(buf, len, "[%s]", uvs__base(file->path));
-		}
+	uvs__resolve(s, ret && addr ? addr - 1 : addr, &w);
+	if (w.sym) {
+		snprintf(buf, len, "%s", uvs__demangle(w.sym, &d));
+		free(d);
+	} else if (w.file) {
+		snprintf(buf, len, "[%s]", uvs__base(w.file->path));
+	} else if (w.map >= 0 && s->maps[w.map].vdso) {
+		snprintf(buf, len, "[vdso]");
+	} else if (w.jit) {
+		snprintf(buf, len, "%s", w.jit->name);
 	} else {
-		while (lo < hi) {
-			size_t mid = (lo + hi) / 2;
-
-			if (s->jit[mid].start <= a)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (i < s->nmaps && s->maps[i].vdso)
-			snprintf(buf, len, "[vdso]");
-		else if (lo && a < s->jit[lo - 1].start + s->jit[lo - 1].size)
-			snprintf(buf, len, "%s", s->jit[lo - 1].name);
-		else
-			snprintf(buf, len, i < s->nmaps ? "[jit]" : "[unknown]");
+		snprintf(buf, len, w.map >= 0 ? "[jit]" : "[unknown]");
 	}
 	/* ';' separates frames in folded stacks */
 	for (semi = strchr(buf, ';'); semi; semi = strchr(semi, ';'))

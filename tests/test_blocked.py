@@ -59,9 +59,10 @@ def blocked_c_timer_spin_40ms():
     with Target([FIX + "/loopfix", "timer", "40", "200"]) as t:
         doc, _ = blocked_json(t.pid, 2)
     eps = assert_episodes(doc, 37, 43, "timers", 6, "C spin")
-    for e in eps:
-        check(e["on_cpu_ms"] >= 30, "on CPU %.1f of %.1f ms"
-              % (e["on_cpu_ms"], e["duration_ms"]))
+    # a spin is on CPU but for what other processes take from it
+    on = sum(e["on_cpu_ms"] for e in eps)
+    total = sum(e["duration_ms"] for e in eps)
+    check(on >= 0.75 * total, "on CPU %.1f of %.1f ms" % (on, total))
     share, n = on_cpu_share(doc, "spin_for_ms")
     check(share >= 0.9, "spin_for_ms in %.1f%% of %d samples"
           % (100 * share, n))
