@@ -202,11 +202,7 @@ int cmd_blocked(int argc, char **argv)
 			goto out;
 		}
 		now = uvs_now_ns();
-		if (!uvs_cli__target_alive(&c)) {
-			exited = true;
-			break;
-		}
-		if (c.duration && now - t0 >= c.duration * 1e9)
+		if (uvs_cli__done(&c, t0, now, &exited))
 			break;
 	}
 	now = uvs_now_ns();

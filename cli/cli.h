@@ -40,6 +40,10 @@ int uvs_cli__start(struct uvs_cli *c);
 int uvs_cli__release(struct uvs_cli *c);
 /* True while the target runs; reaps a launched child. */
 bool uvs_cli__target_alive(struct uvs_cli *c);
+/* After a poll: true when tracing is over (Ctrl-C, the target ended
+ * (then *exited), or -d ran out since t0). */
+bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
+		   bool *exited);
 /* Ends a launched child still running; returns the exit status to use. */
 int uvs_cli__finish(struct uvs_cli *c);
 int uvs_cli__backend_check(const struct uvs_cli *c);

@@ -313,6 +313,18 @@ static int uvs__status(int st)
 	return 1;
 }
 
+bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
+		   bool *exited)
+{
+	if (uvs_cli_stop)
+		return true;
+	if (!uvs_cli__target_alive(c)) {
+		*exited = true;
+		return true;
+	}
+	return c->duration && now - t0 >= c->duration * 1e9;
+}
+
 int uvs_cli__finish(struct uvs_cli *c)
 {
 	int i;

@@ -231,11 +231,7 @@ static int loop_main(int argc, char **argv, const char *command)
 			goto out;
 		}
 		now = uvs_now_ns();
-		if (!uvs_cli__target_alive(&c)) {
-			exited = true;
-			break;
-		}
-		if (c.duration && now - t0 >= c.duration * 1e9)
+		if (uvs_cli__done(&c, t0, now, &exited))
 			break;
 		if (c.interval && now - last >= c.interval * 1e9) {
 			uvs_loop__collect(l, r);

@@ -119,11 +119,7 @@ int cmd_pool(int argc, char **argv)
 			goto out;
 		}
 		now = uvs_now_ns();
-		if (!uvs_cli__target_alive(&c)) {
-			exited = true;
-			break;
-		}
-		if (c.duration && now - t0 >= c.duration * 1e9)
+		if (uvs_cli__done(&c, t0, now, &exited))
 			break;
 		if (!c.interval || now - (c.json ? last : shown_at) <
 					   c.interval * 1e9)
