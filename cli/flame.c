@@ -33,10 +33,10 @@ static void flame_help(FILE *out)
 "  --min-width PX         leave out frames narrower than this (default 0.1)\n"
 "\n"
 "EXAMPLES:\n"
-"  uvscope flame -o blocked.svg blocked.folded\n"
+"  perf script | stackcollapse-perf.pl | uvscope flame - > perf.svg\n"
 "  uvscope flame --speedscope -o blocked.json blocked.folded\n"
 "  uvscope flame --diff before.folded -o diff.svg after.folded\n"
-"  perf script | stackcollapse-perf.pl | uvscope flame - > perf.svg\n");
+"  uvscope flame -o blocked.svg blocked.folded\n");
 }
 /* clang-format on */
 

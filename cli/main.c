@@ -46,7 +46,7 @@ static void usage(FILE *out)
 		"  uvscope loop -d 10 --json -p 1234     # 10 s, machine-readable\n"
 		"  uvscope loop -- node server.js        # launch and trace from start\n"
 		"  uvscope pool -p 1234 -d 10            # is the thread pool the bottleneck?\n"
-		"  uvscope blocked -p 1234 --flame b.svg # what blocked the loop, as a flame graph\n"
+		"  uvscope blocked -p 1234 --flame b.svg # what blocked the loop, as a flame\n"
 		"  uvscope why -p 1234                   # why won't it exit?\n"
 		"  uvscope exit -p 1234                  # why did it end?\n"
 		"  uvscope record -o run.json -d 30 -p 1234\n"

@@ -40,8 +40,8 @@ static void pool_help(FILE *out)
 "EXAMPLES:\n"
 "  uvscope pool -p 1234 -d 10            # 10 s, then the report\n"
 "  uvscope pool -p 1234 -i 1             # a timeline line every second\n"
-"  uvscope pool --json -d 5 -p 1234      # machine-readable\n"
-"  UV_THREADPOOL_SIZE=8 uvscope pool -d 5 -- node app.js\n");
+"  UV_THREADPOOL_SIZE=8 uvscope pool -d 5 -- node app.js\n"
+"  uvscope pool --json -d 5 -p 1234      # machine-readable\n");
 }
 
 static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,

@@ -12,9 +12,20 @@ from harness import (FIX, UVSCOPE, UVSCOPE_ASAN, Target, check, eq,
                      wait_for, within)
 
 
-@test(timeout=10)
+def commands():
+    """The subcommands uvscope --help lists."""
+    rc, out, err = run(["--help"])
+    body = out.split("Commands:", 1)[1].split("\n\n", 1)[0]
+    return [ln.split()[0] for ln in body.splitlines() if ln.strip()]
+
+
+@test(timeout=20)
 def cli_help_has_examples():
-    for args in (["--help"], ["loop", "--help"]):
+    cmds = commands()
+    for c in ("loop", "pool", "blocked", "why", "exit", "record", "report",
+              "check", "diff", "flame"):
+        check(c in cmds, "%s missing from uvscope --help: %s" % (c, cmds))
+    for args in [["--help"]] + [[c, "--help"] for c in cmds]:
         rc, out, err = run(args)
         eq(rc, 0, "exit status of uvscope %s" % " ".join(args))
         check("EXAMPLES" in out, "no EXAMPLES in %s" % args)
