@@ -141,6 +141,8 @@ static int uvs__classify(struct uvs_ploop *l, const struct uvs_pt_sample *s)
 	int i, outer = -1, runs = 0, ph = -1, polls = 0;
 	uint64_t pc;
 
+	if (s->in_wait)
+		return UVS_SP_POLL_WAIT; /* blocked on the loop's epoll fd */
 	if (!s->nframes)
 		return UVS_SP_NOSTACK;
 	for (i = 0; i < s->nframes; i++) {
@@ -218,6 +220,12 @@ static void uvs__on_sample(const struct uvs_pt_sample *s, void *ctx)
 	if (!l->ranges_ready)
 		uvs__ranges(l);
 	state = uvs__classify(l, s);
+	/* the loop's own epoll fd, learnt from a wait seen on the stack:
+	 * later waits on it are sampled without a stop */
+	if (state == UVS_SP_POLL_WAIT && !s->in_wait && l->phases_known) {
+		uvs_debug("ptrace: the loop waits on epoll fd %ld", s->arg0);
+		uvs_pt__set_wait_fd(l->pt, s->arg0);
+	}
 	l->n[state]++;
 	l->samples++;
 	if (uvs_verbose >= 3)
@@ -285,6 +293,7 @@ void uvs_ploop__collect(struct uvs_ploop *l, struct uvs_report *r)
 	o->rate_hz = l->o.rate_hz;
 	o->samples = l->samples;
 	o->missed = st.missed - l->last.missed;
+	o->unstopped = st.peeked - l->last.peeked;
 	memcpy(o->n, l->n, sizeof(o->n));
 	o->phases_known = l->phases_known;
 	memcpy(o->inlined, l->inlined, sizeof(o->inlined));

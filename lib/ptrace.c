@@ -64,6 +64,7 @@ struct uvs_pt {
 	bool detaching;
 	struct uvs_unwind *uw;
 	uint64_t period_ns, next_ns;
+	int wait_fd;
 	bool ended, execd, first_exec_seen, leader_reaped;
 	int leader_status;
 	struct uvs_pt_stats st;
@@ -179,8 +180,10 @@ static void uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 	s->tid = t->tid;
 	s->nframes = 0;
 	s->syscall = -1;
+	s->in_wait = false;
 	if (!uvs__regs(t->tid, &r)) {
 		s->syscall = (long)r.orig_rax;
+		s->arg0 = (long)r.rdi;
 		s->nframes = uvs__unwind(p, &r, s->ip);
 	}
 	if (p->o.hold_us)
@@ -368,6 +371,8 @@ static void uvs__handle(struct uvs_pt *p, pid_t tid, int status)
 	case PTRACE_EVENT_EXEC:
 		if (p->o.launched && !p->first_exec_seen) {
 			p->first_exec_seen = true;
+			/* a new address space: the fork's vDSO is gone */
+			uvs_unwind__flush(p->uw);
 			uvs__cont(p, t, PTRACE_CONT, 0);
 			return;
 		}
@@ -438,6 +443,7 @@ int uvs_pt__open(pid_t pid, const struct uvs_pt_opts *opts,
 	if (!p)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	p->sfd = -1;
+	p->wait_fd = -1;
 	p->pid = pid;
 	memcpy(&p->o, opts, opts->sz < sizeof(p->o) ? opts->sz : sizeof(p->o));
 	p->loop_tid = p->o.tid ? p->o.tid : pid;
@@ -500,6 +506,52 @@ fail:
 	return err;
 }
 
+void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd)
+{
+	p->wait_fd = fd;
+}
+
+static bool uvs__epoll_nr(long nr)
+{
+	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait
+#ifdef SYS_epoll_pwait2
+	       || nr == SYS_epoll_pwait2
+#endif
+	    ;
+}
+
+/* A sample without a stop, if the thread is blocked in epoll on the wait
+ * fd: /proc/PID/task/TID/syscall shows a blocked thread's system call and
+ * arguments ("running" otherwise). */
+static bool uvs__peek(struct uvs_pt *p, struct uvs__thr *t)
+{
+	struct uvs_pt_sample *s = &p->sample;
+	char path[64], buf[256];
+	long nr, fd;
+
+	/* the test hook wants stops to hold */
+	if (p->wait_fd < 0 || p->o.hold_us)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", p->pid,
+		 t->tid);
+	if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
+	    sscanf(buf, "%ld %lx", &nr, &fd) != 2 || !uvs__epoll_nr(nr) ||
+	    fd != p->wait_fd)
+		return false;
+	s->ts_ns = uvs_now_ns();
+	s->tid = t->tid;
+	s->syscall = nr;
+	s->arg0 = fd;
+	s->in_wait = true;
+	s->nframes = 0;
+	s->stopped_ns = 0;
+	p->st.samples++;
+	p->st.peeked++;
+	if (p->on_sample)
+		p->on_sample(s, p->ctx);
+	return true;
+}
+
 int uvs_pt__poll(struct uvs_pt *p, int timeout_ms)
 {
 	uint64_t now = uvs_now_ns(), end = now + timeout_ms * 1000000ull;
@@ -513,7 +565,10 @@ int uvs_pt__poll(struct uvs_pt *p, int timeout_ms)
 		now = uvs_now_ns();
 		if (p->period_ns && now >= p->next_ns) {
 			lt = uvs__thr(p, p->loop_tid, false);
-			if (lt && !lt->gone && !lt->irq_pending) {
+			if (lt && !lt->gone && !lt->irq_pending &&
+			    uvs__peek(p, lt)) {
+				/* taken without a stop */
+			} else if (lt && !lt->gone && !lt->irq_pending) {
 				lt->want_sample = true;
 				lt->irq_at = now;
 				if (!ptrace(PTRACE_INTERRUPT, lt->tid, 0, 0))

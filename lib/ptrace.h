@@ -54,6 +54,9 @@ struct uvs_pt_sample {
 	uint64_t ts_ns;
 	pid_t tid;
 	long syscall;	     /* system call it is in (orig_rax), or -1 */
+	bool in_wait;	     /* seen blocked in epoll on the wait fd without
+			      * stopping it (uvs_pt__set_wait_fd): no stack */
+	long arg0;	     /* first system call argument (rdi) */
 	int nframes;	     /* 0 when the stack could not be unwound */
 	uint64_t stopped_ns; /* interrupt to resume: what it cost the thread */
 	uint64_t ip[UVS_PT_MAX_FRAMES]; /* innermost first */
@@ -88,6 +91,7 @@ typedef void (*uvs_pt_event_fn)(const struct uvs_pt_event *e, void *ctx);
 
 struct uvs_pt_stats {
 	uint64_t samples, missed; /* missed: the thread did not stop in time */
+	uint64_t peeked;	  /* taken from /proc, the thread not stopped */
 	uint64_t unwound;	  /* samples with a stack */
 	struct uvs_hist stopped_ns; /* per sample, as the thread saw it */
 	struct uvs_hist unwind_ns;
@@ -110,6 +114,11 @@ int uvs_pt__poll(struct uvs_pt *p, int timeout_ms);
 bool uvs_pt__ended(const struct uvs_pt *p, bool *reaped, int *status);
 bool uvs_pt__execd(const struct uvs_pt *p);
 void uvs_pt__stats(const struct uvs_pt *p, struct uvs_pt_stats *out);
+/* The loop's epoll fd, once known: a sample that finds the loop thread
+ * blocked in epoll on it (/proc/PID/task/TID/syscall) is taken without
+ * stopping the thread, since an interrupted epoll_wait returns EINTR and
+ * libuv would end that poll early. -1 turns it off. */
+void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd);
 /* The unwinder, to read memory the way samples do. */
 struct uvs_unwind *uvs_pt__unwinder(struct uvs_pt *p);
 /* Detaches from every thread; the target runs on as it would have. */

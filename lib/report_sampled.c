@@ -105,9 +105,11 @@ void uvs_report__text_sampled(const struct uvs_report *r, FILE *out)
 		fprintf(out, "phases unknown: libuv's internal symbols are "
 			     "stripped; only the wait is told apart\n");
 	fprintf(out,
-		"\neach sample stopped the loop thread %.0f us (p50), "
-		"%.0f us (p99)",
-		s->cost_us_p50, s->cost_us_p99);
+		"\n%llu samples stopped the loop thread, %.0f us (p50), "
+		"%.0f us (p99);\n%llu found it waiting in epoll without a "
+		"stop",
+		(unsigned long long)(s->samples - s->unstopped), s->cost_us_p50,
+		s->cost_us_p99, (unsigned long long)s->unstopped);
 	if (s->missed)
 		fprintf(out,
 			"; %llu not taken (the thread did not stop in "
@@ -126,6 +128,7 @@ struct json_t *uvs_report__json_sampled(const struct uvs_report *r)
 	json_object_set_new(o, "rate_hz", json_real(s->rate_hz));
 	json_object_set_new(o, "samples", json_integer(s->samples));
 	json_object_set_new(o, "missed", json_integer(s->missed));
+	json_object_set_new(o, "without_stop", json_integer(s->unstopped));
 	json_object_set_new(o, "phases_known", json_boolean(s->phases_known));
 	json_object_set_new(o, "confidence", json_real(0.95));
 	for (i = 0; i < sizeof(uvs__rows) / sizeof(uvs__rows[0]); i++) {

@@ -362,16 +362,24 @@ int uvs_unwind__stack(struct uvs_unwind *u, const struct user_regs_struct *r,
 			break;
 		last_sp = sp;
 		ips[n++] = ip;
-	} while (n < max && unw_step(&c) > 0);
+	} while (n < max && (err = unw_step(&c)) > 0);
+	if (uvs_verbose >= 3)
+		fprintf(stderr,
+			"unwind: stopped after %d frames (step %d, ip "
+			"%#llx sp %#llx)\n",
+			n, err, (unsigned long long)ip, (unsigned long long)sp);
 	uvs__cur = NULL;
 	return n;
 }
 
-/* Forgets cached unwind rules: after the target maps new code over old
- * (dlclose + dlopen), a rule for a reused address would be wrong. */
+/* Forgets cached unwind rules and finds the vDSO again: after an exec
+ * (or dlclose + dlopen), a rule for a reused address would be wrong. */
 void uvs_unwind__flush(struct uvs_unwind *u)
 {
 	unw_flush_cache(u->as, 0, 0);
+	u->vdso_ok = false;
+	u->vdso_lo = u->vdso_hi = 0;
+	uvs__vdso(u);
 }
 
 uint64_t uvs_unwind__reads(const struct uvs_unwind *u)

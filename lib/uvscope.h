@@ -221,6 +221,7 @@ struct uvs_loop_sampling {
 	bool on;
 	double rate_hz;
 	uint64_t samples, missed;
+	uint64_t unstopped; /* blocked in the loop's epoll: read from /proc */
 	uint64_t n[UVS_SP_NSTATES];
 	bool phases_known; /* libuv's phase functions are in its symbols */
 	bool inlined[7];   /* phase helper inlined: its samples are unknown */
