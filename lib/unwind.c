@@ -24,13 +24,14 @@
 #include "uvscope.h"
 #include "ptrace.h"
 
-#define UVS__PAGES 32
+#define UVS__PAGES 512 /* 2 MiB: read-only pages stay across samples */
 #define UVS__PAGE  4096ull
 
 struct uvs__page {
 	uint64_t addr; /* page address; 0 = empty */
 	uint64_t gen;
 	bool bad; /* unreadable: reads fail fast */
+	bool ro;  /* in a read-only file mapping: valid across unwinds */
 	unsigned char data[UVS__PAGE];
 };
 
@@ -39,8 +40,26 @@ int _Ux86_64_dwarf_search_unwind_table(unw_addr_space_t as, unw_word_t ip,
 				       unw_dyn_info_t *di, unw_proc_info_t *pi,
 				       int need_unwind_info, void *arg);
 
+struct uvs__xmap {
+	uint64_t lo, hi;
+	uint64_t base; /* start of the module's mapping at file offset 0 */
+	int state;     /* 0: not looked at, 1: di is its table, -1: none */
+	unw_dyn_info_t di;
+};
+
 struct uvs_unwind {
 	pid_t pid;
+	/* executable file mappings: an IP elsewhere (JIT code) has no CFI
+	 * to look for, and libunwind would read /proc/PID/maps to say so */
+	struct uvs__xmap *xmaps;
+	int nxmaps, capxmaps;
+	struct uvs__xmap *romaps; /* read-only file mappings (lo, hi) */
+	int nromaps, capromaps;
+	struct uvs__xmap *jmaps; /* executable, no file: JIT code, vDSO */
+	int njmaps, capjmaps;
+	uint64_t mod_base; /* of the file being listed */
+	char mod_path[512];
+	uint64_t xmaps_at;
 	uint64_t vdso_lo, vdso_hi;
 	unw_dyn_info_t vdso_di; /* its .eh_frame_hdr, in the target */
 	bool vdso_ok;
@@ -60,10 +79,103 @@ struct uvs_unwind {
  * is kept here. */
 static struct uvs_unwind *uvs__cur;
 
+static int uvs__push(struct uvs__xmap **a, int *n, int *cap,
+		     const struct uvs_map_line *m, uint64_t base)
+{
+	struct uvs__xmap *x;
+
+	if (*n == *cap) {
+		int c = *cap ? *cap * 2 : 64;
+
+		x = realloc(*a, c * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		*a = x;
+		*cap = c;
+	}
+	x = &(*a)[(*n)++];
+	memset(x, 0, sizeof(*x));
+	x->lo = m->start;
+	x->hi = m->end;
+	x->base = base;
+	return 0;
+}
+
+static int uvs__add_xmap(const struct uvs_map_line *m, void *ctx)
+{
+	struct uvs_unwind *u = ctx;
+
+	if (m->path[0] != '/')
+		return m->perms[2] == 'x' ? uvs__push(&u->jmaps, &u->njmaps,
+						      &u->capjmaps, m, 0)
+					  : 0;
+	/* a file's mappings follow the one at offset 0 (its ELF header) */
+	if (m->off == 0 || strcmp(m->path, u->mod_path)) {
+		u->mod_base = m->off == 0 ? m->start : 0;
+		snprintf(u->mod_path, sizeof(u->mod_path), "%s", m->path);
+	}
+	if (m->perms[1] != 'w' &&
+	    uvs__push(&u->romaps, &u->nromaps, &u->capromaps, m, 0))
+		return -ENOMEM;
+	if (m->perms[2] != 'x')
+		return 0;
+	return uvs__push(&u->xmaps, &u->nxmaps, &u->capxmaps, m, u->mod_base);
+}
+
+static void uvs__read_xmaps(struct uvs_unwind *u)
+{
+	int i;
+
+	/* what stays cached must still be mapped */
+	for (i = 0; i < UVS__PAGES; i++)
+		u->pages[i].ro = false;
+	u->nxmaps = 0;
+	u->nromaps = 0;
+	u->njmaps = 0;
+	u->mod_path[0] = '\0';
+	u->xmaps_at = uvs_now_ns();
+	uvs_proc_maps(u->pid, uvs__add_xmap, u);
+}
+
+static struct uvs__xmap *uvs__find(struct uvs__xmap *a, int n, uint64_t ip)
+{
+	int lo = 0, hi = n;
+
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (ip < a[mid].lo)
+			hi = mid;
+		else if (ip >= a[mid].hi)
+			lo = mid + 1;
+		else
+			return &a[mid];
+	}
+	return NULL;
+}
+
+/* The executable file mapping holding ip, or NULL (JIT code). An ip in
+ * no known mapping was mapped since (a young process, dlopen, a new JIT
+ * region): the maps are read again, at most every 10 ms. */
+static struct uvs__xmap *uvs__file_code(struct uvs_unwind *u, uint64_t ip)
+{
+	struct uvs__xmap *x = uvs__find(u->xmaps, u->nxmaps, ip);
+
+	if (x || uvs__find(u->jmaps, u->njmaps, ip) ||
+	    uvs_now_ns() - u->xmaps_at < 10000000ull)
+		return x;
+	uvs__read_xmaps(u);
+	return uvs__find(u->xmaps, u->nxmaps, ip);
+}
+
+static int uvs__eh_table(struct uvs_unwind *u, uint64_t base, uint64_t lo,
+			 uint64_t hi, unw_dyn_info_t *di);
+
 static int uvs__find_proc_info(unw_addr_space_t as, unw_word_t ip,
 			       unw_proc_info_t *pi, int need, void *arg)
 {
 	struct uvs_unwind *u = uvs__cur;
+	struct uvs__xmap *x;
 
 	(void)arg;
 	u->lookups++;
@@ -71,6 +183,20 @@ static int uvs__find_proc_info(unw_addr_space_t as, unw_word_t ip,
 	if (u->vdso_ok && ip >= u->vdso_lo && ip < u->vdso_hi)
 		return _Ux86_64_dwarf_search_unwind_table(as, ip, &u->vdso_di,
 							  pi, need, u);
+	x = uvs__file_code(u, ip);
+	if (!x)
+		return -UNW_ENOINFO; /* JIT: the frame-pointer chain */
+	/* The module's .eh_frame_hdr is read where the target has it
+	 * mapped, through the page cache: no file to open and map, as
+	 * _UPT_find_proc_info would for each change of module. */
+	if (!x->state)
+		x->state =
+		    x->base && !uvs__eh_table(u, x->base, x->lo, x->hi, &x->di)
+			? 1
+			: -1;
+	if (x->state > 0)
+		return _Ux86_64_dwarf_search_unwind_table(as, ip, &x->di, pi,
+							  need, u);
 	return _UPT_find_proc_info(as, ip, pi, need, u->upt);
 }
 
@@ -97,10 +223,11 @@ static struct uvs__page *uvs__page(struct uvs_unwind *u, uint64_t page)
 	struct uvs__page *p = &u->pages[(page / UVS__PAGE) % UVS__PAGES];
 	struct iovec l, r;
 
-	if (p->addr == page && p->gen == u->gen)
+	if (p->addr == page && (p->gen == u->gen || p->ro))
 		return p->bad ? NULL : p;
 	p->addr = page;
 	p->gen = u->gen;
+	p->ro = uvs__find(u->romaps, u->nromaps, page) != NULL;
 	l.iov_base = p->data;
 	l.iov_len = UVS__PAGE;
 	r.iov_base = (void *)(uintptr_t)page;
@@ -253,57 +380,64 @@ static int uvs__find_vdso(const struct uvs_map_line *m, void *ctx)
 	return 1;
 }
 
-/* The target's vDSO (clock_gettime runs there: a Node process is often
- * sampled in it) has CFI in an .eh_frame_hdr, found from its program
- * headers in the target's memory. */
-static void uvs__vdso(struct uvs_unwind *u)
+/* The .eh_frame_hdr table of the ELF image whose header the target has
+ * mapped at base, as libunwind's remote table for code in [lo, hi). */
+static int uvs__eh_table(struct uvs_unwind *u, uint64_t base, uint64_t lo,
+			 uint64_t hi, unw_dyn_info_t *di)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
-	uint64_t base = 0, hdr = 0;
+	uint64_t bias = 0, hdr = 0;
 	unsigned char h[12];
 	uint32_t count;
-	bool have_base = false;
+	bool have_bias = false;
 	int i;
 
-	u->gen++;
-	if (uvs_proc_maps(u->pid, uvs__find_vdso, u) < 0 || !u->vdso_lo)
-		return;
-	if (uvs_unwind__read(u, u->vdso_lo, &eh, sizeof(eh)) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_phnum > 64)
-		return;
+	if (uvs_unwind__read(u, base, &eh, sizeof(eh)) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_phnum > 128)
+		return -ENOENT;
 	for (i = 0; i < eh.e_phnum; i++) {
-		if (uvs_unwind__read(u,
-				     u->vdso_lo + eh.e_phoff +
-					 i * (uint64_t)eh.e_phentsize,
-				     &ph, sizeof(ph)))
-			return;
-		if (ph.p_type == PT_LOAD && !have_base) {
-			base = u->vdso_lo - (ph.p_vaddr & ~0xfffull);
-			have_base = true;
+		if (uvs_unwind__read(
+			u, base + eh.e_phoff + i * (uint64_t)eh.e_phentsize,
+			&ph, sizeof(ph)))
+			return -EFAULT;
+		if (ph.p_type == PT_LOAD && !have_bias) {
+			bias = base - (ph.p_vaddr & ~0xfffull);
+			have_bias = true;
 		}
 		if (ph.p_type == PT_GNU_EH_FRAME)
 			hdr = ph.p_vaddr;
 	}
-	if (!have_base || !hdr)
-		return;
-	hdr += base;
+	if (!have_bias || !hdr)
+		return -ENOENT;
+	hdr += bias;
 	/* version 1; eh_frame_ptr pcrel|sdata4, fde_count udata4, table
 	 * datarel|sdata4: what every linker writes */
 	if (uvs_unwind__read(u, hdr, h, sizeof(h)) || h[0] != 1 ||
 	    h[2] != 0x03 || h[3] != 0x3b)
-		return;
+		return -ENOENT;
 	memcpy(&count, h + 8, 4);
-	memset(&u->vdso_di, 0, sizeof(u->vdso_di));
-	u->vdso_di.format = UNW_INFO_FORMAT_REMOTE_TABLE;
-	u->vdso_di.start_ip = u->vdso_lo;
-	u->vdso_di.end_ip = u->vdso_hi;
-	u->vdso_di.u.rti.segbase = hdr;
-	u->vdso_di.u.rti.table_data = hdr + 12;
-	u->vdso_di.u.rti.table_len = count * 8ull / sizeof(unw_word_t);
+	memset(di, 0, sizeof(*di));
+	di->format = UNW_INFO_FORMAT_REMOTE_TABLE;
+	di->start_ip = lo;
+	di->end_ip = hi;
+	di->u.rti.segbase = hdr;
+	di->u.rti.table_data = hdr + 12;
+	di->u.rti.table_len = count * 8ull / sizeof(unw_word_t);
+	return 0;
+}
+
+/* The target's vDSO (clock_gettime runs there: a Node process is often
+ * sampled in it) has no file: its table is found the same way. */
+static void uvs__vdso(struct uvs_unwind *u)
+{
+	u->gen++;
+	if (uvs_proc_maps(u->pid, uvs__find_vdso, u) < 0 || !u->vdso_lo)
+		return;
+	if (uvs__eh_table(u, u->vdso_lo, u->vdso_lo, u->vdso_hi, &u->vdso_di))
+		return;
 	u->vdso_ok = true;
-	uvs_debug("ptrace: vDSO at %#llx, %u FDEs",
-		  (unsigned long long)u->vdso_lo, count);
+	uvs_debug("ptrace: vDSO at %#llx", (unsigned long long)u->vdso_lo);
 }
 
 int uvs_unwind__open(pid_t pid, struct uvs_unwind **out)
@@ -334,6 +468,7 @@ int uvs_unwind__open(pid_t pid, struct uvs_unwind **out)
 	/* 2^14 unwind rules: a Node server's hot frames all fit */
 	unw_set_cache_size(u->as, 1u << 14, 0);
 	uvs__vdso(u);
+	uvs__read_xmaps(u);
 	*out = u;
 	return 0;
 }
@@ -380,6 +515,7 @@ void uvs_unwind__flush(struct uvs_unwind *u)
 	u->vdso_ok = false;
 	u->vdso_lo = u->vdso_hi = 0;
 	uvs__vdso(u);
+	uvs__read_xmaps(u);
 }
 
 uint64_t uvs_unwind__reads(const struct uvs_unwind *u)
@@ -395,5 +531,8 @@ void uvs_unwind__close(struct uvs_unwind *u)
 		unw_destroy_addr_space(u->as);
 	if (u->upt)
 		_UPT_destroy(u->upt);
+	free(u->xmaps);
+	free(u->romaps);
+	free(u->jmaps);
 	free(u);
 }
