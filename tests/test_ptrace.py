@@ -464,3 +464,31 @@ def ptrace_non_root_user_on_own_process():
     eq(doc["target"]["backend"], "ptrace", "backend")
     within(sampled(doc)["phases"]["poll_wait"]["share"], 0.9, 1.0,
            "idle fixture: waiting share")
+
+
+@test(timeout=40)
+def ptrace_record_and_report_again():
+    """A ptrace recording renders again with its shares (report_read.c)."""
+    path = "/tmp/uvscope-ptrace-record-%d.json" % os.getpid()
+    try:
+        with Target([FIX + "/loopfix", "tick", "30", "100"]) as t:
+            rc, out, err = run(["record", "--backend", "ptrace", "-o", path,
+                                "-d", "3", "-p", str(t.pid)])
+        eq(rc, 0, "record (%s)" % err)
+        with open(path) as f:
+            rec = json.load(f)
+        rc, out, err = run(["report", "--json", path])
+        eq(rc, 0, "report --json (%s)" % err)
+        again = json.loads(out)
+        eq(again["loop"]["sampled"]["phases"], rec["loop"]["sampled"]["phases"],
+           "shares read back")
+        within(again["loop"]["utilization"],
+               rec["loop"]["utilization"] - 1e-6,
+               rec["loop"]["utilization"] + 1e-6, "utilization read back")
+        rc, out, err = run(["report", path])
+        eq(rc, 0, "report (%s)" % err)
+        check("95% INTERVAL" in out and "timers" in out,
+              "text report of a ptrace recording:\n" + out)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
