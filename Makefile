@@ -15,7 +15,8 @@ CWARN := $(WARN) -Wno-format-truncation
 CFLAGS ?= -g -O2
 CPPFLAGS += -D_GNU_SOURCE
 INCLUDES := -I$(OUTPUT) -Ibpf -Ilib -Icli
-LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread -lstdc++
+LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread -lstdc++ \
+	-lunwind-ptrace -lunwind-generic -lunwind
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))

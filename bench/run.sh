@@ -15,6 +15,8 @@
 #   uvscope    uvscope loop -p PID -d S --json       (windowed phase probes)
 #   exact      uvscope loop --exact -p PID -d S --json (phase probes always on)
 #   bpftrace   bpftrace bench/loop.bt PID            (the equivalent script)
+#   ptrace     uvscope loop --backend ptrace -p PID -d S --json
+#              (stack samples at 99 Hz: what a host without eBPF gets)
 # Then: uvscope's attach time on the idle server (5 runs of loop -v -d 0.5),
 # its own CPU during the loaded rounds, what its JSON says the windowing did.
 #
@@ -38,7 +40,7 @@
 #
 # Environment: BENCH_ROUNDS (5), BENCH_SECS (5, seconds of wrk per
 # measurement), BENCH_CONNS (32), BENCH_PORT (0: any free port),
-# BENCH_SERVER_CPU (1), BENCH_LOAD_CPU (0), BENCH_CONFIGS (all four),
+# BENCH_SERVER_CPU (1), BENCH_LOAD_CPU (0), BENCH_CONFIGS (all five),
 # BENCH_MAX_RETRIES (4), BENCH_RETRY_UNTIL (120 s into the run),
 # BENCH_WARMUP (10 s of load before the first measurement),
 # BENCH_KEEP=1 keeps the raw files.
@@ -54,7 +56,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 NODE=/usr/bin/node # bench/loop.bt names this binary in its probes
 UVSCOPE=./uvscope
-CONFIGS=${BENCH_CONFIGS:-baseline uvscope exact bpftrace}
+CONFIGS=${BENCH_CONFIGS:-baseline uvscope exact bpftrace ptrace}
 # A measurement is disturbed when something else used more than this share
 # (%) of the load generator's / the server's CPU during it, or traced.
 FOREIGN_MAX_LOAD=${BENCH_FOREIGN_MAX_LOAD:-10}
@@ -228,6 +230,12 @@ measure() {
 		# JSON covers a little idle time at both ends.
 		taskset -c "$LOAD_CPU" "$UVSCOPE" loop $flag -p "$SERVER_PID" \
 			-d $((SECS + 1)) --json > "$base.json" 2> "$base.err" &
+		TOOL_PID=$!
+		;;
+	ptrace)
+		taskset -c "$LOAD_CPU" "$UVSCOPE" loop --backend ptrace \
+			-p "$SERVER_PID" -d $((SECS + 1)) --json \
+			> "$base.json" 2> "$base.err" &
 		TOOL_PID=$!
 		;;
 	bpftrace)

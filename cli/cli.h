@@ -23,6 +23,9 @@ struct uvs_cli {
 	int exec_err_fd;	/* read end: errno if exec failed */
 	int child_status;
 	bool child_reaped;
+	/* the ptrace backend (ptrace.h) */
+	bool ptrace_ok;		/* the subcommand has one */
+	bool use_ptrace;	/* chosen by uvs_cli__backend_check */
 };
 
 extern volatile sig_atomic_t uvs_cli_stop;
@@ -46,7 +49,9 @@ bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 		   bool *exited);
 /* Ends a launched child still running; returns the exit status to use. */
 int uvs_cli__finish(struct uvs_cli *c);
-int uvs_cli__backend_check(const struct uvs_cli *c);
+/* Picks the backend: ebpf, or ptrace (c->use_ptrace) when forced or, with
+ * auto, when eBPF is unavailable and the subcommand has one. */
+int uvs_cli__backend_check(struct uvs_cli *c);
 double uvs_cli__parse_seconds(const char *s, const char *what);
 
 /* A subcommand's own option at argv[*i]: 1 if consumed (advance *i past

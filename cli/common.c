@@ -145,25 +145,37 @@ int uvs_cli__check_target(const struct uvs_cli *c, const char *cmd)
 	return 0;
 }
 
-int uvs_cli__backend_check(const struct uvs_cli *c)
+int uvs_cli__backend_check(struct uvs_cli *c)
 {
 	struct uvs_features f;
+	bool ptrace = c->backend && !strcmp(c->backend, "ptrace");
+	bool ebpf = c->backend && !strcmp(c->backend, "ebpf");
 
 	uvs_features__probe(&f);
 	if (uvs_verbose)
 		uvs_features__print(&f, stderr);
-	if (c->backend && !strcmp(c->backend, "ptrace")) {
-		uvs_error("the ptrace backend is not available in this "
-			       "version; use --backend ebpf");
+	if (ptrace && !c->ptrace_ok) {
+		uvs_error("the ptrace backend does not cover this subcommand "
+			  "yet; use --backend ebpf");
 		return -1;
+	}
+	if (ptrace) {
+		c->use_ptrace = true;
+		uvs_debug("backend: ptrace (chosen by --backend)");
+		return 0;
 	}
 	if (!uvs_features__ebpf_ok(&f)) {
-		uvs_error("eBPF unavailable: %s", f.why_not);
-		return -1;
+		if (ebpf || !c->ptrace_ok) {
+			uvs_error("eBPF unavailable: %s", f.why_not);
+			return -1;
+		}
+		c->use_ptrace = true;
+		uvs_debug("backend: ptrace (chosen by feature probes: eBPF "
+			  "unavailable: %s)", f.why_not);
+		return 0;
 	}
 	uvs_debug("backend: ebpf (chosen by %s)",
-		  c->backend && !strcmp(c->backend, "ebpf") ? "--backend"
-							     : "feature probes");
+		  ebpf ? "--backend" : "feature probes");
 	return 0;
 }
 
@@ -292,6 +304,9 @@ int uvs_cli__release(struct uvs_cli *c)
 
 bool uvs_cli__target_alive(struct uvs_cli *c)
 {
+	/* a traced child's statuses are the tracer's to reap */
+	if (c->child && c->use_ptrace)
+		return !c->child_reaped;
 	if (c->child) {
 		if (c->child_reaped)
 			return false;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include "cli.h"
+#include "ptrace.h"
 
 static void exit_help(FILE *out)
 {
@@ -23,13 +24,16 @@ static void exit_help(FILE *out)
 "  -- PROGRAM [ARGS]     launch PROGRAM and watch it from the start\n"
 "  -d, --duration SECS   stop watching after SECS (it keeps running)\n"
 "      --json            the report as JSON (schema uvscope/1)\n"
+"      --backend B       auto (default), ebpf or ptrace (no eBPF needed:\n"
+"                        exit and signal stops; see docs/backends.md)\n"
 "  -v, --verbose         show what is traced\n"
 "\n"
 "Ctrl-C stops watching and leaves the process as it was.\n"
 "\n"
 "EXAMPLES:\n"
 "  uvscope exit -p 1234                  # wait for it to end, say why\n"
-"  uvscope exit --json -- node app.js    # run it, explain its end\n");
+"  uvscope exit --json -- node app.js    # run it, explain its end\n"
+"  uvscope exit --backend ptrace -p 1234 # without eBPF\n");
 }
 
 /* Keeps a description of the keepers of the latest snapshot that had any. */
@@ -52,6 +56,87 @@ static void remember_keeper(const struct uvs_why_report *w, char *buf,
 	}
 }
 
+/* The ptrace backend: exit and signal-delivery stops (exit_ptrace.c). */
+static int exit_ptrace(struct uvs_cli *c)
+{
+	struct uvs_report *r = NULL;
+	struct uvs_pexit *x = NULL;
+	struct uvs_why_report *snap = NULL;
+	bool ended = false, have_layout = true, reaped;
+	uint64_t t0, last_snap = 0;
+	char keeper[320] = "";
+	double keeper_ms = 0;
+	int ret = UVS_EXIT_ERR, st;
+
+	if (uvs_pexit__open(c->target, c->child != 0, &x)) {
+		uvs_cli__attach_failed(c);
+		goto out;
+	}
+	if (uvs_verbose)
+		uvs_pexit__describe(x, stderr);
+	if (uvs_cli__release(c))
+		goto out;
+	r = malloc(sizeof(*r));
+	snap = malloc(sizeof(*snap));
+	if (!r) {
+		uvs_error("out of memory");
+		goto out;
+	}
+	t0 = uvs_now_ns();
+	while (!uvs_cli_stop) {
+		if (uvs_pexit__poll(x, 100)) {
+			uvs_error("%s", uvs_errmsg());
+			goto out;
+		}
+		if (uvs_pexit__ended(x, &reaped, &st)) {
+			if (c->child && reaped) {
+				c->child_reaped = true;
+				c->child_status = st;
+			}
+			ended = true;
+			break;
+		}
+		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
+			last_snap = uvs_now_ns();
+			if (uvs_why__snapshot(c->target, snap, 0)) {
+				have_layout = false;
+				uvs_debug("no keeper snapshots: %s", uvs_errmsg());
+			} else {
+				remember_keeper(snap, keeper, sizeof(keeper));
+				keeper_ms = (last_snap - t0) / 1e6;
+			}
+		}
+		if (c->duration && uvs_now_ns() - t0 >= c->duration * 1e9)
+			break;
+	}
+	uvs_report__init(r, "exit", c->target, "ptrace");
+	r->duration_s = (uvs_now_ns() - t0) / 1e9;
+	r->target_exited = ended;
+	uvs_pexit__finish(x, c->child && c->child_reaped ? &c->child_status
+							  : NULL, !ended, r);
+	if (r->exit.reason == UVS_EXIT_DRAINED && keeper[0]) {
+		snprintf(r->exit.last_keeper, sizeof(r->exit.last_keeper), "%s",
+			 keeper);
+		r->exit.last_keeper_ms = keeper_ms;
+	}
+	uvs_pexit__close(x);
+	x = NULL;
+	if (c->json)
+		uvs_report__print_json(r, stdout);
+	else
+		uvs_report__print_text(r, stdout);
+	ret = c->cmd ? uvs_cli__finish(c) : 0;
+	c->child = 0;
+out:
+	uvs_pexit__close(x);
+	if (c->child)
+		uvs_cli__finish(c);
+	uvs_target__close(c->target);
+	free(snap);
+	free(r);
+	return ret;
+}
+
 int cmd_exit(int argc, char **argv)
 {
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
@@ -71,8 +156,11 @@ int cmd_exit(int argc, char **argv)
 		uvs_error("exit: -i and --tid do not apply");
 		return UVS_EXIT_ERR;
 	}
+	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
+	if (c.use_ptrace)
+		return exit_ptrace(&c);
 	err = uvs_exit__open(c.target, &x);
 	if (err) {
 		uvs_cli__attach_failed(&c);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "ptrace.h"
 
 static void loop_help(FILE *out)
 {
@@ -30,7 +31,9 @@ static void loop_help(FILE *out)
 "      --phase-floor US  phase runs shorter than US microseconds (empty\n"
 "                        runs) are left out of the distributions (10)\n"
 "      --tid TID         the loop's thread, if not the main thread\n"
-"      --backend B       auto (default), ebpf or ptrace\n"
+"      --backend B       auto (default), ebpf or ptrace; auto takes ptrace\n"
+"                        where eBPF is not allowed (see docs/backends.md)\n"
+"      --rate HZ         ptrace: samples of the loop thread per second (99)\n"
 "  -v, --verbose         show features, probes attached and why\n"
 "  -h, --help            this text\n"
 "\n"
@@ -40,7 +43,8 @@ static void loop_help(FILE *out)
 "  uvscope loop -p 1234                  # until Ctrl-C, then the report\n"
 "  uvscope loop -p 1234 -d 10 --json     # 10 seconds, JSON on stdout\n"
 "  uvscope loop -p 1234 -i 1             # a report every second\n"
-"  uvscope loop -d 5 -- node server.js   # launch, trace 5 s, stop it\n");
+"  uvscope loop -d 5 -- node server.js   # launch, trace 5 s, stop it\n"
+"  uvscope loop --backend ptrace -p 1234 # no eBPF: sample the stack\n");
 }
 
 static void record_help(FILE *out)
@@ -96,6 +100,7 @@ struct loop_args {
 	const char **out; /* record's -o; NULL for loop */
 	bool no_pool, no_blocked;
 	uint64_t threshold_ns;
+	double rate_hz;	  /* --rate, for the ptrace backend */
 };
 
 static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
@@ -149,11 +154,103 @@ static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 			return -1;
 		}
 		a->lo->phase_floor_ns = us * 1000;
+	} else if (!strcmp(o, "--rate")) {
+		if (!v || (a->rate_hz = atof(v)) < 1 || a->rate_hz > 10000) {
+			uvs_error("--rate needs samples per second, 1 to 10000");
+			return -1;
+		}
 	} else {
 		return 0;
 	}
 	(*i)++;
 	return 1;
+}
+
+/* The ptrace backend: phases by stack sampling (lib/loop_ptrace.c). */
+static int loop_ptrace(struct uvs_cli *c, const char *command,
+		       const char *out, double rate_hz)
+{
+	struct uvs_ploop_opts po = { .sz = sizeof(po), .rate_hz = rate_hz,
+				     .tid = c->tid };
+	struct uvs_report *r = NULL;
+	struct uvs_ploop *l = NULL;
+	const char *hold = getenv("UVSCOPE_TEST_PTRACE_HOLD_US");
+	uint64_t t0, last, now;
+	double attach_ms;
+	bool exited = false, reaped;
+	int ret = UVS_EXIT_ERR, st;
+
+	if (hold)
+		po.hold_us = atoi(hold);
+	if (uvs_ploop__open(c->target, &po, &l)) {
+		uvs_cli__attach_failed(c);
+		goto out;
+	}
+	if (uvs_verbose)
+		uvs_ploop__describe(l, stderr);
+	if (uvs_cli__release(c))
+		goto out;
+	r = malloc(sizeof(*r));
+	if (!r) {
+		uvs_error("out of memory");
+		goto out;
+	}
+	t0 = last = uvs_now_ns();
+	uvs_report__init(r, command, c->target, "ptrace");
+	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
+	uvs_debug("attached in %.1f ms", r->attach_ms);
+	while (!uvs_cli_stop) {
+		if (uvs_ploop__poll(l, 100)) {
+			uvs_error("%s", uvs_errmsg());
+			goto out;
+		}
+		now = uvs_now_ns();
+		if (uvs_ploop__ended(l, &reaped, &st) ||
+		    (!c->child && !uvs_target__alive(c->target))) {
+			if (c->child && reaped) {
+				c->child_reaped = true;
+				c->child_status = st;
+			}
+			exited = true;
+			break;
+		}
+		if (c->duration && now - t0 >= c->duration * 1e9)
+			break;
+		if (c->interval && now - last >= c->interval * 1e9) {
+			r->duration_s = (now - last) / 1e9;
+			r->interval_start_s = (last - t0) / 1e9;
+			uvs_ploop__collect(l, r);
+			emit(r, c->json, NULL);
+			if (!c->json)
+				fputc('\n', stdout);
+			attach_ms = r->attach_ms;
+			uvs_report__init(r, command, c->target, "ptrace");
+			r->attach_ms = attach_ms;
+			last = now;
+		}
+	}
+	now = uvs_now_ns();
+	r->duration_s = (now - last) / 1e9;
+	r->interval_start_s = (last - t0) / 1e9;
+	uvs_ploop__collect(l, r);
+	r->target_exited = exited;
+	/* detached before anything is printed or the child is ended */
+	uvs_ploop__close(l);
+	l = NULL;
+	if (emit(r, c->json, out))
+		goto out;
+	if (exited && !c->cmd)
+		uvs_error("pid %d %s after %.1f s", c->pid,
+			  "exited or exec'd", (now - t0) / 1e9);
+	ret = c->cmd ? uvs_cli__finish(c) : 0;
+	c->child = 0;
+out:
+	uvs_ploop__close(l);
+	if (c->child)
+		uvs_cli__finish(c);
+	uvs_target__close(c->target);
+	free(r);
+	return ret;
 }
 
 /* `loop` prints; `record` writes the same report, as JSON, to -o FILE. */
@@ -192,8 +289,15 @@ static int loop_main(int argc, char **argv, const char *command)
 		}
 	}
 	lo.tid = c.tid;
+	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
+	if (c.use_ptrace)
+		return loop_ptrace(&c, command, out, la.rate_hz);
+	if (la.rate_hz) {
+		uvs_error("--rate is for the ptrace backend (--backend ptrace)");
+		goto out;
+	}
 	err = uvs_loop__open(c.target, &lo, &l);
 	if (err) {
 		uvs_cli__attach_failed(&c);

@@ -114,6 +114,10 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 	struct uvs__q q;
 	int i;
 
+	if (l->sampled.on) {
+		uvs_report__text_sampled(r, out);
+		return;
+	}
 	fprintf(out, "iterations: %llu (%.1f/s)   utilization: %.1f%%\n",
 		(unsigned long long)l->iterations,
 		r->duration_s > 0 ? l->iterations / r->duration_s : 0,
@@ -678,6 +682,8 @@ static json_t *uvs__json_loop(const struct uvs_report *r)
 			"state", l->now_state == UVS_NOW_BUSY ? "busy" : "waiting",
 			"for_ms", l->now_for_ns / 1e6,
 			"at_least", l->now_at_least));
+	if (l->sampled.on)
+		json_object_set_new(o, "sampled", uvs_report__json_sampled(r));
 	json_object_set_new(o, "probe_hits", json_integer(l->probe_hits));
 	json_object_set_new(o, "nested_ignored",
 			    json_integer(l->nested_ignored + l->other_epfd));

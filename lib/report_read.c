@@ -159,6 +159,53 @@ out:
 	uvs__up(c, m);
 }
 
+/* loop.sampled, the ptrace backend's shares (report_sampled.c) */
+static void uvs__read_sampled(struct uvs__rd *c, json_t *sj,
+			      struct uvs_loop_report *l, double util)
+{
+	struct uvs_loop_sampling *s = &l->sampled;
+	json_t *ph, *p, *v, *cost;
+	size_t m, m2, i;
+
+	s->on = true;
+	s->rate_hz = uvs__num(c, sj, "rate_hz", 0, 1e6);
+	s->samples = uvs__uint(c, sj, "samples");
+	s->missed = uvs__uint(c, sj, "missed");
+	s->unstopped = uvs__uint(c, sj, "without_stop");
+	v = uvs__get(c, sj, "phases_known", JSON_TRUE, false, &m);
+	s->phases_known = v && json_is_true(v);
+	uvs__up(c, m);
+	ph = uvs__get(c, sj, "phases", JSON_OBJECT, false, &m);
+	for (i = 0; ph && i < UVS_SP_NSTATES && !c->err; i++) {
+		p = uvs__get(c, ph, uvs_sample_state_names[i], JSON_OBJECT,
+			     false, &m2);
+		if (p)
+			s->n[i] = uvs__uint(c, p, "samples");
+		uvs__up(c, m2);
+	}
+	uvs__up(c, m);
+	v = uvs__get(c, sj, "inlined", JSON_ARRAY, false, &m);
+	for (i = 0; v && i < json_array_size(v); i++) {
+		const char *n = json_string_value(json_array_get(v, i));
+		int k;
+
+		for (k = 0; n && k < 7; k++)
+			if (!strcmp(n, uvs_phase_names[k]))
+				s->inlined[k] = true;
+	}
+	uvs__up(c, m);
+	cost = uvs__get(c, sj, "sample_cost_us", JSON_OBJECT, true, &m);
+	if (cost) {
+		s->cost_us_p50 = uvs__num(c, cost, "p50", 0, 1e9);
+		s->cost_us_p99 = uvs__num(c, cost, "p99", 0, 1e9);
+		s->cost_us_mean = uvs__num(c, cost, "mean", 0, 1e9);
+		s->unwind_us_p50 = uvs__num(c, cost, "unwind_p50", 0, 1e9);
+	}
+	uvs__up(c, m);
+	/* the utilization the writer derived from the shares */
+	l->wait_ns = util > 0 ? l->busy_ns * (1 - util) / util : 1;
+}
+
 static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 			   struct uvs_loop_report *l)
 {
@@ -211,6 +258,11 @@ static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 		l->woken = uvs__uint(c, poll, "woken");
 		l->interrupted = uvs__uint(c, poll, "interrupted");
 	}
+	uvs__up(c, m2);
+	v = uvs__get(c, lj, "sampled", JSON_OBJECT, true, &m2);
+	if (v)
+		uvs__read_sampled(c, v, l,
+				  uvs__num(c, lj, "utilization", 0, 1));
 	uvs__up(c, m2);
 	l->probe_hits = uvs__uint(c, lj, "probe_hits");
 	l->nested_ignored = uvs__uint(c, lj, "nested_ignored");

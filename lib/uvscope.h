@@ -242,6 +242,44 @@ struct uvs_phase_stats {
 	uint64_t total_ns;  /* in all timed iterations */
 };
 
+/* Where the loop thread was when sampled (the ptrace backend): the phase
+ * function nearest the outermost uv_run on its stack. */
+enum uvs_sample_state {
+	UVS_SP_TIMERS,
+	UVS_SP_PENDING,
+	UVS_SP_IDLE,
+	UVS_SP_PREPARE,
+	UVS_SP_POLL_WAIT, /* blocked in the loop's epoll wait */
+	UVS_SP_POLL_CB,	  /* in uv__io_poll, running I/O callbacks */
+	UVS_SP_CHECK,
+	UVS_SP_CLOSE,
+	UVS_SP_UNKNOWN,	  /* in uv_run, phase not on the stack (inlined) */
+	UVS_SP_OUTSIDE,	  /* no uv_run on the stack (startup, teardown) */
+	UVS_SP_NOSTACK,	  /* the stack could not be unwound */
+	UVS_SP_NSTATES,
+};
+extern const char *const uvs_sample_state_names[UVS_SP_NSTATES];
+struct uvs_loop_sampling {
+	bool on;
+	double rate_hz;
+	uint64_t samples, missed;
+	uint64_t unstopped; /* blocked in the loop's epoll: read from /proc */
+	uint64_t n[UVS_SP_NSTATES];
+	bool phases_known; /* libuv's phase functions are in its symbols */
+	bool inlined[7];   /* phase helper inlined: its samples are unknown */
+	double cost_us_p50, cost_us_p99, cost_us_mean; /* thread stopped */
+	double unwind_us_p50;
+	int threads;	   /* traced */
+};
+/* Share k/n and its 95% Wilson interval. */
+void uvs_share_interval(uint64_t k, uint64_t n, double *share, double *lo,
+			double *hi);
+struct uvs_report;
+struct json_t;
+/* The sampled loop report's text and JSON (report_sampled.c). */
+void uvs_report__text_sampled(const struct uvs_report *r, FILE *out);
+struct json_t *uvs_report__json_sampled(const struct uvs_report *r);
+
 struct uvs_loop_report {
 	uint64_t iterations;	 /* all iterations seen */
 	uint64_t phase_iterations; /* iterations with phase times */
@@ -258,6 +296,7 @@ struct uvs_loop_report {
 	enum { UVS_NOW_UNKNOWN, UVS_NOW_WAITING, UVS_NOW_BUSY } now_state;
 	uint64_t now_for_ns; /* how long in now_state, at the report */
 	bool now_at_least;   /* in that state since before tracing began */
+	struct uvs_loop_sampling sampled; /* the ptrace backend's estimate */
 };
 
 enum uvs_exit_reason {

@@ -25,6 +25,7 @@ import test_cli  # noqa: E402,F401
 import test_loop  # noqa: E402,F401
 import test_pool  # noqa: E402,F401
 import test_profiles  # noqa: E402,F401
+import test_ptrace  # noqa: E402,F401
 import test_unit  # noqa: E402,F401
 import test_why  # noqa: E402,F401
 

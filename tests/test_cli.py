@@ -79,9 +79,12 @@ def cli_not_a_libuv_process():
 
 @test(timeout=10)
 def cli_not_root():
+    """--backend ebpf without the capabilities: one line naming them.
+    (With auto, uvscope falls back to ptrace: tests/test_ptrace.py.)"""
     nobody = 65534
     with Target([FIX + "/loopfix", "idle", "100"], user=nobody) as t:
-        p = subprocess.run([UVSCOPE, "loop", "-p", str(t.pid)],
+        p = subprocess.run([UVSCOPE, "loop", "--backend", "ebpf", "-p",
+                            str(t.pid)],
                            capture_output=True, preexec_fn=lambda: (
                                os.setgid(nobody), os.setuid(nobody)))
     line = one_line_error(p.returncode, p.stderr.decode(), "not root")
