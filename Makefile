@@ -88,7 +88,8 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*.c))
 
 # A libFuzzer harness for the JSON reader (clang; run bounded by the tests).
-FUZZ_SRCS := lib/report.c lib/report_read.c lib/hist.c lib/util.c lib/flame.c
+FUZZ_SRCS := lib/report.c lib/report_read.c lib/report_sampled.c lib/hist.c \
+	lib/util.c lib/flame.c
 $(OUTPUT)/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_SRCS) $(wildcard lib/*.h bpf/*.h) | $(OUTPUT)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \

@@ -26,14 +26,15 @@ static void blocked_help(FILE *out)
 "  -- PROGRAM [ARGS]     launch PROGRAM, trace from its first instruction\n"
 "  -d, --duration SECS   stop after SECS (default: Ctrl-C or target exit)\n"
 "  -t, --threshold MS    shortest episode reported (default 20; 20ms, 0.5s)\n"
-"  -F, --frequency HZ    on-CPU samples per second (default 997)\n"
+"  -F, --frequency HZ    samples per second (default 997; ptrace: 99)\n"
 "      --kernel          kernel frames in off-CPU stacks\n"
 "      --flame FILE.svg  an interactive flame graph of the episodes\n"
 "      --folded FILE     the same stacks, folded (Brendan Gregg's format)\n"
 "      --speedscope FILE the same for https://www.speedscope.app\n"
 "      --json            JSON output (schema uvscope/1)\n"
 "      --tid TID         the loop's thread, if not the main thread\n"
-"      --backend B       auto (default), ebpf or ptrace\n"
+"      --backend B       auto (default), ebpf or ptrace (sampling with\n"
+"                        ptrace: episodes to one sample period)\n"
 "  -v, --verbose         show features and what is attached\n"
 "  -h, --help            this text\n"
 "\n"
@@ -163,8 +164,8 @@ int cmd_blocked(int argc, char **argv)
 	struct uvs_report *r = NULL;
 	struct uvs_blocked *b = NULL;
 	uint64_t t0, now;
-	bool exited = false;
-	int k, ret = UVS_EXIT_ERR, err;
+	bool exited = false, reaped;
+	int k, ret = UVS_EXIT_ERR, err, st;
 
 	k = uvs_cli__parse(&c, argc, argv, "blocked", blocked_help,
 			   blocked_opt, &ba);
@@ -175,8 +176,10 @@ int cmd_blocked(int argc, char **argv)
 		return UVS_EXIT_ERR;
 	}
 	bo.tid = c.tid;
+	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
+	bo.ptrace = c.use_ptrace;
 	err = uvs_blocked__open(c.target, &bo, &b);
 	if (err) {
 		uvs_cli__attach_failed(&c);
@@ -192,7 +195,8 @@ int cmd_blocked(int argc, char **argv)
 		goto out;
 	}
 	t0 = uvs_now_ns();
-	uvs_report__init(r, "blocked", c.target, uvs_tier_name(c.target->tier));
+	uvs_report__init(r, "blocked", c.target, bo.ptrace ? "ptrace" :
+			 uvs_tier_name(c.target->tier));
 	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
 	uvs_debug("attached in %.1f ms", r->attach_ms);
 	while (!uvs_cli_stop) {
@@ -202,6 +206,14 @@ int cmd_blocked(int argc, char **argv)
 			goto out;
 		}
 		now = uvs_now_ns();
+		if (uvs_blocked__ended(b, &reaped, &st)) {
+			if (c.child && reaped) {
+				c.child_reaped = true;
+				c.child_status = st;
+			}
+			exited = true;
+			break;
+		}
 		if (uvs_cli__done(&c, t0, now, &exited))
 			break;
 	}

@@ -32,6 +32,7 @@
 #include "loop.h"
 #include "blocked.h"
 #include "blocked.skel.h"
+#include "ptrace.h"
 
 #define UVS_PEND_MAX 4096 /* distinct stacks held for one busy period */
 
@@ -86,6 +87,12 @@ struct uvs_blocked {
 	/* what the next report gets */
 	struct uvs_blocked_report *acc;
 	uint64_t lost_seen;
+	int epfd;		/* the loop's own epoll fd, -1 until known */
+	/* the ptrace backend: busy periods are runs of busy samples */
+	struct uvs_pt *pt;
+	struct uvs_blk_event *ev; /* scratch, for a sample as an event */
+	bool in_run;
+	uint64_t run_first, run_samples, run_off;
 };
 
 static uint64_t uvs__hash_pcs(const uint64_t *pcs, int n, const uint64_t *k,
@@ -540,13 +547,22 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 
 /* ---- the loop's epoll fd, read from its uv_loop_t ---- */
 
+static void uvs__set_epfd(struct uvs_blocked *b, int fd)
+{
+	b->epfd = fd;
+	if (b->skel)
+		b->skel->data->loop_epfd = fd;
+	if (b->pt)
+		uvs_pt__set_wait_fd(b->pt, fd);
+}
+
 static void uvs__find_epfd(struct uvs_blocked *b)
 {
 	uint64_t loop = 0;
 	int32_t fd = -1;
 	long off;
 
-	if (b->skel->data->loop_epfd >= 0 || uvs_target__locate(b->t))
+	if (b->epfd >= 0 || uvs_target__locate(b->t))
 		return;
 	if (!b->located) {
 		uvs__plan_phases(b);
@@ -555,7 +571,7 @@ static void uvs__find_epfd(struct uvs_blocked *b)
 	off = b->ly ? uvs_layout__off(b->ly, "uv_loop_t", "backend_fd") : -1;
 	if (off >= 0 && !uvs_target__default_loop(b->t, &loop) && loop &&
 	    !uvs_mem_read(b->t->pid, loop + off, &fd, sizeof(fd)) && fd >= 0) {
-		b->skel->data->loop_epfd = fd;
+		uvs__set_epfd(b, fd);
 		uvs_debug("loop epoll fd %d (the default loop's backend_fd)", fd);
 		return;
 	}
@@ -563,115 +579,10 @@ static void uvs__find_epfd(struct uvs_blocked *b)
 		/* no layout: the process's first epoll fd, as loop does */
 		fd = uvs_target__first_epoll_fd(b->t);
 		if (fd >= 0) {
-			b->skel->data->loop_epfd = fd;
+			uvs__set_epfd(b, fd);
 			uvs_debug("loop epoll fd %d (the first one)", fd);
 		}
 	}
-}
-
-int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
-		      struct uvs_blocked **out)
-{
-	struct perf_event_attr pa;
-	struct uvs_features feat;
-	struct uvs_blocked *b;
-	struct blocked_bpf *skel;
-	pid_t tid;
-	int err;
-
-	*out = NULL;
-	uvs_features__probe(&feat);
-	if (!uvs_features__ebpf_ok(&feat))
-		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return uvs_seterr(-ENOMEM, "out of memory");
-	b->t = t;
-	b->perf_fd = -1;
-	if (o)
-		memcpy(&b->opts, o, o->sz < sizeof(b->opts) ? o->sz
-							  : sizeof(b->opts));
-	if (!b->opts.threshold_ns)
-		b->opts.threshold_ns = 20000000;
-	if (!b->opts.sample_hz)
-		b->opts.sample_hz = 997;
-	b->period_ns = 1000000000ull / b->opts.sample_hz;
-	b->pend = calloc(UVS_PEND_MAX, sizeof(*b->pend));
-	if (!b->pend) {
-		err = uvs_seterr(-ENOMEM, "out of memory");
-		goto fail;
-	}
-	b->cur_seq = UINT64_MAX;
-	/* a layout lets the loop's own epoll fd be read; without one (an
-	 * unknown version) the first epoll fd stands in */
-	if (t->libuv_version[0] && uvs_layout__load(t->libuv_version, &b->ly))
-		b->ly = NULL;
-	skel = blocked_bpf__open();
-	if (!skel) {
-		err = uvs_seterr(-errno, "cannot open BPF object: %s",
-				 strerror(errno));
-		goto fail;
-	}
-	b->skel = skel;
-	skel->rodata->targ_tgid = t->pid;
-	skel->rodata->threshold_ns = b->opts.threshold_ns;
-	skel->rodata->kernel_stacks = b->opts.kernel;
-	if (!feat.epoll_pwait2) {
-		bpf_program__set_autoload(skel->progs.epoll_pwait2_enter, false);
-		bpf_program__set_autoload(skel->progs.epoll_pwait2_exit, false);
-	}
-	err = blocked_bpf__load(skel);
-	if (err) {
-		err = uvs_seterr(err, "cannot load BPF programs: %s (run with "
-				 "-v for the verifier log)", strerror(-err));
-		goto fail;
-	}
-	tid = b->opts.tid ? b->opts.tid : t->loop_tid;
-	skel->bss->loop_tid = tid;
-	skel->data->loop_epfd = -1;
-	b->rb = ring_buffer__new(bpf_map__fd(skel->maps.events),
-				 uvs__on_event, b, NULL);
-	if (!b->rb) {
-		err = uvs_seterr(-errno, "cannot open the ring buffer: %s",
-				 strerror(errno));
-		goto fail;
-	}
-	err = blocked_bpf__attach(skel);
-	if (err) {
-		err = uvs_seterr(err, "cannot attach tracepoints: %s",
-				 strerror(-err));
-		goto fail;
-	}
-	/* software cpu-clock: these VMs have no hardware PMU */
-	memset(&pa, 0, sizeof(pa));
-	pa.size = sizeof(pa);
-	pa.type = PERF_TYPE_SOFTWARE;
-	pa.config = PERF_COUNT_SW_CPU_CLOCK;
-	pa.freq = 1;
-	pa.sample_freq = b->opts.sample_hz;
-	b->perf_fd = syscall(__NR_perf_event_open, &pa, tid, -1, -1,
-			     PERF_FLAG_FD_CLOEXEC);
-	if (b->perf_fd < 0) {
-		err = uvs_seterr(-errno, "cannot sample thread %d (perf_event_"
-				 "open cpu-clock): %s", tid, strerror(errno));
-		goto fail;
-	}
-	b->perf_link = bpf_program__attach_perf_event(skel->progs.on_cpu,
-						      b->perf_fd);
-	if (!b->perf_link) {
-		err = uvs_seterr(-errno, "cannot attach to the perf event: %s",
-				 strerror(errno));
-		goto fail;
-	}
-	if (uvs_syms__open(t->pid, &b->syms))
-		b->syms = NULL; /* a launched program: opened at first need */
-	b->t0 = uvs_now_ns();
-	uvs__find_epfd(b);
-	*out = b;
-	return 0;
-fail:
-	uvs_blocked__close(b);
-	return err;
 }
 
 static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
@@ -686,15 +597,189 @@ static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
 	return b->acc;
 }
 
+static bool uvs__epoll_nr(long nr)
+{
+	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait ||
+	       nr == SYS_epoll_pwait2;
+}
+
+/* The ptrace backend's samples: a run of busy samples (not waiting in
+ * the loop's own epoll) is a busy period, as long as its samples; the
+ * samples taken inside a system call are its time off CPU. */
+static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
+{
+	struct uvs_blocked *b = ctx;
+	struct uvs_blk_event *e = b->ev;
+	bool idle = s->in_wait || (uvs__epoll_nr(s->syscall) &&
+				   b->epfd >= 0 && s->arg0 == b->epfd);
+	bool off;
+	int n;
+
+	if (!uvs__acc(b))
+		return;
+	if (idle) {
+		if (b->in_run && b->run_samples * b->period_ns >=
+					 b->opts.threshold_ns) {
+			memset(e, 0, sizeof(*e));
+			e->type = UVS_BEV_BUSY;
+			e->ts = b->run_first + b->run_samples * b->period_ns;
+			e->dur = b->run_samples * b->period_ns;
+			e->off_ns = b->run_off * b->period_ns;
+			uvs__episode(b, e);
+		}
+		uvs__pend_clear(b);
+		b->in_run = false;
+		return;
+	}
+	if (!b->in_run) {
+		uvs__pend_clear(b);
+		b->in_run = true;
+		b->run_first = s->ts_ns;
+		b->run_samples = b->run_off = 0;
+	}
+	off = s->syscall >= 0;
+	b->run_samples++;
+	b->run_off += off;
+	memset(e, 0, sizeof(*e));
+	e->ts = s->ts_ns;
+	e->dur = off ? b->period_ns : 0;
+	n = s->nframes < UVS_BLK_FRAMES ? s->nframes : UVS_BLK_FRAMES;
+	e->nframes = n > 0 ? n : -1;
+	memcpy(e->frames, s->ip, (n > 0 ? n : 0) * sizeof(e->frames[0]));
+	uvs__add_pend(b, e, off);
+	if (off && e->dur > b->best_off_ns)
+		b->best_off_ns = e->dur;
+}
+
+static int uvs__open_ptrace(struct uvs_blocked *b, pid_t tid)
+{
+	struct uvs_pt_opts po = { .sz = sizeof(po), .tid = tid,
+				  .rate_hz = b->opts.sample_hz,
+				  .launched = b->t->launched };
+
+	b->ev = calloc(1, sizeof(*b->ev));
+	if (!b->ev)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	return uvs_pt__open(b->t->pid, &po, uvs__on_pt_sample, NULL, b, &b->pt);
+}
+
+static int uvs__open_ebpf(struct uvs_blocked *b, pid_t tid)
+{
+	struct perf_event_attr pa;
+	struct uvs_features feat;
+	struct blocked_bpf *skel;
+	int err;
+
+	uvs_features__probe(&feat);
+	if (!uvs_features__ebpf_ok(&feat))
+		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
+	skel = blocked_bpf__open();
+	if (!skel)
+		return uvs_seterr(-errno, "cannot open BPF object: %s",
+				  strerror(errno));
+	b->skel = skel;
+	skel->rodata->targ_tgid = b->t->pid;
+	skel->rodata->threshold_ns = b->opts.threshold_ns;
+	skel->rodata->kernel_stacks = b->opts.kernel;
+	if (!feat.epoll_pwait2) {
+		bpf_program__set_autoload(skel->progs.epoll_pwait2_enter, false);
+		bpf_program__set_autoload(skel->progs.epoll_pwait2_exit, false);
+	}
+	err = blocked_bpf__load(skel);
+	if (err)
+		return uvs_seterr(err, "cannot load BPF programs: %s (run with "
+				  "-v for the verifier log)", strerror(-err));
+	skel->bss->loop_tid = tid;
+	skel->data->loop_epfd = -1;
+	b->rb = ring_buffer__new(bpf_map__fd(skel->maps.events),
+				 uvs__on_event, b, NULL);
+	if (!b->rb)
+		return uvs_seterr(-errno, "cannot open the ring buffer: %s",
+				  strerror(errno));
+	err = blocked_bpf__attach(skel);
+	if (err)
+		return uvs_seterr(err, "cannot attach tracepoints: %s",
+				  strerror(-err));
+	/* software cpu-clock: these VMs have no hardware PMU */
+	memset(&pa, 0, sizeof(pa));
+	pa.size = sizeof(pa);
+	pa.type = PERF_TYPE_SOFTWARE;
+	pa.config = PERF_COUNT_SW_CPU_CLOCK;
+	pa.freq = 1;
+	pa.sample_freq = b->opts.sample_hz;
+	b->perf_fd = syscall(__NR_perf_event_open, &pa, tid, -1, -1,
+			     PERF_FLAG_FD_CLOEXEC);
+	if (b->perf_fd < 0)
+		return uvs_seterr(-errno, "cannot sample thread %d (perf_event_"
+				  "open cpu-clock): %s", tid, strerror(errno));
+	b->perf_link = bpf_program__attach_perf_event(skel->progs.on_cpu,
+						      b->perf_fd);
+	if (!b->perf_link)
+		return uvs_seterr(-errno, "cannot attach to the perf event: %s",
+				  strerror(errno));
+	return 0;
+}
+
+int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
+		      struct uvs_blocked **out)
+{
+	struct uvs_blocked *b;
+	pid_t tid;
+	int err;
+
+	*out = NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return uvs_seterr(-ENOMEM, "out of memory");
+	b->t = t;
+	b->perf_fd = -1;
+	b->epfd = -1;
+	if (o)
+		memcpy(&b->opts, o, o->sz < sizeof(b->opts) ? o->sz
+							  : sizeof(b->opts));
+	if (!b->opts.threshold_ns)
+		b->opts.threshold_ns = 20000000;
+	if (!b->opts.sample_hz)
+		b->opts.sample_hz = b->opts.ptrace ? UVS_PT_DEFAULT_HZ : 997;
+	b->period_ns = 1000000000ull / b->opts.sample_hz;
+	b->pend = calloc(UVS_PEND_MAX, sizeof(*b->pend));
+	if (!b->pend) {
+		err = uvs_seterr(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	b->cur_seq = UINT64_MAX;
+	/* a layout lets the loop's own epoll fd be read; without one (an
+	 * unknown version) the first epoll fd stands in */
+	if (t->libuv_version[0] && uvs_layout__load(t->libuv_version, &b->ly))
+		b->ly = NULL;
+	tid = b->opts.tid ? b->opts.tid : t->loop_tid;
+	err = b->opts.ptrace ? uvs__open_ptrace(b, tid) : uvs__open_ebpf(b, tid);
+	if (err)
+		goto fail;
+	if (uvs_syms__open(t->pid, &b->syms))
+		b->syms = NULL; /* a launched program: opened at first need */
+	b->t0 = uvs_now_ns();
+	uvs__find_epfd(b);
+	*out = b;
+	return 0;
+fail:
+	uvs_blocked__close(b);
+	return err;
+}
+
 int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms)
 {
 	struct timespec ts = { timeout_ms / 1000,
 			       (timeout_ms % 1000) * 1000000L };
 	int n;
 
-	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
 	if (!uvs__acc(b))
 		return uvs_seterr(-ENOMEM, "out of memory");
+	if (b->pt) {
+		uvs__find_epfd(b);
+		return uvs_pt__poll(b->pt, timeout_ms);
+	}
+	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
 	uvs__find_epfd(b);
 	n = ring_buffer__consume(b->rb);
 	if (n < 0 && n != -EINTR)
@@ -709,29 +794,45 @@ int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
 
 	if (!a)
 		return uvs_seterr(-ENOMEM, "out of memory");
-	ring_buffer__consume(b->rb);
+	if (b->rb)
+		ring_buffer__consume(b->rb);
 	a->threshold_ns = b->opts.threshold_ns;
 	a->sample_hz = b->opts.sample_hz;
 	a->kernel = b->opts.kernel;
 	uvs_stacks__free(r->blocked.stacks);
 	memcpy(&r->blocked, a, sizeof(*a));
 	r->has_blocked = true;
-	r->lost_events += b->skel->bss->lost - b->lost_seen;
-	b->lost_seen = b->skel->bss->lost;
+	if (b->skel) {
+		r->lost_events += b->skel->bss->lost - b->lost_seen;
+		b->lost_seen = b->skel->bss->lost;
+	}
 	free(a);
 	b->acc = NULL;
 	return 0;
 }
 
+bool uvs_blocked__ended(const struct uvs_blocked *b, bool *reaped,
+			int *status)
+{
+	*reaped = false;
+	return b->pt && uvs_pt__ended(b->pt, reaped, status);
+}
+
 void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out)
 {
 	fprintf(out, "uvscope: loop thread %d, epoll fd %d%s; threshold %.1f "
-		"ms; cpu-clock samples at %u Hz\n", b->skel->bss->loop_tid,
-		b->skel->data->loop_epfd, b->skel->data->loop_epfd < 0 ?
-		" (not known yet)" : "", b->opts.threshold_ns / 1e6,
+		"ms; %s samples at %u Hz\n", b->opts.tid ? b->opts.tid :
+		b->t->loop_tid, b->epfd, b->epfd < 0 ? " (not known yet)" : "",
+		b->opts.threshold_ns / 1e6, b->pt ? "ptrace" : "cpu-clock",
 		b->opts.sample_hz);
-	fprintf(out, "uvscope: tracepoints: epoll waits, sched_switch, "
-		"sched_wakeup; phases from %d libuv functions on the stack%s\n",
+	if (b->pt)
+		fprintf(out, "uvscope: ptrace: busy periods are runs of busy "
+			"samples, to one sample period (%.1f ms); samples in a "
+			"system call are off CPU\n", b->period_ns / 1e6);
+	else
+		fprintf(out, "uvscope: tracepoints: epoll waits, sched_switch, "
+			"sched_wakeup\n");
+	fprintf(out, "uvscope: phases from %d libuv functions on the stack%s\n",
 		b->nranges, b->ncalls ? " and uv_run's call sites" : "");
 }
 
@@ -739,6 +840,9 @@ void uvs_blocked__close(struct uvs_blocked *b)
 {
 	if (!b)
 		return;
+	/* detached first: the target runs on whatever happens next */
+	uvs_pt__close(b->pt);
+	free(b->ev);
 	bpf_link__destroy(b->perf_link);
 	if (b->perf_fd >= 0)
 		close(b->perf_fd);

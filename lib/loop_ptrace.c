@@ -21,11 +21,6 @@
 #include "uvscope.h"
 #include "ptrace.h"
 
-const char *const uvs_sample_state_names[UVS_SP_NSTATES] = {
-    "timers",	 "pending",	   "idle",     "prepare",
-    "poll_wait", "poll_callbacks", "check",    "close",
-    "unknown",	 "outside_loop",   "no_stack",
-};
 
 /* indexes of uvs_phase_names */
 enum {
@@ -54,26 +49,6 @@ struct uvs_ploop {
 	uint64_t n[UVS_SP_NSTATES], samples;
 	struct uvs_pt_stats last; /* stats at the previous collect */
 };
-
-void uvs_share_interval(uint64_t k, uint64_t n, double *share, double *lo,
-			double *hi)
-{
-	const double z = 1.959964;
-	double p, d, c, h;
-
-	if (!n) {
-		*share = *lo = 0;
-		*hi = 1;
-		return;
-	}
-	p = (double)k / n;
-	d = 1 + z * z / n;
-	c = (p + z * z / (2.0 * n)) / d;
-	h = z * sqrt(p * (1 - p) / n + z * z / (4.0 * n * n)) / d;
-	*share = p;
-	*lo = c - h < 0 ? 0 : c - h;
-	*hi = c + h > 1 ? 1 : c + h;
-}
 
 /* libuv's functions as the target has them mapped; a launched program
  * maps libuv after its first instructions, so this is retried. */

@@ -367,9 +367,15 @@ static void uvs__text_blocked(const struct uvs_report *r, FILE *out)
 	uint64_t total;
 	int i;
 
-	fprintf(out, "threshold %.1f ms; on-CPU samples at %u Hz (cpu-clock), "
-		"off-CPU from the scheduler\n", b->threshold_ns / 1e6,
-		b->sample_hz);
+	if (!strcmp(r->backend, "ptrace"))
+		fprintf(out, "threshold %.1f ms; ptrace samples at %u Hz: "
+			"episodes to one sample period,\noff CPU where a sample "
+			"found it in a system call\n", b->threshold_ns / 1e6,
+			b->sample_hz);
+	else
+		fprintf(out, "threshold %.1f ms; on-CPU samples at %u Hz "
+			"(cpu-clock), off-CPU from the scheduler\n",
+			b->threshold_ns / 1e6, b->sample_hz);
 	if (!b->count) {
 		fprintf(out, "no episode: the loop thread was never busy for "
 			"%.1f ms at a stretch while traced\n",

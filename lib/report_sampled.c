@@ -5,7 +5,35 @@
  * and as JSON from the same numbers. report.c calls these.
  */
 #include <jansson.h>
+#include <math.h>
 #include "uvscope.h"
+
+const char *const uvs_sample_state_names[UVS_SP_NSTATES] = {
+    "timers",	 "pending",	   "idle",     "prepare",
+    "poll_wait", "poll_callbacks", "check",    "close",
+    "unknown",	 "outside_loop",   "no_stack",
+};
+
+/* The share k/n with its 95% interval (Wilson's score interval). */
+void uvs_share_interval(uint64_t k, uint64_t n, double *share, double *lo,
+			double *hi)
+{
+	const double z = 1.959964;
+	double p, d, c, h;
+
+	if (!n) {
+		*share = *lo = 0;
+		*hi = 1;
+		return;
+	}
+	p = (double)k / n;
+	d = 1 + z * z / n;
+	c = (p + z * z / (2.0 * n)) / d;
+	h = z * sqrt(p * (1 - p) / n + z * z / (4.0 * n * n)) / d;
+	*share = p;
+	*lo = c - h < 0 ? 0 : c - h;
+	*hi = c + h > 1 ? 1 : c + h;
+}
 
 /* printed rows: the phases in libuv's order, poll split in two */
 static const int uvs__rows[] = {

@@ -617,6 +617,7 @@ struct uvs_blocked_opts {
 	unsigned sample_hz;	/* on-CPU sampling rate (997) */
 	bool kernel;		/* kernel frames for off-CPU stacks */
 	pid_t tid;		/* loop thread; 0 = the main thread */
+	bool ptrace;		/* sample with ptrace instead (no eBPF) */
 };
 struct uvs_blocked;
 int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
@@ -624,6 +625,10 @@ int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
 int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms);
 /* Moves the episodes and stacks seen since the last call into r. */
 int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r);
+/* With ptrace: true once the target ended (*status its wait status when
+ * it was reaped here, as the tracer must for a launched one). */
+bool uvs_blocked__ended(const struct uvs_blocked *b, bool *reaped,
+			int *status);
 void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out);
 void uvs_blocked__close(struct uvs_blocked *b);
 

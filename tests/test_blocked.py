@@ -197,6 +197,46 @@ def blocked_perf_map_garbage_and_owner():
             os.unlink(path)
 
 
+# ---- the ptrace backend ----
+
+def tracer_pid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("TracerPid:"):
+                return int(ln.split()[1])
+    return None
+
+
+@test(timeout=40)
+def blocked_ptrace_spin_40ms():
+    """--backend ptrace: episodes from runs of busy samples, 40 ms to one
+    sample period (99 Hz: 10.1 ms), the same phase roots and stacks; the
+    fixture is built without frame pointers, so the unwinder's CFI names
+    spin_for_ms; the target is left untraced."""
+    with Target([FIX + "/loopfix-nofp", "timer", "40", "200"]) as t:
+        doc, _ = blocked_json(t.pid, 2.5, ["--backend", "ptrace"])
+        eq(tracer_pid(t.pid), 0, "TracerPid after uvscope")
+    eq(doc["target"]["backend"], "ptrace", "backend")
+    assert_episodes(doc, 40 - 10.2, 40 + 10.2, "timers", 6, "ptrace spin")
+    share, n = on_cpu_share(doc, "spin_for_ms")
+    check(share >= 0.9, "spin_for_ms in %.1f%% of %d samples"
+          % (100 * share, n))
+
+
+@test(timeout=40)
+def blocked_ptrace_sleep_off_cpu():
+    """--backend ptrace: a 50 ms nanosleep in check is off CPU."""
+    with Target([FIX + "/loopfix", "sleep", "50", "200"]) as t:
+        doc, _ = blocked_json(t.pid, 2.5, ["--backend", "ptrace"])
+    eps = assert_episodes(doc, 50 - 10.2, 50 + 10.2, "check", 6,
+                          "ptrace sleep")
+    for e in eps:
+        check(e["off_cpu_ms"] >= 0.6 * e["duration_ms"], "off CPU %.1f of "
+              "%.1f ms" % (e["off_cpu_ms"], e["duration_ms"]))
+    check(any("sleepy_cb" in k for k in doc["blocked"]["stacks"]),
+          "sleepy_cb not on the stacks: %s" % list(doc["blocked"]["stacks"]))
+
+
 # ---- Node.js ----
 
 def node_burn(node):
