@@ -31,7 +31,9 @@ static void pool_help(FILE *out)
 "                        tasks are traced in windows and the report says\n"
 "                        which share of the time it saw\n"
 "      --exact           every task, whatever it costs the target\n"
-"      --backend B       auto (default), ebpf or ptrace\n"
+"      --backend B       auto (default), ebpf or ptrace (no eBPF: queue\n"
+"                        depth and busy threads read from memory at\n"
+"                        100 Hz; no per-task times)\n"
 "  -v, --verbose         show features and every probe attached\n"
 "  -h, --help            this text\n"
 "\n"
@@ -71,7 +73,8 @@ static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 static void pool_report_init(struct uvs_report *r, const struct uvs_cli *c,
 			     double attach_ms)
 {
-	uvs_report__init(r, "pool", c->target, uvs_tier_name(c->target->tier));
+	uvs_report__init(r, "pool", c->target, c->use_ptrace ? "ptrace" :
+			 uvs_tier_name(c->target->tier));
 	r->attach_ms = attach_ms;
 }
 
@@ -90,8 +93,10 @@ int cmd_pool(int argc, char **argv)
 	k = uvs_cli__parse(&c, argc, argv, "pool", pool_help, pool_opt, &po);
 	if (k)
 		return k > 0 ? 0 : UVS_EXIT_ERR;
+	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
+	po.sampled = c.use_ptrace;
 	po.tick_s = c.interval > 0 && !c.json ? c.interval : 1;
 	err = uvs_pool__open(c.target, &po, &p);
 	if (err) {

@@ -126,6 +126,7 @@ struct uvs_pool {
 	uint64_t cut; /* in flight when a window closed */
 	uint64_t covered_at_start, windows_at_start; /* of this report */
 	uint64_t lost_seen;
+	uint64_t samples; /* sampled mode: reads of the pool's state */
 	/* the timeline, for the whole run */
 	struct uvs__tick ticks[UVS_POOL_TIMELINE];
 	uint64_t tick_ns;
@@ -238,10 +239,11 @@ static bool uvs__locate(struct uvs_pool *p)
 		p->fn_addr[i] = p->fn_sym[i] ? p->t->uv_bias + p->fn_sym[i] : 0;
 	p->nthreads_addr = p->nthreads_sym ? p->t->uv_bias + p->nthreads_sym
 					   : 0;
-	if (p->tag_sym && p->skel->bss)
-		p->skel->bss->tag_cb[0] = p->t->uv_bias + p->tag_sym;
-	if (p->skel->bss)
+	if (p->skel && p->skel->bss) {
+		if (p->tag_sym)
+			p->skel->bss->tag_cb[0] = p->t->uv_bias + p->tag_sym;
 		p->skel->bss->queue_work_fn = p->fn_addr[UVS_PFN_QUEUE];
+	}
 	p->located = true;
 	return true;
 }
@@ -894,6 +896,21 @@ static int uvs__plan(struct uvs_pool *p)
 	int i, err = 0;
 
 	uvs_elf__lookup(p->t->uv_elf, names, 18, s);
+	if (s[12] && s[12]->type == STT_OBJECT)
+		p->nthreads_sym = s[12]->addr;
+	p->wq_sym = s[13] ? s[13]->addr : 0;
+	p->slow_wq_sym = s[14] ? s[14]->addr : 0;
+	p->idle_sym = s[15] ? s[15]->addr : 0;
+	p->marker_sym[0] = s[16] ? s[16]->addr : 0;
+	p->marker_sym[1] = s[17] ? s[17]->addr : 0;
+	if (p->opts.sampled) {
+		if (!p->nthreads_sym || !p->wq_sym || !p->idle_sym)
+			return uvs_seterr(-ENOENT, "uvscope pool needs libuv's "
+					  "threadpool statics (nthreads, wq, "
+					  "idle_threads), and %s has them "
+					  "stripped", p->t->uv_file);
+		return 0; /* read from memory: no probe */
+	}
 	if (p->t->tier != UVS_TIER_SYMBOLS || (!s[10] && !s[11]) || !s[0] ||
 	    !s[5])
 		return uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
@@ -922,13 +939,6 @@ static int uvs__plan(struct uvs_pool *p)
 			err = uvs__site(p, s[5 + i], 32 + i, false,
 					k->progs.pool_done);
 	}
-	if (s[12] && s[12]->type == STT_OBJECT)
-		p->nthreads_sym = s[12]->addr;
-	p->wq_sym = s[13] ? s[13]->addr : 0;
-	p->slow_wq_sym = s[14] ? s[14]->addr : 0;
-	p->idle_sym = s[15] ? s[15]->addr : 0;
-	p->marker_sym[0] = s[16] ? s[16]->addr : 0;
-	p->marker_sym[1] = s[17] ? s[17]->addr : 0;
 	return err;
 }
 
@@ -1116,6 +1126,52 @@ static void uvs__node_tags(struct uvs_pool *p)
 	p->skel->rodata->tag_aux_off[1] = sz + 0x18;
 }
 
+/* One sample: the state since the last one is integrated, then read. */
+static void uvs__sample(struct uvs_pool *p)
+{
+	uint64_t now = uvs_now_ns();
+	struct uvs__tick *k;
+
+	uvs__advance(p, now);
+	uvs__pool_state(p);
+	p->samples++;
+	if (p->depth > p->max_depth)
+		p->max_depth = p->depth;
+	if (p->slow_depth > p->max_slow_depth)
+		p->max_slow_depth = p->slow_depth;
+	k = uvs__tick(p, now);
+	if (k->queue_max < p->depth)
+		k->queue_max = p->depth;
+}
+
+/* Without eBPF: the pool's queues and idle threads read from memory at a
+ * rate (process_vm_readv, nothing stops): queue depth, busy threads and
+ * saturation over time; no per-task figures. */
+static int uvs__open_sampled(struct uvs_pool *p, struct uvs_pool **out)
+{
+	int err;
+
+	if (!p->opts.sample_hz)
+		p->opts.sample_hz = 100;
+	err = uvs_layout__load(p->t->libuv_version, &p->ly);
+	if (!err) {
+		p->w_wq = uvs_layout__off(p->ly, "struct uv__work", "wq");
+		err = uvs__plan(p);
+	}
+	if (err) {
+		uvs_pool__close(p);
+		return err;
+	}
+	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
+	p->state_at = 0;
+	p->on = true; /* the integrals run all the time */
+	uvs_window__init(&p->win, 1, true, p->t0);
+	uvs_window__switched(&p->win, true, p->t0, 0);
+	uvs__sample(p);
+	*out = p;
+	return 0;
+}
+
 int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		   struct uvs_pool **out)
 {
@@ -1127,7 +1183,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 
 	*out = NULL;
 	uvs_features__probe(&feat);
-	if (!uvs_features__ebpf_ok(&feat))
+	if (!uvs_features__ebpf_ok(&feat) && !(opts && opts->sampled))
 		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -1147,6 +1203,8 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	if (!p->opts.probe_budget)
 		p->opts.probe_budget = 2000;
 	p->tick_ns = p->opts.tick_s * 1e9;
+	if (p->opts.sampled)
+		return uvs__open_sampled(p, out);
 	if (t->tier != UVS_TIER_SYMBOLS) {
 		err = uvs_seterr(-ENOENT, "uvscope pool needs libuv's internal "
 				 "symbols (uv__work_submit, uv__fs_work, "
@@ -1237,6 +1295,23 @@ int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 {
 	int n;
 
+	if (p->opts.sampled) {
+		uint64_t end = uvs_now_ns() + timeout_ms * 1000000ull;
+		uint64_t base = 1e9 / p->opts.sample_hz;
+
+		do {
+			/* jittered, so that a periodic load is not always
+			 * seen at the same point of its cycle */
+			uint64_t step = base / 2 + (uint64_t)rand() % base;
+			struct timespec ts = { step / 1000000000ull,
+					       step % 1000000000ull };
+
+			if (nanosleep(&ts, NULL))
+				break; /* a signal: report now */
+			uvs__sample(p);
+		} while (uvs_now_ns() < end);
+		return 0;
+	}
 	uvs_window__sleep(&p->win, timeout_ms);
 	uvs__locate(p);
 	n = ring_buffer__consume(p->rb);
@@ -1268,7 +1343,8 @@ int uvs_pool__timeline(struct uvs_pool *p, struct uvs_pool_tick *out, int max)
 	uint64_t now = uvs_now_ns();
 	int j;
 
-	ring_buffer__consume(p->rb);
+	if (p->rb)
+		ring_buffer__consume(p->rb);
 	uvs__advance(p, now);
 	for (j = 0; j < p->nticks && j < max; j++) {
 		const struct uvs__tick *k = &p->ticks[j];
@@ -1299,13 +1375,19 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	size_t i;
 	int j, workers = 0;
 
-	ring_buffer__consume(p->rb);
+	if (p->rb)
+		ring_buffer__consume(p->rb);
 	uvs__advance(p, now);
 	uvs__read_nthreads(p);
 	memset(o, 0, sizeof(*o));
+	o->sampled_hz = p->opts.sampled ? p->opts.sample_hz : 0;
+	o->samples = p->samples;
+	p->samples = 0;
 	r->has_pool = true;
-	r->lost_events += p->skel->bss->lost - p->lost_seen;
-	p->lost_seen = p->skel->bss->lost;
+	if (p->skel) {
+		r->lost_events += p->skel->bss->lost - p->lost_seen;
+		p->lost_seen = p->skel->bss->lost;
+	}
 	o->threads = p->pool_threads;
 	o->slow_io_limit = p->pool_threads ? (p->pool_threads + 1) / 2 : 0;
 	for (j = 0; j < p->nthreads_seen_slots; j++)
@@ -1380,6 +1462,12 @@ void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
 
 	fprintf(out, "uvscope: libuv in %s, pool size %d%s\n", p->t->uv_file,
 		p->pool_threads, p->pool_threads ? "" : " (not started yet)");
+	if (p->opts.sampled) {
+		fprintf(out, "uvscope: no eBPF: the pool's queues and idle "
+			"threads read from memory at %.0f Hz\n",
+			p->opts.sample_hz);
+		return;
+	}
 	for (i = 0; i < p->nsites; i++)
 		fprintf(out, "uvscope: %s at %s (%#llx)\n",
 			p->sites[i].ret ? "uretprobe" : "uprobe",

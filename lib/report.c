@@ -466,7 +466,11 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	bool uring = false, sync = false;
 	int i;
 
-	if (o->threads)
+	if (o->threads && o->sampled_hz)
+		fprintf(out, "pool: %d thread%s (UV_THREADPOOL_SIZE); slow-I/O "
+			"limit %d\n", o->threads, o->threads == 1 ? "" : "s",
+			o->slow_io_limit);
+	else if (o->threads)
 		fprintf(out, "pool: %d thread%s (UV_THREADPOOL_SIZE), %d ran "
 			"work; slow-I/O limit %d\n", o->threads,
 			o->threads == 1 ? "" : "s", o->threads_seen,
@@ -477,6 +481,20 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 	else
 		fprintf(out, "pool: not started (no work has been queued "
 			"yet)\n");
+	if (o->sampled_hz) {
+		fprintf(out, "sampled from memory %llu times at %.0f Hz (no eBPF):"
+			" depth and busy threads only;\nper-task times need the "
+			"eBPF backend\n", (unsigned long long)o->samples,
+			o->sampled_hz);
+		fprintf(out, "busy threads: mean %.2f of %d; saturated %.1f%% "
+			"(all busy, work waiting)\n", o->mean_busy, o->threads,
+			100 * o->saturation);
+		fprintf(out, "queue depth: max %llu, mean %.2f; slow-I/O queue "
+			"max %llu\n", (unsigned long long)o->max_queue_depth,
+			o->mean_queue_depth,
+			(unsigned long long)o->max_slow_queue_depth);
+		return;
+	}
 	fprintf(out, "tasks: %llu done, %llu cancelled, %llu submitted; "
 		"now %llu queued, %llu running\n",
 		(unsigned long long)o->completed,
@@ -832,6 +850,9 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 			    json_real(o->mean_queue_depth));
 	json_object_set_new(j, "mean_busy_threads", json_real(o->mean_busy));
 	json_object_set_new(j, "saturation", json_real(o->saturation));
+	json_object_set_new(j, "sampled", o->sampled_hz ?
+		json_pack("{s:f,s:I}", "rate_hz", o->sampled_hz, "samples",
+			  (json_int_t)o->samples) : json_null());
 	json_object_set_new(j, "windowed", json_boolean(o->windowed));
 	json_object_set_new(j, "traced_share", json_real(o->traced_share));
 	json_object_set_new(j, "windows", json_integer(o->windows));

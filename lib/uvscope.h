@@ -416,6 +416,9 @@ struct uvs_pool_report {
 	double oldest_queued_ms;	  /* how long the oldest has waited */
 	uint64_t max_queue_depth, max_slow_queue_depth;
 	double mean_queue_depth, mean_busy, saturation; /* over the run */
+	double sampled_hz;	  /* no eBPF: state read at this rate, 0 if
+				   * every task was traced */
+	uint64_t samples;
 	bool windowed;		  /* over budget: probes on in windows */
 	double traced_share;	  /* of the time, probes on (windows) */
 	uint64_t windows;
@@ -593,6 +596,8 @@ struct uvs_pool_opts {
 	double tick_s;		/* timeline resolution (default 1 s) */
 	uint64_t probe_budget;	/* uprobe hits per second (default 2000) */
 	bool exact;		/* probes on all the time, whatever they cost */
+	bool sampled;		/* no eBPF: read the pool's state from memory */
+	double sample_hz;	/* ... this often (default 100) */
 };
 struct uvs_pool;
 /* Fails (naming what was looked for) where libuv's internal symbols or a

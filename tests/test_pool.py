@@ -230,6 +230,30 @@ def pool_c_budget_windows():
           "timeline coverage out of range")
 
 
+@test(timeout=40)
+def pool_sampled_without_ebpf():
+    """--backend ptrace: the pool's queue and idle threads read from memory
+    (100 Hz, jittered): busy threads, saturation and queue depth agree with
+    the truth, 5 tasks of 1 ms every 10 ms on one thread (busy half the
+    time; waiting 0+1+2+3+4 ms of every 10: depth 1.0; saturated 0.4)."""
+    with Target([FIX + "/poolfix", "burst", "5", "1", "100", "10"],
+                env=dict(os.environ, UV_THREADPOOL_SIZE="1")) as t:
+        rc, out, err = run(["pool", "--json", "--backend", "ptrace", "-d",
+                            "3", "-p", str(t.pid)])
+    eq(rc, 0, "exit status (%s)" % err)
+    doc = json.loads(out)
+    validate(doc, "pool document")
+    p = doc["pool"]
+    eq(doc["target"]["backend"], "ptrace", "backend")
+    check(p["sampled"] and p["sampled"]["samples"] >= 200,
+          "sampled: %r" % p["sampled"])
+    eq(p["threads"], 1, "pool threads")
+    within(p["mean_busy_threads"], 0.38, 0.62, "busy threads")
+    within(p["saturation"], 0.28, 0.52, "saturation")
+    within(p["mean_queue_depth"], 0.7, 1.3, "mean queue depth")
+    eq(p["tasks"], [], "per-task figures (none without eBPF)")
+
+
 @test(timeout=30)
 def pool_errors():
     """Stripped libuv, no such pid: one line, exit 2."""

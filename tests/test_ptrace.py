@@ -199,13 +199,6 @@ def ptrace_loop_launched_and_auto_says_why():
     assert_share(sampled(doc), "timers", 0.30, "launched C timer", tol=0.07)
 
 
-@test(timeout=20)
-def ptrace_not_for_pool():
-    rc, out, err = run(["pool", "--backend", "ptrace", "-p", str(os.getpid())])
-    eq(rc, 2, "exit status")
-    check("ptrace backend does not cover" in err, "error: %r" % err)
-
-
 # ---- exit: the same classes as the eBPF backend (tests/test_exit.py) ----
 
 def pexit(argv, rc_expected=None, binary=None):
