@@ -27,7 +27,7 @@ WARMUP=${POOL_WARMUP:-10}
 SERVER_CPU=${POOL_SERVER_CPU:-1}
 LOAD_CPU=${POOL_LOAD_CPU:-0}
 NODE=${POOL_NODE:-/usr/bin/node}
-CONFIGS="baseline pool blocked"
+CONFIGS=${POOL_CONFIGS:-baseline pool blocked}
 [ "${POOL_EXACT:-0}" = 1 ] && CONFIGS="$CONFIGS exact"
 OUT=bench/pool-results.json
 

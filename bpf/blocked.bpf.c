@@ -24,6 +24,10 @@ const volatile __u32 targ_tgid = 0;
 const volatile __u64 threshold_ns = 20000000;
 const volatile bool kernel_stacks = false;
 const volatile __u64 min_off_ns = 10000; /* shorter switches: preemption */
+/* Off-CPU stacks taken per second at most: a loaded server's loop thread
+ * sleeps on the pool's mutexes thousands of times a second, and a stack
+ * costs a few microseconds; the time off CPU is counted all the same. */
+const volatile __u64 offstack_per_s = 1000;
 
 __u32 loop_tid = 0;
 __s32 loop_epfd = -1; /* set by user space once the loop is known */
@@ -224,30 +228,65 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 
 /* ---- off CPU: the scheduler ---- */
 
-SEC("tp/sched/sched_switch")
-int sched_switch(struct trace_event_raw_sched_switch *ctx)
+/* The scheduler's tracepoints as raw tracepoints: a busy machine switches
+ * tasks 100,000 times a second, and the classic tracepoint formats a
+ * record for each before the program even looks (measured: ~0.5 us a
+ * switch, several % of a loaded server's CPU). The raw one hands over the
+ * task pointers. */
+SEC("raw_tp/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
+	     struct task_struct *next)
 {
 	struct uvs_blk_event *e, *s;
+	pid_t prev_pid, next_pid;
 	__u32 zero = 0;
 	__u64 now;
 
-	if (is_loop(ctx->prev_pid) && st.busy_since &&
+	if (!loop_tid)
+		return 0;
+	prev_pid = BPF_CORE_READ(prev, pid);
+	next_pid = BPF_CORE_READ(next, pid);
+	if (is_loop(prev_pid) && st.busy_since &&
 	    (bpf_get_current_pid_tgid() >> 32) == targ_tgid) {
-		/* leaving the CPU while busy: keep its stack for later */
-		s = bpf_map_lookup_elem(&offstack, &zero);
-		if (!s)
-			return 0;
 		now = bpf_ktime_get_ns();
 		st.switched_out = now;
 		st.waker_pid = 0;
+		/* Preempted, it waits for a CPU, not for something it asked
+		 * for: the time counts off CPU, its stack is the one it was
+		 * running (the on-CPU samples have it). A busy server's loop
+		 * is preempted thousands of times a second by its own pool
+		 * threads: a stack for each would cost it dearly. */
+		st.preempted = preempt;
+		if (st.preempted)
+			return 0;
+		/* a token bucket of offstack_per_s, up to a second's worth */
+		st.tokens += (now - st.tokens_at) * offstack_per_s;
+		st.tokens_at = now;
+		if (st.tokens > offstack_per_s * 1000000000ull)
+			st.tokens = offstack_per_s * 1000000000ull;
+		if (st.tokens < 1000000000ull) {
+			st.nostack++;
+			st.preempted = 1; /* no stack: only its time counts */
+			return 0;
+		}
+		st.tokens -= 1000000000ull;
+		/* going to sleep while busy: keep its stack for later */
+		s = bpf_map_lookup_elem(&offstack, &zero);
+		if (!s)
+			return 0;
 		s->ts = now;
 		s->seq = st.seq;
 		user_stack(ctx, s, bpf_get_current_task_btf());
 		return 0;
 	}
-	if (!is_loop(ctx->next_pid) || !st.switched_out)
+	if (!is_loop(next_pid) || !st.switched_out)
 		return 0;
 	now = bpf_ktime_get_ns();
+	st.off_ns += now - st.switched_out;
+	if (st.preempted) {
+		st.switched_out = 0;
+		return 0;
+	}
 	s = bpf_map_lookup_elem(&offstack, &zero);
 	if (!s || s->seq != st.seq) {
 		st.switched_out = 0;
@@ -255,7 +294,6 @@ int sched_switch(struct trace_event_raw_sched_switch *ctx)
 	}
 	s->dur = now - st.switched_out;
 	st.switched_out = 0;
-	st.off_ns += s->dur;
 	if (s->dur < min_off_ns)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -273,10 +311,10 @@ int sched_switch(struct trace_event_raw_sched_switch *ctx)
 	return 0;
 }
 
-SEC("tp/sched/sched_wakeup")
-int sched_wakeup(struct trace_event_raw_sched_wakeup_template *ctx)
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *p)
 {
-	if (!is_loop(ctx->pid) || !st.switched_out)
+	if (!st.switched_out || !is_loop(BPF_CORE_READ(p, pid)))
 		return 0;
 	st.waker_pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(st.waker_comm, sizeof(st.waker_comm));

@@ -46,6 +46,9 @@ struct blk_state {
 	__u32 waker_pid;
 	char waker_comm[16];
 	__u32 pending_fd_enter;
+	__u32 preempted;	/* switched out still runnable, or no stack */
+	__u64 tokens, tokens_at; /* off-CPU stacks allowed, x 1e9 */
+	__u64 nostack;		/* voluntary switches left without a stack */
 };
 
 #endif
