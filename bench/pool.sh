@@ -77,14 +77,19 @@ while [ $r -le "$ROUNDS" ]; do
 		       tool=$! ;;
 		esac
 		sleep 0.8
-		rps=$(taskset -c "$LOAD_CPU" wrk -t1 -c32 -d"$SECS"s "$URL" 2>&1 |
-			awk '/^Requests\/sec:/ { print $2 }')
+		c0=$(cat /proc/"$SERVER"/task/*/schedstat | awk '{ s += $1 } END { print s }')
+		taskset -c "$LOAD_CPU" wrk -t1 -c32 -d"$SECS"s "$URL" > "$TMP/wrk" 2>&1
+		c1=$(cat /proc/"$SERVER"/task/*/schedstat | awk '{ s += $1 } END { print s }')
+		rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk")
+		reqs=$(awk '/ requests in / { print $1 }' "$TMP/wrk")
 		if [ -n "$tool" ]; then
 			wait "$tool" || { say "$cfg failed:"; cat "$TMP/$cfg.$r.err" >&2; exit 1; }
 		fi
 		[ -n "$rps" ] || { say "wrk gave no result"; exit 1; }
 		say "round $r $cfg: $rps requests/s"
-		printf '%s\t%s\t%s\t%s\n' "$cfg" "$r" "$rps" "$TMP/$cfg.$r.json" >> "$TMP/raw"
+		us=$(python3 -c "print(($c1 - $c0) / 1e3 / $reqs)")
+		printf '%s\t%s\t%s\t%s\t%s\n' "$cfg" "$r" "$rps" "$TMP/$cfg.$r.json" \
+			"$us" >> "$TMP/raw"
 	done
 	r=$((r + 1))
 done
@@ -92,19 +97,22 @@ done
 python3 - "$TMP/raw" "$OUT" <<'EOF'
 import json, statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-by = {}
-for cfg, r, rps, js in rows:
+by, cpu = {}, {}
+for cfg, r, rps, js, us in rows:
     by.setdefault(cfg, []).append((float(rps), js))
+    cpu.setdefault(cfg, []).append(float(us))
 base = [x for x, _ in by["baseline"]]
 mb = statistics.median(base)
 noise = statistics.median([abs(x - mb) for x in base]) / mb
-out = {"baseline_rps": mb, "baseline_noise": noise, "configs": {}}
+bus = statistics.median(cpu["baseline"])
+out = {"baseline_rps": mb, "baseline_noise": noise,
+       "baseline_server_us_per_request": bus, "configs": {}}
 print("uvscope pool and blocked on a Node HTTP server, fs.stat per "
       "request (%d rounds)" % len(base))
-print("%-22s %10s %7s %9s %9s" % ("CONFIG", "REQ/S", "RATIO", "TRACED%",
-                                  "TASKS"))
-print("%-22s %10.0f %7s %9s %9s   noise %.1f%%" % ("baseline", mb, "1.000",
-                                                  "-", "-", 100 * noise))
+print("%-18s %8s %6s %8s %6s %8s %6s" % ("CONFIG", "REQ/S", "RATIO",
+      "SRV us/R", "RATIO", "TRACED%", "TASKS"))
+print("%-18s %8.0f %6s %8.2f %6s %8s %6s  noise %.1f%%" % (
+    "baseline", mb, "1.000", bus, "1.000", "-", "-", 100 * noise))
 for cfg in [c for c in by if c != "baseline"]:
     xs = [x for x, _ in by[cfg]]
     m = statistics.median(xs)
@@ -121,13 +129,19 @@ for cfg in [c for c in by if c != "baseline"]:
     t = statistics.median(traced) if traced else None
     rt = statistics.median(rate) if rate else None
     ratio = m / mb
+    us = statistics.median(cpu[cfg])
     out["configs"][cfg] = {"rps": m, "ratio": ratio, "traced_share": t,
-                           "tasks_traced": rt, "rounds": xs}
-    print("%-22s %10.0f %7.3f %9s %9s   %s" % (
-        "uvscope " + cfg, m, ratio,
+                           "tasks_traced": rt, "rounds": xs,
+                           "server_us_per_request": us,
+                           "cpu_ratio": bus / us}
+    print("%-18s %8.0f %6.3f %8.2f %6.3f %8s %6s  %s" % (
+        "uvscope " + cfg, m, ratio, us, bus / us,
         "-" if t is None else "%.1f" % (100 * t),
         "-" if rt is None else "%.0f" % rt,
         ("target >= 0.97: " + ("PASS" if ratio >= 0.97 else "FAIL"))
         if cfg == "pool" else ""))
+print("RATIO: median req/s over the baseline's; SRV us/R: the server's CPU "
+      "per request,\nRATIO: the baseline's over this one's (probe costs "
+      "land there; steadier than req/s)")
 json.dump(out, open(sys.argv[2], "w"), indent=1)
 EOF

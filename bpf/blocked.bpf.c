@@ -244,8 +244,9 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
 
 	if (!loop_tid)
 		return 0;
-	prev_pid = BPF_CORE_READ(prev, pid);
-	next_pid = BPF_CORE_READ(next, pid);
+	/* the task switching out is the one running this: no read of it,
+	 * and the next one is read only while the loop is switched out */
+	prev_pid = (__u32)bpf_get_current_pid_tgid();
 	if (is_loop(prev_pid) && st.busy_since &&
 	    (bpf_get_current_pid_tgid() >> 32) == targ_tgid) {
 		now = bpf_ktime_get_ns();
@@ -279,7 +280,10 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
 		user_stack(ctx, s, bpf_get_current_task_btf());
 		return 0;
 	}
-	if (!is_loop(next_pid) || !st.switched_out)
+	if (!st.switched_out)
+		return 0;
+	next_pid = BPF_CORE_READ(next, pid);
+	if (!is_loop(next_pid))
 		return 0;
 	now = bpf_ktime_get_ns();
 	st.off_ns += now - st.switched_out;
