@@ -58,17 +58,7 @@ struct uvs_pexit {
 
 static void uvs__syms_current(struct uvs_pexit *x, unsigned max_age_ms)
 {
-	uint64_t now = uvs_now_ns();
-
-	if (!x->syms) {
-		if (uvs_syms__open(x->t->pid, &x->syms))
-			return;
-	} else if (now - x->last_refresh > max_age_ms * 1000000ull) {
-		uvs_syms__refresh(x->syms);
-	} else {
-		return;
-	}
-	x->last_refresh = now;
+	uvs_syms__current(&x->syms, x->t->pid, &x->last_refresh, max_age_ms);
 }
 
 static void uvs__keep(struct uvs_pexit *x, struct uvs__pstack *k,

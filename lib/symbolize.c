@@ -315,6 +315,22 @@ const char *uvs_syms__frame(struct uvs_syms *s, uint64_t addr, bool ret,
 	return buf;
 }
 
+void uvs_syms__current(struct uvs_syms **s, pid_t pid, uint64_t *last,
+			unsigned max_age_ms)
+{
+	uint64_t now = uvs_now_ns();
+
+	if (!*s) {
+		if (uvs_syms__open(pid, s))
+			return;
+	} else if (now - *last > max_age_ms * 1000000ull) {
+		uvs_syms__refresh(*s);
+	} else {
+		return;
+	}
+	*last = now;
+}
+
 const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
 			       size_t len)
 {

@@ -125,6 +125,11 @@ struct uvs_syms;
 /* Snapshots pid's executable mappings and opens their files (so frames
  * can be named after the process is gone). */
 int uvs_syms__open(pid_t pid, struct uvs_syms **out);
+/* Opens *s, or refreshes it when older than max_age_ms (*last: when it
+ * was last brought up to date). The files stay open, so a stack that
+ * arrives as the process dies can still be named. */
+void uvs_syms__current(struct uvs_syms **s, pid_t pid, uint64_t *last,
+		       unsigned max_age_ms);
 /* Picks up mappings made since (dlopen, a new perf map). */
 int uvs_syms__refresh(struct uvs_syms *s);
 /* "function+0x1f (module)", "[jit] 0x...", or "0x... (module)"; demangled. */
