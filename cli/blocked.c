@@ -189,16 +189,10 @@ int cmd_blocked(int argc, char **argv)
 		uvs_blocked__describe(b, stderr);
 	if (uvs_cli__release(&c))
 		goto out;
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		uvs_error("out of memory");
+	r = uvs_cli__new_report(&c, "blocked", bo.ptrace ? "ptrace" :
+				uvs_tier_name(c.target->tier), &t0);
+	if (!r)
 		goto out;
-	}
-	t0 = uvs_now_ns();
-	uvs_report__init(r, "blocked", c.target, bo.ptrace ? "ptrace" :
-			 uvs_tier_name(c.target->tier));
-	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
-	uvs_debug("attached in %.1f ms", r->attach_ms);
 	while (!uvs_cli_stop) {
 		err = uvs_blocked__poll(b, 100);
 		if (err) {
@@ -232,10 +226,7 @@ int cmd_blocked(int argc, char **argv)
 		uvs_report__print_json(r, stdout);
 	else
 		uvs_report__print_text(r, stdout);
-	if (exited && !c.cmd)
-		uvs_error("pid %d exited after %.1f s", c.pid, (now - t0) / 1e9);
-	ret = c.cmd ? uvs_cli__finish(&c) : 0;
-	c.child = 0;
+	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
 out:
 	uvs_blocked__close(b);
 	if (c.child)

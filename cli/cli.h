@@ -47,6 +47,17 @@ bool uvs_cli__target_alive(struct uvs_cli *c);
  * (then *exited), or -d ran out since t0). */
 bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 		   bool *exited);
+/* The report of a run whose probes are in place: *t0 is now, attach_ms
+ * the time since uvscope started (said with -v). NULL (said) when out of
+ * memory; the caller frees it. */
+struct uvs_report *uvs_cli__new_report(const struct uvs_cli *c,
+				       const char *command,
+				       const char *backend, uint64_t *t0);
+/* After the report is out: says so when a pid being traced ended ("pid N
+ * <how> after S s"; how NULL: not worth a line), and returns uvscope's
+ * exit status (the launched program's, else 0), the child finished. */
+int uvs_cli__end(struct uvs_cli *c, bool exited, const char *how,
+		 double secs);
 /* Ends a launched child still running; returns the exit status to use. */
 int uvs_cli__finish(struct uvs_cli *c);
 /* Picks the backend: ebpf, or ptrace (c->use_ptrace) when forced or, with

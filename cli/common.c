@@ -340,6 +340,35 @@ bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 	return c->duration && now - t0 >= c->duration * 1e9;
 }
 
+struct uvs_report *uvs_cli__new_report(const struct uvs_cli *c,
+				       const char *command,
+				       const char *backend, uint64_t *t0)
+{
+	struct uvs_report *r = malloc(sizeof(*r));
+
+	if (!r) {
+		uvs_error("out of memory");
+		return NULL;
+	}
+	*t0 = uvs_now_ns();
+	uvs_report__init(r, command, c->target, backend);
+	r->attach_ms = (*t0 - uvs_cli_t0) / 1e6;
+	uvs_debug("attached in %.1f ms", r->attach_ms);
+	return r;
+}
+
+int uvs_cli__end(struct uvs_cli *c, bool exited, const char *how,
+		 double secs)
+{
+	int ret;
+
+	if (exited && how && !c->cmd)
+		uvs_error("pid %d %s after %.1f s", c->pid, how, secs);
+	ret = c->cmd ? uvs_cli__finish(c) : 0;
+	c->child = 0;
+	return ret;
+}
+
 int uvs_cli__finish(struct uvs_cli *c)
 {
 	int i;

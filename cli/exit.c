@@ -125,8 +125,7 @@ static int exit_ptrace(struct uvs_cli *c)
 		uvs_report__print_json(r, stdout);
 	else
 		uvs_report__print_text(r, stdout);
-	ret = c->cmd ? uvs_cli__finish(c) : 0;
-	c->child = 0;
+	ret = uvs_cli__end(c, ended, NULL, 0);
 out:
 	uvs_pexit__close(x);
 	if (c->child)
@@ -221,8 +220,7 @@ int cmd_exit(int argc, char **argv)
 		uvs_report__print_json(r, stdout);
 	else
 		uvs_report__print_text(r, stdout);
-	ret = c.cmd ? uvs_cli__finish(&c) : 0;
-	c.child = 0;
+	ret = uvs_cli__end(&c, ended, NULL, 0);
 out:
 	uvs_exit__close(x);
 	if (c.child)

@@ -190,15 +190,10 @@ static int loop_ptrace(struct uvs_cli *c, const char *command,
 		uvs_ploop__describe(l, stderr);
 	if (uvs_cli__release(c))
 		goto out;
-	r = malloc(sizeof(*r));
-	if (!r) {
-		uvs_error("out of memory");
+	r = uvs_cli__new_report(c, command, "ptrace", &t0);
+	if (!r)
 		goto out;
-	}
-	t0 = last = uvs_now_ns();
-	uvs_report__init(r, command, c->target, "ptrace");
-	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
-	uvs_debug("attached in %.1f ms", r->attach_ms);
+	last = t0;
 	while (!uvs_cli_stop) {
 		if (uvs_ploop__poll(l, 100)) {
 			uvs_error("%s", uvs_errmsg());
@@ -239,11 +234,7 @@ static int loop_ptrace(struct uvs_cli *c, const char *command,
 	l = NULL;
 	if (emit(r, c->json, out))
 		goto out;
-	if (exited && !c->cmd)
-		uvs_error("pid %d %s after %.1f s", c->pid,
-			  "exited or exec'd", (now - t0) / 1e9);
-	ret = c->cmd ? uvs_cli__finish(c) : 0;
-	c->child = 0;
+	ret = uvs_cli__end(c, exited, "exited or exec'd", (now - t0) / 1e9);
 out:
 	uvs_ploop__close(l);
 	if (c->child)
@@ -314,16 +305,11 @@ static int loop_main(int argc, char **argv, const char *command)
 		uvs_warn("record: no blocked section: %s", uvs_errmsg());
 	if (uvs_cli__release(&c))
 		goto out;
-	r = malloc(sizeof(*r));
-	if (!r) {
-		uvs_error("out of memory");
+	r = uvs_cli__new_report(&c, command, uvs_tier_name(c.target->tier),
+				&t0);
+	if (!r)
 		goto out;
-	}
-	t0 = last = uvs_now_ns();
-	uvs_report__init(r, command, c.target,
-			 uvs_tier_name(c.target->tier));
-	r->attach_ms = (t0 - uvs_cli_t0) / 1e6;
-	uvs_debug("attached in %.1f ms", r->attach_ms);
+	last = t0;
 	while (!uvs_cli_stop) {
 		err = uvs_loop__poll(l, 100);
 		if (!err && pl)
@@ -370,11 +356,7 @@ static int loop_main(int argc, char **argv, const char *command)
 	bl = NULL;
 	if (emit(r, c.json, out))
 		goto out;
-	if (exited && !c.cmd)
-		uvs_error("pid %d exited after %.1f s", c.pid,
-			       (now - t0) / 1e9);
-	ret = c.cmd ? uvs_cli__finish(&c) : 0;
-	c.child = 0;
+	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
 out:
 	uvs_loop__close(l);
 	uvs_pool__close(pl);

@@ -70,11 +70,16 @@ static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 	return 1;
 }
 
+static const char *pool_backend(const struct uvs_cli *c)
+{
+	return c->use_ptrace ? "ptrace" : uvs_tier_name(c->target->tier);
+}
+
+/* Afresh for the next interval; the attach time stays. */
 static void pool_report_init(struct uvs_report *r, const struct uvs_cli *c,
 			     double attach_ms)
 {
-	uvs_report__init(r, "pool", c->target, c->use_ptrace ? "ptrace" :
-			 uvs_tier_name(c->target->tier));
+	uvs_report__init(r, "pool", c->target, pool_backend(c));
 	r->attach_ms = attach_ms;
 }
 
@@ -107,16 +112,16 @@ int cmd_pool(int argc, char **argv)
 		uvs_pool__describe(p, stderr);
 	if (uvs_cli__release(&c))
 		goto out;
-	r = malloc(sizeof(*r));
 	ticks = calloc(UVS_POOL_TIMELINE, sizeof(*ticks));
-	if (!r || !ticks) {
+	if (!ticks) {
 		uvs_error("out of memory");
 		goto out;
 	}
-	t0 = last = shown_at = uvs_now_ns();
-	attach_ms = (t0 - uvs_cli_t0) / 1e6;
-	pool_report_init(r, &c, attach_ms);
-	uvs_debug("attached in %.1f ms", attach_ms);
+	r = uvs_cli__new_report(&c, "pool", pool_backend(&c), &t0);
+	if (!r)
+		goto out;
+	last = shown_at = t0;
+	attach_ms = r->attach_ms;
 	while (!uvs_cli_stop) {
 		err = uvs_pool__poll(p, 100);
 		if (err) {
@@ -161,10 +166,7 @@ int cmd_pool(int argc, char **argv)
 			fputc('\n', stdout);
 		uvs_report__print_text(r, stdout);
 	}
-	if (exited && !c.cmd)
-		uvs_error("pid %d exited after %.1f s", c.pid, (now - t0) / 1e9);
-	ret = c.cmd ? uvs_cli__finish(&c) : 0;
-	c.child = 0;
+	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
 out:
 	uvs_pool__close(p);
 	if (c.child)
