@@ -93,16 +93,6 @@ static void uvs__tail(struct uvs_exit *x, const char *s, size_t n)
 	x->tail[x->tail_len] = '\0';
 }
 
-static bool uvs__fatal_by_default(int sig)
-{
-	switch (sig) {
-	case SIGCHLD: case SIGCONT: case SIGSTOP: case SIGTSTP:
-	case SIGTTIN: case SIGTTOU: case SIGURG: case SIGWINCH:
-		return false;
-	}
-	return sig > 0 && sig < 65;
-}
-
 static int uvs__on_event(void *ctx, void *data, size_t len)
 {
 	struct uvs_exit *x = ctx;
@@ -127,7 +117,7 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 		 * first fatal one counts: once the process is going down the
 		 * kernel sends SIGKILL to its other threads. */
 		if (e->handler == 0 /* SIG_DFL */ && !x->deliver.seen &&
-		    !x->exit_group.seen && uvs__fatal_by_default(e->sig))
+		    !x->exit_group.seen && uvs_signal_fatal_by_default(e->sig))
 			uvs__keep_stack(x, &x->deliver, e);
 		break;
 	case UVS_EV_SIGNAL_GEN:
@@ -380,7 +370,7 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	if (wait_status && WIFSIGNALED(*wait_status))
 		sig = WTERMSIG(*wait_status);
 	else if (!wait_status && x->deliver.seen &&
-		 uvs__fatal_by_default(x->deliver.ev.sig))
+		 uvs_signal_fatal_by_default(x->deliver.ev.sig))
 		sig = x->deliver.ev.sig;
 	if (x->oom_victim) {
 		o->reason = UVS_EXIT_OOM;

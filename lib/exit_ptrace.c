@@ -99,22 +99,6 @@ static bool uvs__in_uv_run(const struct uvs__pstack *k)
 	return false;
 }
 
-static bool uvs__fatal_by_default(int sig)
-{
-	switch (sig) {
-	case SIGCHLD:
-	case SIGCONT:
-	case SIGSTOP:
-	case SIGTSTP:
-	case SIGTTIN:
-	case SIGTTOU:
-	case SIGURG:
-	case SIGWINCH:
-		return false;
-	}
-	return sig > 0 && sig < 65;
-}
-
 static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 {
 	struct uvs_pexit *x = ctx;
@@ -136,7 +120,7 @@ static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 		}
 		/* the first fatal one with no handler ends the process */
 		if (e->default_action && !x->deliver.seen &&
-		    !x->exit_group.seen && uvs__fatal_by_default(e->sig)) {
+		    !x->exit_group.seen && uvs_signal_fatal_by_default(e->sig)) {
 			uvs__keep(x, &x->deliver, e);
 			x->deliver.sig = e->sig;
 		}

@@ -203,22 +203,6 @@ static bool uvs__stop_signal(int sig)
 	       sig == SIGTTOU;
 }
 
-static bool uvs__fatal_by_default(int sig)
-{
-	switch (sig) {
-	case SIGCHLD:
-	case SIGCONT:
-	case SIGSTOP:
-	case SIGTSTP:
-	case SIGTTIN:
-	case SIGTTOU:
-	case SIGURG:
-	case SIGWINCH:
-		return false;
-	}
-	return sig > 0 && sig < 65;
-}
-
 /* Whether the process leaves sig to its default action (no handler, not
  * ignored), from /proc/PID/status: the dispositions are per process. */
 static bool uvs__default_action(pid_t pid, int sig)
@@ -284,7 +268,7 @@ static void uvs__on_signal_stop(struct uvs_pt *p, struct uvs__thr *t, int sig)
 	}
 	e->default_action = uvs__default_action(p->pid, sig);
 	if (p->o.exit_events && e->default_action &&
-	    uvs__fatal_by_default(sig) && !uvs__regs(t->tid, &r)) {
+	    uvs_signal_fatal_by_default(sig) && !uvs__regs(t->tid, &r)) {
 		e->syscall = (long)r.orig_rax;
 		e->nframes = uvs__unwind(p, &r, e->ip);
 	}

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
 #include "uvscope.h"
 
 static __thread char errbuf[512];
@@ -124,4 +125,14 @@ int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx)
 	}
 	fclose(f);
 	return err < 0 ? err : 0;
+}
+
+bool uvs_signal_fatal_by_default(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGSTOP: case SIGTSTP:
+	case SIGTTIN: case SIGTTOU: case SIGURG: case SIGWINCH:
+		return false;
+	}
+	return sig > 0 && sig < 65;
 }

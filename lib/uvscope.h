@@ -29,6 +29,8 @@ void uvs_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void uvs_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The CLI's one-line error: "uvscope: what and why". */
 void uvs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* True for a signal whose default action ends the process. */
+bool uvs_signal_fatal_by_default(int sig);
 uint64_t uvs_now_ns(void); /* CLOCK_MONOTONIC, the clock bpf_ktime_get_ns uses */
 int uvs_read_file(const char *path, char *buf, size_t len);
 struct uvs_map_line {

@@ -239,16 +239,23 @@ def blocked_ptrace_sleep_off_cpu():
 
 # ---- Node.js ----
 
+def node_perf_prof(node, *args):
+    """uvscope blocked for 2.5 s on blocked.js under --perf-basic-prof (JS
+    frames named); the perf map is removed after."""
+    # --perf-basic-prof makes V8 write isolate-*.log in the cwd
+    with Target([node, "--perf-basic-prof", JSFIX + "/blocked.js"] +
+                list(args), cwd=tempfile.mkdtemp()) as t:
+        doc, _ = blocked_json(t.pid, 2.5)
+    try:
+        os.unlink("/tmp/perf-%d.map" % t.pid)
+    except OSError:
+        pass
+    return doc
+
+
 def node_burn(node):
     def fn():
-        # --perf-basic-prof makes V8 write isolate-*.log in the cwd
-        with Target([node, "--perf-basic-prof", JSFIX + "/blocked.js",
-                     "burn", "60", "300"], cwd=tempfile.mkdtemp()) as t:
-            doc, _ = blocked_json(t.pid, 2.5)
-        try:
-            os.unlink("/tmp/perf-%d.map" % t.pid)
-        except OSError:
-            pass
+        doc = node_perf_prof(node, "burn", "60", "300")
         assert_episodes(doc, 57, 66, "timers", 6, "node burn", True)
         share, n = on_cpu_share(doc, "burnCpu")
         check(share >= 0.9, "burnCpu in %.1f%% of %d samples"
@@ -274,13 +281,7 @@ def node_execsync(node):
 
 def node_microtasks(node):
     def fn():
-        with Target([node, "--perf-basic-prof", JSFIX + "/blocked.js",
-                     "microtasks", "50", "300"], cwd=tempfile.mkdtemp()) as t:
-            doc, _ = blocked_json(t.pid, 2.5)
-        try:
-            os.unlink("/tmp/perf-%d.map" % t.pid)
-        except OSError:
-            pass
+        doc = node_perf_prof(node, "microtasks", "50", "300")
         eps = assert_episodes(doc, 45, 60, "timers", 6, "microtasks", True)
         for e in eps:
             check(e["microtasks"] >= 0.9, "episode's microtask share %.2f"
