@@ -127,6 +127,7 @@ struct uvs_pool {
 	uint64_t covered_at_start, windows_at_start; /* of this report */
 	uint64_t lost_seen;
 	uint64_t samples; /* sampled mode: reads of the pool's state */
+	uint64_t torn;	  /* of them, queues that changed under every walk */
 	/* the timeline, for the whole run */
 	struct uvs__tick ticks[UVS_POOL_TIMELINE];
 	uint64_t tick_ns;
@@ -945,11 +946,48 @@ static int uvs__plan(struct uvs_pool *p)
 /* What the pool holds as a window opens, read from libuv's statics: tasks
  * waiting in its queues, and threads not idle. The queues may move under
  * the walk; it stops at the first link that does not point back. */
+/* Counts a queue's tasks by walking it in the target's memory while the
+ * target runs on: -1 when the walk did not come back to the head, because the
+ * queue changed under it (a worker took the node the walk stood on and moved
+ * it to the loop's done queue, say) or a cycle without the head showed; 0 <=
+ * a count that went from the head back to it with every node's prev link
+ * matching. */
+static int uvs__walk_queue(struct uvs_pool *p, uint64_t head)
+{
+	uint64_t node, prev = head, back, mark = head;
+	int n = 0, steps = 0, lap = 1;
+
+	if (uvs_mem_read(p->t->pid, head, &node, sizeof(node)))
+		return -1;
+	while (node != head) {
+		if (!node || node == mark || steps >= 100000 ||
+		    uvs_mem_read(p->t->pid, node + 8, &back, sizeof(back)) ||
+		    back != prev)
+			return -1;
+		/* libuv's own markers are not tasks */
+		if (node != p->t->uv_bias + p->marker_sym[0] &&
+		    node != p->t->uv_bias + p->marker_sym[1])
+			n++;
+		/* Brent: a node seen again before the head is a cycle */
+		if (++steps == lap) {
+			mark = node;
+			lap *= 2;
+			steps = 0;
+		}
+		prev = node;
+		if (uvs_mem_read(p->t->pid, node, &node, sizeof(node)))
+			return -1;
+	}
+	return n;
+}
+
 static void uvs__pool_state(struct uvs_pool *p)
 {
 	uint64_t heads[2] = { p->wq_sym, p->slow_wq_sym };
+	int old[2] = { p->depth - p->slow_depth, p->slow_depth };
+	int got[2] = { 0, 0 };
 	uint32_t idle = 0;
-	int q, n, depth = 0, slow = 0;
+	int q, try;
 
 	p->depth = p->slow_depth = p->busy = p->busy_unseen = 0;
 	if (!uvs__locate(p))
@@ -961,28 +999,21 @@ static void uvs__pool_state(struct uvs_pool *p)
 	    idle <= (uint32_t)p->pool_threads)
 		p->busy = p->busy_unseen = p->pool_threads - idle;
 	for (q = 0; q < 2 && p->w_wq >= 0; q++) {
-		uint64_t head, node, prev, back;
-
 		if (!heads[q])
 			continue;
-		head = prev = p->t->uv_bias + heads[q];
-		if (uvs_mem_read(p->t->pid, head, &node, sizeof(node)))
-			continue;
-		for (n = 0; node && node != head && n < 100000; n++) {
-			if (uvs_mem_read(p->t->pid, node + 8, &back,
-					 sizeof(back)) || back != prev)
-				break;
-			/* libuv's own markers are not tasks */
-			if (node != p->t->uv_bias + p->marker_sym[0] &&
-			    node != p->t->uv_bias + p->marker_sym[1])
-				*(q ? &slow : &depth) += 1;
-			prev = node;
-			if (uvs_mem_read(p->t->pid, node, &node, sizeof(node)))
+		for (try = 0; try < 4; try++) {
+			got[q] = uvs__walk_queue(p, p->t->uv_bias + heads[q]);
+			if (got[q] >= 0)
 				break;
 		}
+		if (got[q] < 0) {
+			/* torn four times: keep what the last read saw */
+			got[q] = old[q];
+			p->torn++;
+		}
 	}
-	p->depth = depth + slow;
-	p->slow_depth = slow;
+	p->depth = got[0] + got[1];
+	p->slow_depth = got[1];
 }
 
 static void uvs__detach(struct uvs_pool *p)
@@ -1382,7 +1413,9 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	memset(o, 0, sizeof(*o));
 	o->sampled_hz = p->opts.sampled ? p->opts.sample_hz : 0;
 	o->samples = p->samples;
+	o->torn = p->torn;
 	p->samples = 0;
+	p->torn = 0;
 	r->has_pool = true;
 	if (p->skel) {
 		r->lost_events += p->skel->bss->lost - p->lost_seen;

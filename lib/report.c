@@ -486,6 +486,10 @@ static void uvs__text_pool(const struct uvs_report *r, FILE *out)
 			" depth and busy threads only;\nper-task times need the "
 			"eBPF backend\n", (unsigned long long)o->samples,
 			o->sampled_hz);
+		if (o->torn)
+			fprintf(out, "%llu queue reads changed under every "
+				"retry: the depth read before was kept\n",
+				(unsigned long long)o->torn);
 		fprintf(out, "busy threads: mean %.2f of %d; saturated %.1f%% "
 			"(all busy, work waiting)\n", o->mean_busy, o->threads,
 			100 * o->saturation);
@@ -851,8 +855,9 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 	json_object_set_new(j, "mean_busy_threads", json_real(o->mean_busy));
 	json_object_set_new(j, "saturation", json_real(o->saturation));
 	json_object_set_new(j, "sampled", o->sampled_hz ?
-		json_pack("{s:f,s:I}", "rate_hz", o->sampled_hz, "samples",
-			  (json_int_t)o->samples) : json_null());
+		json_pack("{s:f,s:I,s:I}", "rate_hz", o->sampled_hz,
+			  "samples", (json_int_t)o->samples, "torn_reads",
+			  (json_int_t)o->torn) : json_null());
 	json_object_set_new(j, "windowed", json_boolean(o->windowed));
 	json_object_set_new(j, "traced_share", json_real(o->traced_share));
 	json_object_set_new(j, "windows", json_integer(o->windows));

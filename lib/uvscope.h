@@ -426,6 +426,8 @@ struct uvs_pool_report {
 	double sampled_hz;	  /* no eBPF: state read at this rate, 0 if
 				   * every task was traced */
 	uint64_t samples;
+	uint64_t torn;		  /* queue reads torn by a change under every
+				   * retry (the previous depth was kept) */
 	bool windowed;		  /* over budget: probes on in windows */
 	double traced_share;	  /* of the time, probes on (windows) */
 	uint64_t windows;
