@@ -43,7 +43,8 @@
 # BENCH_SERVER_CPU (1), BENCH_LOAD_CPU (0), BENCH_CONFIGS (all five),
 # BENCH_MAX_RETRIES (4), BENCH_RETRY_UNTIL (120 s into the run),
 # BENCH_WARMUP (10 s of load before the first measurement),
-# BENCH_KEEP=1 keeps the raw files.
+# BENCH_KEEP=1 keeps the raw files, BENCH_PARTS ("loop flame pool") which
+# of the three parts run (the loop part always does).
 set -u
 
 cd "$(dirname "$0")/.." || exit 2
@@ -57,6 +58,7 @@ LOAD_CPU=${BENCH_LOAD_CPU:-0}
 NODE=/usr/bin/node # bench/loop.bt names this binary in its probes
 UVSCOPE=./uvscope
 CONFIGS=${BENCH_CONFIGS:-baseline uvscope exact bpftrace ptrace}
+PARTS=${BENCH_PARTS:-loop flame pool} # loop is this script's own part
 # A measurement is disturbed when something else used more than this share
 # (%) of the load generator's / the server's CPU during it, or traced.
 FOREIGN_MAX_LOAD=${BENCH_FOREIGN_MAX_LOAD:-10}
@@ -429,6 +431,7 @@ done
 	printf 'meta\tbpftrace_version\t%s\n' "$(bpftrace --version 2>&1 | head -1)"
 	printf 'meta\twrk\t-t1 -c%s -d%ss\n' "$CONNS" "$SECS"
 	printf 'meta\trounds\t%s\n' "$ROUNDS"
+	printf 'meta\tconfigs\t%s\n' "$CONFIGS"
 	printf 'meta\tsecs\t%s\n' "$SECS"
 	printf 'meta\tserver_cpu\t%s\n' "$SERVER_CPU"
 	printf 'meta\tload_cpu\t%s\n' "$LOAD_CPU"
@@ -440,10 +443,10 @@ python3 bench/report.py "$RAW" "$OUT"
 st=$?
 
 # --- flame graph rendering: its own script, no server needed ------------------
-sh bench/flame.sh || st=1
+case " $PARTS " in *" flame "*) sh bench/flame.sh || st=1 ;; esac
 
 # --- uvscope pool on an fs-heavy server: its own script and server -------------
 # (the server above is gone: cleanup runs at exit; pool.sh starts its own)
 kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
-sh bench/pool.sh || st=1
+case " $PARTS " in *" pool "*) sh bench/pool.sh || st=1 ;; esac
 exit $st
