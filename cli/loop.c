@@ -166,19 +166,40 @@ static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 	return 1;
 }
 
-/* The ptrace backend: phases by stack sampling (lib/loop_ptrace.c). */
-static int loop_ptrace(struct uvs_cli *c, const char *command,
-		       const char *out, double rate_hz)
+/* How long the sampler may poll before the pool's next read is due. */
+static int pool_wait_ms(const struct uvs_pool *pl, int max_ms)
 {
-	struct uvs_ploop_opts po = { .sz = sizeof(po), .rate_hz = rate_hz,
+	uint64_t due = pl ? uvs_pool__due_ns(pl) : 0, now = uvs_now_ns();
+	uint64_t ms;
+
+	if (!due)
+		return max_ms;
+	ms = due > now ? (due - now + 999999) / 1000000 : 0;
+	return ms < (uint64_t)max_ms ? (int)ms : max_ms;
+}
+
+/* The ptrace backend: phases by stack sampling (lib/loop_ptrace.c);
+ * record adds blocked from the same samples and the pool read from
+ * memory (lib/pool.c's sampled mode). */
+static int loop_ptrace(struct uvs_cli *c, const char *command,
+		       const struct loop_args *la)
+{
+	struct uvs_ploop_opts po = { .sz = sizeof(po), .rate_hz = la->rate_hz,
 				     .tid = c->tid };
+	struct uvs_pool_opts pp = { .sz = sizeof(pp), .sampled = true };
+	struct uvs_blocked_opts bo = { .sz = sizeof(bo), .ptrace = true,
+				       .threshold_ns = la->threshold_ns,
+				       .tid = c->tid };
+	const char *out = la->out ? *la->out : NULL;
 	struct uvs_report *r = NULL;
 	struct uvs_ploop *l = NULL;
+	struct uvs_pool *pl = NULL;
+	struct uvs_blocked *bl = NULL;
 	const char *hold = getenv("UVSCOPE_TEST_PTRACE_HOLD_US");
 	uint64_t t0, last, now;
 	double attach_ms;
 	bool exited = false, reaped;
-	int ret = UVS_EXIT_ERR, st;
+	int ret = UVS_EXIT_ERR, st, err;
 
 	if (hold)
 		po.hold_us = atoi(hold);
@@ -188,6 +209,11 @@ static int loop_ptrace(struct uvs_cli *c, const char *command,
 	}
 	if (uvs_verbose)
 		uvs_ploop__describe(l, stderr);
+	if (out && !la->no_pool && uvs_pool__open(c->target, &pp, &pl))
+		uvs_warn("record: no pool section: %s", uvs_errmsg());
+	bo.pt = uvs_ploop__sampler(l);
+	if (out && !la->no_blocked && uvs_blocked__open(c->target, &bo, &bl))
+		uvs_warn("record: no blocked section: %s", uvs_errmsg());
 	if (uvs_cli__release(c))
 		goto out;
 	r = uvs_cli__new_report(c, command, "ptrace", &t0);
@@ -195,7 +221,15 @@ static int loop_ptrace(struct uvs_cli *c, const char *command,
 		goto out;
 	last = t0;
 	while (!uvs_cli_stop) {
-		if (uvs_ploop__poll(l, 100)) {
+		/* the pool is read between polls, when due: its jittered
+		 * times, not the sampler's period, so that the reads do not
+		 * alias with a periodic load */
+		err = uvs_ploop__poll(l, pool_wait_ms(pl, 100));
+		if (!err && pl)
+			err = uvs_pool__poll(pl, 0);
+		if (!err && bl)
+			err = uvs_blocked__poll(bl, 0);
+		if (err) {
 			uvs_error("%s", uvs_errmsg());
 			goto out;
 		}
@@ -228,18 +262,32 @@ static int loop_ptrace(struct uvs_cli *c, const char *command,
 	r->duration_s = (now - last) / 1e9;
 	r->interval_start_s = (last - t0) / 1e9;
 	uvs_ploop__collect(l, r);
+	if (pl)
+		uvs_pool__collect(pl, r);
+	if (bl && uvs_blocked__collect(bl, r)) {
+		uvs_error("%s", uvs_errmsg());
+		goto out;
+	}
 	r->target_exited = exited;
-	/* detached before anything is printed or the child is ended */
+	/* detached before anything is printed or the child is ended; blocked
+	 * reads the loop's sampler, so it goes first */
+	uvs_blocked__close(bl);
+	bl = NULL;
 	uvs_ploop__close(l);
 	l = NULL;
+	uvs_pool__close(pl);
+	pl = NULL;
 	if (emit(r, c->json, out))
 		goto out;
 	ret = uvs_cli__end(c, exited, "exited or exec'd", (now - t0) / 1e9);
 out:
+	uvs_blocked__close(bl);
 	uvs_ploop__close(l);
+	uvs_pool__close(pl);
 	if (c->child)
 		uvs_cli__finish(c);
 	uvs_target__close(c->target);
+	uvs_report__fini(r);
 	free(r);
 	return ret;
 }
@@ -284,7 +332,7 @@ static int loop_main(int argc, char **argv, const char *command)
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
 	if (c.use_ptrace)
-		return loop_ptrace(&c, command, out, la.rate_hz);
+		return loop_ptrace(&c, command, &la);
 	if (la.rate_hz) {
 		uvs_error("--rate is for the ptrace backend (--backend ptrace)");
 		goto out;

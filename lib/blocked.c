@@ -91,6 +91,7 @@ struct uvs_blocked {
 	int epfd;		/* the loop's own epoll fd, -1 until known */
 	/* the ptrace backend: busy periods are runs of busy samples */
 	struct uvs_pt *pt;
+	bool shared_pt; /* pt is another reader's (record): not ours to close */
 	struct uvs_blk_event *ev; /* scratch, for a sample as an event */
 	bool in_run;
 	uint64_t run_first, run_samples, run_off;
@@ -661,6 +662,12 @@ static int uvs__open_ptrace(struct uvs_blocked *b, pid_t tid)
 	b->ev = calloc(1, sizeof(*b->ev));
 	if (!b->ev)
 		return uvs_seterr(-ENOMEM, "out of memory");
+	if (b->opts.pt) {
+		/* another reader's sampler: its rate is the period */
+		b->shared_pt = true;
+		b->pt = b->opts.pt;
+		return uvs_pt__listen(b->pt, uvs__on_pt_sample, b);
+	}
 	return uvs_pt__open(b->t->pid, &po, uvs__on_pt_sample, NULL, b, &b->pt);
 }
 
@@ -759,6 +766,8 @@ int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
 							  : sizeof(b->opts));
 	if (!b->opts.threshold_ns)
 		b->opts.threshold_ns = 20000000;
+	if (b->opts.ptrace && b->opts.pt)
+		b->opts.sample_hz = uvs_pt__rate_hz(b->opts.pt);
 	if (!b->opts.sample_hz)
 		b->opts.sample_hz = b->opts.ptrace ? UVS_PT_DEFAULT_HZ : 997;
 	b->period_ns = 1000000000ull / b->opts.sample_hz;
@@ -797,7 +806,8 @@ int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	if (b->pt) {
 		uvs__find_epfd(b);
-		return uvs_pt__poll(b->pt, timeout_ms);
+		/* a shared sampler is polled by its owner */
+		return b->shared_pt ? 0 : uvs_pt__poll(b->pt, timeout_ms);
 	}
 	nanosleep(&ts, NULL); /* a signal ends it early, as it should */
 	uvs__find_epfd(b);
@@ -863,7 +873,8 @@ void uvs_blocked__close(struct uvs_blocked *b)
 	if (!b)
 		return;
 	/* detached first: the target runs on whatever happens next */
-	uvs_pt__close(b->pt);
+	if (!b->shared_pt)
+		uvs_pt__close(b->pt);
 	free(b->ev);
 	for (i = 0; i < b->nperf; i++) {
 		if (b->perf_link)

@@ -185,6 +185,57 @@ static void uvs__blocked_rows(struct uvs_check *c,
 		       true);
 }
 
+/* Half the width of the 95% interval of a share of n samples. */
+static double uvs__half_width(uint64_t k, uint64_t n)
+{
+	double sh, lo, hi;
+
+	uvs_share_interval(k, n, &sh, &lo, &hi);
+	return fmax(hi - sh, sh - lo);
+}
+
+/* The ptrace backend's shares of wall time per phase, from stack samples:
+ * the floor is the sampling error of the difference (the 95% half-widths
+ * of the run's and the widest baseline's shares, added in quadrature), so
+ * that two recordings of the same program do not differ by chance. Poll
+ * wait is shown, never failed. */
+static void uvs__sampled_rows(struct uvs_check *c,
+			      const struct uvs_report *const *base, int nb,
+			      const struct uvs_report *run)
+{
+	const struct uvs_loop_sampling *rs = &run->loop.sampled, *bs;
+	double v[UVS_CHECK_MAX_BASE], bw, rw;
+	uint64_t n[UVS_CHECK_MAX_BASE], any;
+	char name[64];
+	int i, st;
+
+	if (!run->has_loop || !rs->on || !rs->samples)
+		return;
+	for (i = 0; i < nb; i++)
+		if (!base[i]->has_loop || !base[i]->loop.sampled.on ||
+		    !base[i]->loop.sampled.samples)
+			return;
+	for (st = 0; st < UVS_SP_NSTATES; st++) {
+		any = rs->n[st];
+		bw = 0;
+		for (i = 0; i < nb; i++) {
+			bs = &base[i]->loop.sampled;
+			v[i] = (double)bs->n[st] / bs->samples;
+			n[i] = bs->samples;
+			any += bs->n[st];
+			bw = fmax(bw, uvs__half_width(bs->n[st], bs->samples));
+		}
+		if (!any)
+			continue; /* never seen on either side */
+		rw = uvs__half_width(rs->n[st], rs->samples);
+		snprintf(name, sizeof(name), "%s share",
+			 uvs_sample_state_names[st]);
+		uvs__row(c, name, "", v, nb, (double)rs->n[st] / rs->samples,
+			 fmax(0.02, hypot(rw, bw)), st != UVS_SP_POLL_WAIT,
+			 UVS_MIN_P50, n, rs->samples);
+	}
+}
+
 int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run)
@@ -232,6 +283,7 @@ int uvs_check__compare(struct uvs_check *c,
 		uvs__hist_rows(c, "poll wait", h, nb, &run->loop.wait_ns_h,
 			       1e6, c->opts.min_change_ms, false);
 	}
+	uvs__sampled_rows(c, base, nb, run);
 	uvs__pool_rows(c, base, nb, run);
 	uvs__blocked_rows(c, base, nb, run);
 	return 0;

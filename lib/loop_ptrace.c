@@ -312,6 +312,11 @@ void uvs_ploop__describe(const struct uvs_ploop *l, FILE *out)
 		    : "nothing (libuv is stripped): poll wait only");
 }
 
+struct uvs_pt *uvs_ploop__sampler(struct uvs_ploop *l)
+{
+	return l->pt;
+}
+
 void uvs_ploop__close(struct uvs_ploop *l)
 {
 	if (!l)

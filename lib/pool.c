@@ -128,6 +128,7 @@ struct uvs_pool {
 	uint64_t lost_seen;
 	uint64_t samples; /* sampled mode: reads of the pool's state */
 	uint64_t torn;	  /* of them, queues that changed under every walk */
+	uint64_t next_sample; /* when the next one is due */
 	/* the timeline, for the whole run */
 	struct uvs__tick ticks[UVS_POOL_TIMELINE];
 	uint64_t tick_ns;
@@ -959,6 +960,8 @@ static int uvs__walk_queue(struct uvs_pool *p, uint64_t head)
 
 	if (uvs_mem_read(p->t->pid, head, &node, sizeof(node)))
 		return -1;
+	if (!node)
+		return 0; /* never initialised: the pool has not started */
 	while (node != head) {
 		if (!node || node == mark || steps >= 100000 ||
 		    uvs_mem_read(p->t->pid, node + 8, &back, sizeof(back)) ||
@@ -1158,6 +1161,16 @@ static void uvs__node_tags(struct uvs_pool *p)
 }
 
 /* One sample: the state since the last one is integrated, then read. */
+/* The next read of the pool's state: jittered (0.5 to 1.5 periods), so
+ * that a periodic load is not always seen at the same point of its
+ * cycle. */
+static void uvs__next_sample(struct uvs_pool *p, uint64_t now)
+{
+	uint64_t base = 1e9 / p->opts.sample_hz;
+
+	p->next_sample = now + base / 2 + (uint64_t)rand() % base;
+}
+
 static void uvs__sample(struct uvs_pool *p)
 {
 	uint64_t now = uvs_now_ns();
@@ -1199,6 +1212,7 @@ static int uvs__open_sampled(struct uvs_pool *p, struct uvs_pool **out)
 	uvs_window__init(&p->win, 1, true, p->t0);
 	uvs_window__switched(&p->win, true, p->t0, 0);
 	uvs__sample(p);
+	uvs__next_sample(p, p->t0);
 	*out = p;
 	return 0;
 }
@@ -1327,20 +1341,28 @@ int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 	int n;
 
 	if (p->opts.sampled) {
-		uint64_t end = uvs_now_ns() + timeout_ms * 1000000ull;
-		uint64_t base = 1e9 / p->opts.sample_hz;
+		uint64_t now = uvs_now_ns();
+		uint64_t end = now + timeout_ms * 1000000ull;
 
-		do {
-			/* jittered, so that a periodic load is not always
-			 * seen at the same point of its cycle */
-			uint64_t step = base / 2 + (uint64_t)rand() % base;
-			struct timespec ts = { step / 1000000000ull,
-					       step % 1000000000ull };
+		for (;;) {
+			uint64_t until = p->next_sample < end ? p->next_sample
+							      : end;
+			struct timespec ts;
 
-			if (nanosleep(&ts, NULL))
-				break; /* a signal: report now */
-			uvs__sample(p);
-		} while (uvs_now_ns() < end);
+			if (now < until) {
+				ts.tv_sec = (until - now) / 1000000000ull;
+				ts.tv_nsec = (until - now) % 1000000000ull;
+				if (nanosleep(&ts, NULL))
+					break; /* a signal: report now */
+				now = uvs_now_ns();
+			}
+			if (now >= p->next_sample) {
+				uvs__sample(p);
+				uvs__next_sample(p, now);
+			}
+			if (now >= end)
+				break;
+		}
 		return 0;
 	}
 	uvs_window__sleep(&p->win, timeout_ms);
@@ -1358,6 +1380,11 @@ int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 	default:
 		return 0;
 	}
+}
+
+uint64_t uvs_pool__due_ns(const struct uvs_pool *p)
+{
+	return p->opts.sampled ? p->next_sample : 0;
 }
 
 static int uvs__by_total(const void *a, const void *b)

@@ -55,6 +55,11 @@ struct uvs_pt {
 	uvs_pt_sample_fn on_sample;
 	uvs_pt_event_fn on_event;
 	void *ctx;
+	struct {
+		uvs_pt_sample_fn fn;
+		void *ctx;
+	} also[UVS_PT_LISTENERS]; /* more readers of the samples */
+	int nalso;
 	struct uvs__thr *thr;
 	int nthr, cap;
 	unsigned long ptopts;
@@ -171,6 +176,16 @@ static int uvs__unwind(struct uvs_pt *p, const struct user_regs_struct *r,
 	return n < 0 ? 0 : n;
 }
 
+static void uvs__deliver(struct uvs_pt *p, const struct uvs_pt_sample *s)
+{
+	int i;
+
+	if (p->on_sample)
+		p->on_sample(s, p->ctx);
+	for (i = 0; i < p->nalso; i++)
+		p->also[i].fn(s, p->also[i].ctx);
+}
+
 static void uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 {
 	struct uvs_pt_sample *s = &p->sample;
@@ -193,8 +208,7 @@ static void uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 	/* what the thread paid, up to the resume that follows */
 	s->stopped_ns = uvs_now_ns() - t->irq_at;
 	uvs_hist__add(&p->st.stopped_ns, s->stopped_ns);
-	if (p->on_sample)
-		p->on_sample(s, p->ctx);
+	uvs__deliver(p, s);
 }
 
 static bool uvs__stop_signal(int sig)
@@ -531,8 +545,7 @@ static bool uvs__peek(struct uvs_pt *p, struct uvs__thr *t)
 	s->stopped_ns = 0;
 	p->st.samples++;
 	p->st.peeked++;
-	if (p->on_sample)
-		p->on_sample(s, p->ctx);
+	uvs__deliver(p, s);
 	return true;
 }
 
@@ -603,6 +616,21 @@ void uvs_pt__stats(const struct uvs_pt *p, struct uvs_pt_stats *out)
 	out->threads = 0;
 	for (i = 0; i < p->nthr; i++)
 		out->threads += !p->thr[i].gone && !p->thr[i].detached;
+}
+
+int uvs_pt__listen(struct uvs_pt *p, uvs_pt_sample_fn fn, void *ctx)
+{
+	if (p->nalso == UVS_PT_LISTENERS)
+		return uvs_seterr(-ENOSPC, "ptrace: more than %d readers of "
+				  "one sampler", UVS_PT_LISTENERS);
+	p->also[p->nalso].fn = fn;
+	p->also[p->nalso++].ctx = ctx;
+	return 0;
+}
+
+double uvs_pt__rate_hz(const struct uvs_pt *p)
+{
+	return p->o.rate_hz;
 }
 
 struct uvs_unwind *uvs_pt__unwinder(struct uvs_pt *p)

@@ -36,6 +36,7 @@ void uvs_unwind__close(struct uvs_unwind *u);
 /* ---- the tracer (ptrace.c) ---- */
 #define UVS_PT_MAX_FRAMES 128
 #define UVS_PT_DEFAULT_HZ 99
+#define UVS_PT_LISTENERS 4
 
 struct uvs_pt_opts {
 	size_t sz;
@@ -119,6 +120,10 @@ void uvs_pt__stats(const struct uvs_pt *p, struct uvs_pt_stats *out);
  * stopping the thread, since an interrupted epoll_wait returns EINTR and
  * libuv would end that poll early. -1 turns it off. */
 void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd);
+/* One sampler for several readers (record: loop and blocked): fn gets
+ * every sample after the owner's callback. The owner polls and closes. */
+int uvs_pt__listen(struct uvs_pt *p, uvs_pt_sample_fn fn, void *ctx);
+double uvs_pt__rate_hz(const struct uvs_pt *p);
 /* The unwinder, to read memory the way samples do. */
 struct uvs_unwind *uvs_pt__unwinder(struct uvs_pt *p);
 /* Detaches from every thread; the target runs on as it would have. */
@@ -139,6 +144,8 @@ bool uvs_ploop__ended(const struct uvs_ploop *l, bool *reaped, int *status);
 /* Moves the samples since the last call into r->loop. */
 void uvs_ploop__collect(struct uvs_ploop *l, struct uvs_report *r);
 void uvs_ploop__describe(const struct uvs_ploop *l, FILE *out);
+/* Its sampler, for other readers of the same samples (uvs_pt__listen). */
+struct uvs_pt *uvs_ploop__sampler(struct uvs_ploop *l);
 void uvs_ploop__close(struct uvs_ploop *l);
 
 /* ---- exit by ptrace stops (exit_ptrace.c) ---- */

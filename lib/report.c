@@ -837,8 +837,10 @@ static json_t *uvs__json_pool(const struct uvs_report *r)
 	json_object_set_new(j, "threads", json_integer(o->threads));
 	json_object_set_new(j, "threads_seen", json_integer(o->threads_seen));
 	json_object_set_new(j, "slow_io_limit", json_integer(o->slow_io_limit));
+	/* sampled, no task is seen: busy threads or a queue say it worked */
 	json_object_set_new(j, "idle", json_boolean(!o->submitted &&
-		!o->completed && !o->queued_now && !o->running_now));
+		!o->completed && !o->queued_now && !o->running_now &&
+		!o->mean_busy && !o->max_queue_depth));
 	json_object_set_new(j, "submitted", json_integer(o->submitted));
 	json_object_set_new(j, "completed", json_integer(o->completed));
 	json_object_set_new(j, "cancelled", json_integer(o->cancelled));

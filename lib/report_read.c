@@ -314,6 +314,17 @@ static void uvs__read_pool(struct uvs__rd *c, json_t *pj,
 	o->windows = uvs__uint(c, pj, "windows");
 	o->windowed = uvs__bool(c, pj, "windowed");
 	o->sync_on_loop = uvs__uint(c, pj, "sync_on_loop");
+	o->slow_io_limit = uvs__uint(c, pj, "slow_io_limit");
+	o->max_slow_queue_depth = uvs__uint(c, pj, "max_slow_queue_depth");
+	/* the ptrace backend's reads of the pool's state */
+	t = uvs__get(c, pj, "sampled", JSON_OBJECT, true, &m);
+	if (t) {
+		o->sampled_hz = uvs__num(c, t, "rate_hz", 0.001, 1e6);
+		o->samples = uvs__uint(c, t, "samples");
+		if (json_object_get(t, "torn_reads"))
+			o->torn = uvs__uint(c, t, "torn_reads");
+	}
+	uvs__up(c, m);
 	a = uvs__get(c, pj, "tasks", JSON_ARRAY, false, &m);
 	json_array_foreach(a, i, t) {
 		struct uvs_pool_kind *kd;

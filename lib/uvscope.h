@@ -613,8 +613,11 @@ struct uvs_pool;
  * layout profile are missing. */
 int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		   struct uvs_pool **out);
-/* Takes the events of the last timeout_ms. */
+/* Takes the events of the last timeout_ms. Sampled (no eBPF): reads the
+ * pool's state whenever one is due within timeout_ms (0: only if due). */
 int uvs_pool__poll(struct uvs_pool *p, int timeout_ms);
+/* Sampled: when the next read is due (uvs_now_ns's clock); 0 otherwise. */
+uint64_t uvs_pool__due_ns(const struct uvs_pool *p);
 /* Fills r->pool with what was seen since the last collect (the timeline
  * and tasks in flight carry over). */
 void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r);
@@ -632,7 +635,10 @@ struct uvs_blocked_opts {
 	bool kernel;		/* kernel frames for off-CPU stacks */
 	pid_t tid;		/* loop thread; 0 = the main thread */
 	bool ptrace;		/* sample with ptrace instead (no eBPF) */
+	struct uvs_pt *pt;	/* with ptrace: read this sampler's samples
+				 * (its owner polls and closes it; record) */
 };
+struct uvs_pt;
 struct uvs_blocked;
 int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
 		      struct uvs_blocked **out);

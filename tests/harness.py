@@ -184,3 +184,24 @@ def kill(p, sig=signal.SIGTERM):
         os.kill(p, sig)
     except ProcessLookupError:
         pass
+
+
+def assert_episodes(doc, lo, hi, phase, n_min, what, median=False):
+    """Every episode (or, with median, their median: Node's JIT and GC
+    may lengthen one now and then) lasts lo..hi ms, in phase."""
+    b = doc["blocked"]
+    check(b["count"] >= n_min, "%s: %d episodes, expected at least %d"
+          % (what, b["count"], n_min))
+    if median:
+        ds = sorted(e["duration_ms"] for e in b["episodes"])
+        within(ds[len(ds) // 2], lo, hi, what + ": median episode ms "
+               "(of %s)" % ["%.1f" % d for d in ds])
+    for e in b["episodes"]:
+        if not median:
+            within(e["duration_ms"], lo, hi, what + ": episode duration ms")
+        if isinstance(phase, tuple):
+            check(e["phase"] in phase, "%s: episode phase %s, expected one "
+                  "of %s" % (what, e["phase"], phase))
+        else:
+            eq(e["phase"], phase, what + ": episode phase")
+    return b["episodes"]

@@ -6,8 +6,8 @@ import pwd
 import tempfile
 
 from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test,
-                     check, eq, node_binaries, one_line_error, run, test,
-                     validate, within)
+                     assert_episodes, check, eq, node_binaries,
+                     one_line_error, run, test, validate, within)
 
 
 def blocked_json(pid, dur, extra=(), binary=None):
@@ -27,27 +27,6 @@ def on_cpu_share(doc, needle):
     total = sum(on.values())
     check(total > 0, "no on-CPU samples in %s" % list(st)[:5])
     return sum(v for k, v in on.items() if needle in k) / total, total
-
-
-def assert_episodes(doc, lo, hi, phase, n_min, what, median=False):
-    """Every episode (or, with median, their median: Node's JIT and GC
-    may lengthen one now and then) lasts lo..hi ms, in phase."""
-    b = doc["blocked"]
-    check(b["count"] >= n_min, "%s: %d episodes, expected at least %d"
-          % (what, b["count"], n_min))
-    if median:
-        ds = sorted(e["duration_ms"] for e in b["episodes"])
-        within(ds[len(ds) // 2], lo, hi, what + ": median episode ms "
-               "(of %s)" % ["%.1f" % d for d in ds])
-    for e in b["episodes"]:
-        if not median:
-            within(e["duration_ms"], lo, hi, what + ": episode duration ms")
-        if isinstance(phase, tuple):
-            check(e["phase"] in phase, "%s: episode phase %s, expected one "
-                  "of %s" % (what, e["phase"], phase))
-        else:
-            eq(e["phase"], phase, what + ": episode phase")
-    return b["episodes"]
 
 
 # ---- C fixtures on static libuv ----

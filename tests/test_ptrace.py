@@ -11,8 +11,9 @@ import socket
 import subprocess
 import time
 
-from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check,
-                     eq, kill, run, test, validate, wait_for, within)
+from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target,
+                     assert_episodes, check, eq, kill, run, test, validate,
+                     wait_for, within)
 
 NODE = "/usr/bin/node"
 TRUTH_TOL = 0.05  # issue 7: 30% +- 5 points
@@ -485,3 +486,55 @@ def ptrace_record_and_report_again():
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def precord(cmd, env=None):
+    """record --backend ptrace for 3 s of a launched fixture: the document,
+    validated, and the same read back by report --json."""
+    path = "/tmp/uvscope-ptrace-record-%d.json" % os.getpid()
+    try:
+        rc, out, err = run(["record", "--backend", "ptrace", "-o", path,
+                            "-d", "3", "--"] + cmd, env=env)
+        eq(rc, 0, "record (%s)" % err)
+        with open(path) as f:
+            rec = json.load(f)
+        validate(rec, "ptrace recording")
+        rc, out, err = run(["report", "--json", path])
+        eq(rc, 0, "report --json (%s)" % err)
+        return rec, json.loads(out)
+    finally:
+        if os.path.exists(path):
+            os.unlink(path)
+
+
+@test(timeout=40)
+def ptrace_record_carries_blocked_and_pool():
+    """record --backend ptrace writes blocked (episodes from the loop's
+    own samples: 40 ms spins, to one sample period of 10.1 ms) and pool
+    (its state read from memory: 5 tasks of 1 ms every 10 ms on one
+    thread, busy 0.5, depth 1.0, saturated 0.4, as pool_sampled_without_ebpf
+    asserts), and report reads both back."""
+    rec, again = precord([FIX + "/loopfix", "timer", "40", "200"])
+    eq(rec["target"]["backend"], "ptrace", "backend")
+    assert_episodes(rec, 40 - 10.2, 40 + 10.2, "timers", 8, "record spin")
+    check(any("spin_for_ms" in k for k in rec["blocked"]["stacks"]),
+          "spin_for_ms not on the stacks: %s" % list(rec["blocked"]["stacks"]))
+    eq(again["blocked"]["episodes"], rec["blocked"]["episodes"],
+       "episodes read back")
+    p = rec["pool"]
+    check(p["sampled"] and p["idle"], "a pool never started: %r" % p)
+
+    rec, again = precord([FIX + "/poolfix", "burst", "5", "1", "100", "10"],
+                         env=dict(os.environ, UV_THREADPOOL_SIZE="1"))
+    p = rec["pool"]
+    check(p["sampled"] and p["sampled"]["samples"] >= 200,
+          "sampled: %r" % p["sampled"])
+    eq(p["threads"], 1, "pool threads")
+    check(not p["idle"], "a working pool reported idle")
+    within(p["mean_busy_threads"], 0.38, 0.62, "busy threads")
+    within(p["saturation"], 0.28, 0.52, "saturation")
+    within(p["mean_queue_depth"], 0.7, 1.3, "mean queue depth")
+    eq(rec["blocked"]["count"], 0, "episodes of a loop that never blocks")
+    for k in ("sampled", "mean_busy_threads", "saturation", "max_queue_depth",
+              "slow_io_limit"):
+        eq(again["pool"][k], p[k], "pool.%s read back" % k)
