@@ -26,6 +26,11 @@ int uvs_unwind__open(pid_t pid, struct uvs_unwind **out);
  * the others return addresses). Returns how many, or -errno. */
 int uvs_unwind__stack(struct uvs_unwind *u, const struct user_regs_struct *r,
 		      uint64_t *ips, int max);
+/* Copies the stack of the stopped thread whose registers are r: the
+ * unwind of r that follows reads the copy, and the thread may run on
+ * meanwhile. */
+int uvs_unwind__snapshot(struct uvs_unwind *u,
+			 const struct user_regs_struct *r);
 /* Reads the target's memory through the unwind's page cache. */
 int uvs_unwind__read(struct uvs_unwind *u, uint64_t addr, void *buf,
 		     size_t len);

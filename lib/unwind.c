@@ -26,6 +26,11 @@
 
 #define UVS__PAGES 512 /* 2 MiB: read-only pages stay across samples */
 #define UVS__PAGE  4096ull
+/* The stack copied at a stop: what the last unwinds read above sp, and
+ * a margin, within these bounds (pages). */
+#define UVS__SNAP_MIN 4
+#define UVS__SNAP_MAX 64
+#define UVS__SNAP_MARGIN (8 * 1024)
 
 struct uvs__page {
 	uint64_t addr; /* page address; 0 = empty */
@@ -68,6 +73,10 @@ struct uvs_unwind {
 	unw_accessors_t acc;
 	const struct user_regs_struct *regs; /* of the unwind in progress */
 	uint64_t gen; /* bumps per unwind: pages expire */
+	bool snapped;	   /* the stack of the next unwind was copied */
+	uint64_t snap_sp;  /* the sp it was copied from */
+	uint64_t span;	   /* bytes above sp the last unwind read */
+	uint64_t span_hint; /* what the next copy takes (decays) */
 	struct uvs__page pages[UVS__PAGES];
 	uint64_t reads;	  /* process_vm_readv calls */
 	uint64_t lookups; /* unwind-info lookups (rule cache misses) */
@@ -241,6 +250,12 @@ static struct uvs__page *uvs__page(struct uvs_unwind *u, uint64_t page)
 int uvs_unwind__read(struct uvs_unwind *u, uint64_t addr, void *buf, size_t len)
 {
 	unsigned char *out = buf;
+
+	/* how far above sp the stack is read, for the next copy's size */
+	if (u->regs && addr >= u->regs->rsp &&
+	    addr + len - u->regs->rsp > u->span &&
+	    addr - u->regs->rsp < (UVS__SNAP_MAX + 64) * UVS__PAGE)
+		u->span = addr + len - u->regs->rsp;
 
 	while (len) {
 		uint64_t page = addr & ~(UVS__PAGE - 1);
@@ -473,6 +488,54 @@ int uvs_unwind__open(pid_t pid, struct uvs_unwind **out)
 	return 0;
 }
 
+/* Copies the stopped thread's stack from its sp up, as many pages as the
+ * last unwinds read and a margin, into the page cache in one system call,
+ * so that the thread can be resumed before the unwind that follows reads
+ * the copy. What the unwind wants above the copy is read live: outer
+ * frames, which the thread is unlikely to have left by then. */
+int uvs_unwind__snapshot(struct uvs_unwind *u, const struct user_regs_struct *r)
+{
+	struct iovec l[UVS__SNAP_MAX], rv[UVS__SNAP_MAX];
+	uint64_t first = r->rsp & ~(UVS__PAGE - 1), want;
+	ssize_t got;
+	int n, i;
+
+	want = u->span_hint + UVS__SNAP_MARGIN + (r->rsp - first);
+	n = (int)((want + UVS__PAGE - 1) / UVS__PAGE);
+	if (n < UVS__SNAP_MIN)
+		n = UVS__SNAP_MIN;
+	if (n > UVS__SNAP_MAX)
+		n = UVS__SNAP_MAX;
+	u->gen++;
+	for (i = 0; i < n; i++) {
+		uint64_t page = first + i * UVS__PAGE;
+		struct uvs__page *p =
+		    &u->pages[(page / UVS__PAGE) % UVS__PAGES];
+
+		l[i].iov_base = p->data;
+		l[i].iov_len = UVS__PAGE;
+		rv[i].iov_base = (void *)(uintptr_t)page;
+		rv[i].iov_len = UVS__PAGE;
+	}
+	u->reads++;
+	got = process_vm_readv(u->pid, l, n, rv, n, 0);
+	for (i = 0; i < n; i++) {
+		uint64_t page = first + i * UVS__PAGE;
+		struct uvs__page *p =
+		    &u->pages[(page / UVS__PAGE) % UVS__PAGES];
+
+		/* a page past the end of the stack is not copied: a later
+		 * read tries it live and finds it bad */
+		p->addr = got >= (ssize_t)((i + 1) * UVS__PAGE) ? page : 0;
+		p->gen = u->gen;
+		p->ro = false;
+		p->bad = false;
+	}
+	u->snapped = true;
+	u->snap_sp = r->rsp;
+	return got < 0 ? -errno : 0;
+}
+
 int uvs_unwind__stack(struct uvs_unwind *u, const struct user_regs_struct *r,
 		      uint64_t *ips, int max)
 {
@@ -481,7 +544,11 @@ int uvs_unwind__stack(struct uvs_unwind *u, const struct user_regs_struct *r,
 	int n = 0, err;
 
 	u->regs = r;
-	u->gen++;
+	/* a new generation, unless the stack was copied for this unwind */
+	if (!u->snapped || u->snap_sp != r->rsp)
+		u->gen++;
+	u->snapped = false;
+	u->span = 0;
 	uvs__cur = u;
 	err = unw_init_remote(&c, u->as, u);
 	if (err) {
@@ -504,6 +571,11 @@ int uvs_unwind__stack(struct uvs_unwind *u, const struct user_regs_struct *r,
 			"%#llx sp %#llx)\n",
 			n, err, (unsigned long long)ip, (unsigned long long)sp);
 	uvs__cur = NULL;
+	u->regs = NULL;
+	/* the next copy: the widest of recent unwinds, shrinking slowly */
+	u->span_hint = u->span > u->span_hint ? u->span
+		       : u->span_hint > UVS__PAGE ? u->span_hint - UVS__PAGE / 8
+						 : u->span;
 	return n;
 }
 
