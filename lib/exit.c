@@ -291,7 +291,7 @@ int uvs_exit__poll(struct uvs_exit *x, int timeout_ms)
 
 /* Node prints an uncaught exception as: source line, caret, blank line,
  * "Error: message", "    at ..." lines, blank line, "Node.js vX.Y.Z". */
-static bool uvs__uncaught(const char *tail, struct uvs_exit_report *o)
+bool uvs_exit__uncaught(const char *tail, struct uvs_exit_report *o)
 {
 	const char *end = strstr(tail, "\nNode.js v"), *p, *line;
 	size_t n;
@@ -331,6 +331,19 @@ static bool uvs__uncaught(const char *tail, struct uvs_exit_report *o)
 		/* thrown non-Error values: "Uncaught 'x'" or the raw value */
 		snprintf(o->message, sizeof(o->message), "uncaught exception");
 	}
+	return true;
+}
+
+/* V8's "FATAL ERROR: ..." line (heap out of memory, a failed CHECK) as the
+ * message of an abort; false (the message left alone) without one. */
+bool uvs_exit__fatal_line(const char *tail, struct uvs_exit_report *o)
+{
+	const char *f = strstr(tail, "FATAL ERROR:");
+
+	if (!f)
+		return false;
+	snprintf(o->message, sizeof(o->message), "%.*s", (int)strcspn(f, "\n"),
+		 f);
 	return true;
 }
 
@@ -391,12 +404,8 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 			o->reason = sig == SIGABRT ? UVS_EXIT_ABORT
 						   : UVS_EXIT_SIGNAL;
 		}
-		if (o->reason != UVS_EXIT_SIGNAL) {
-			const char *f = strstr(x->tail, "FATAL ERROR:");
-
-			snprintf(o->message, sizeof(o->message), "%.*s",
-				 f ? (int)strcspn(f, "\n") : 0, f ? f : "");
-		}
+		if (o->reason != UVS_EXIT_SIGNAL)
+			uvs_exit__fatal_line(x->tail, o);
 		if (x->gen_seen[sig]) {
 			/* Node's SIGTERM/SIGINT handlers reset the terminal and
 			 * raise the signal again: name who sent it first. */
@@ -422,7 +431,7 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		o->reason = UVS_EXIT_UNKNOWN;
 		return;
 	}
-	if (o->code && uvs__uncaught(x->tail, o)) {
+	if (o->code && uvs_exit__uncaught(x->tail, o)) {
 		o->reason = UVS_EXIT_UNCAUGHT;
 		if (x->runtime_exit.seen)
 			uvs__copy_stack(o, &x->runtime_exit);

@@ -14,17 +14,23 @@
  * What eBPF saw in the target's writes to stderr, ptrace sees on the
  * stack: an uncaught exception is node::errors::TriggerUncaughtException
  * under the exit, a heap OOM is V8's out-of-memory handler under the
- * abort. The message the runtime printed is not seen (it is in the
- * target's stderr only). An OOM kill is a SIGKILL, which no stop shows:
+ * abort. The message the runtime printed is read where stderr is a
+ * regular file (a log): at the exit stop the file is still open, and what
+ * was written to it since tracing began is read back through
+ * /proc/PID/fd/2; a pipe or a terminal cannot be read again, so there
+ * the message is not seen. An OOM kill is a SIGKILL, which no stop shows:
  * it is told by the oom_kill counter of the target's memory cgroup (or
  * the system's) going up while it died.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "uvscope.h"
 #include "ptrace.h"
 
@@ -52,6 +58,13 @@ struct uvs_pexit {
 	bool leader_gone;
 	int leader_status;
 	char oom_file[4200]; /* memory.events or memory.oom_control */
+	/* stderr, if a regular file: which, and its offset when tracing
+	 * began; what was written since, as of the last exit stop */
+	bool err_file;
+	dev_t err_dev;
+	ino_t err_ino;
+	long long err_start;
+	char tail[2048];
 	long long oom_cg0, oom_sys0;
 	struct uvs_exit_report threads; /* only the thread list is used */
 };
@@ -99,6 +112,65 @@ static bool uvs__in_uv_run(const struct uvs__pstack *k)
 	return false;
 }
 
+/* The file offset of the target's fd 2 (/proc/PID/fdinfo/2), or -1. */
+static long long uvs__err_pos(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/2", pid);
+	if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
+	    !(p = strstr(buf, "pos:")))
+		return -1;
+	return atoll(p + 4);
+}
+
+/* Whether the target's stderr is a regular file, and which. */
+static bool uvs__err_file(pid_t pid, dev_t *dev, ino_t *ino)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/2", pid);
+	if (stat(path, &st) || !S_ISREG(st.st_mode))
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return true;
+}
+
+/* At an exit stop: the last bytes written to a stderr file since tracing
+ * began (the file is opened anew through /proc, only read). */
+static void uvs__read_err(struct uvs_pexit *x)
+{
+	char path[64];
+	long long pos, from;
+	dev_t dev;
+	ino_t ino;
+	ssize_t n;
+	int fd;
+
+	if (!x->err_file || !uvs__err_file(x->t->pid, &dev, &ino) ||
+	    dev != x->err_dev || ino != x->err_ino)
+		return;
+	pos = uvs__err_pos(x->t->pid);
+	if (pos <= x->err_start)
+		return;
+	from = pos - (long long)(sizeof(x->tail) - 1);
+	if (from < x->err_start)
+		from = x->err_start;
+	snprintf(path, sizeof(path), "/proc/%d/fd/2", x->t->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return;
+	n = pread(fd, x->tail, pos - from, from);
+	close(fd);
+	x->tail[n > 0 ? n : 0] = '\0';
+	/* a NUL written to stderr must not hide what follows it */
+	for (; n > 0; n--)
+		if (!x->tail[n - 1])
+			x->tail[n - 1] = ' ';
+}
+
 static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 {
 	struct uvs_pexit *x = ctx;
@@ -123,9 +195,12 @@ static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 		    !x->exit_group.seen && uvs_signal_fatal_by_default(e->sig)) {
 			uvs__keep(x, &x->deliver, e);
 			x->deliver.sig = e->sig;
+			uvs__read_err(x);
 		}
 		break;
 	case UVS_PT_EXIT:
+		if (e->syscall == SYS_exit_group || e->tid == x->t->pid)
+			uvs__read_err(x);
 		if (e->syscall == SYS_exit_group && !x->exit_group.seen &&
 		    WIFEXITED(e->status)) {
 			uvs__keep(x, &x->exit_group, e);
@@ -208,6 +283,10 @@ int uvs_pexit__open(struct uvs_target *t, bool launched, struct uvs_pexit **out)
 	uvs__oom_file(x);
 	x->oom_cg0 = uvs__oom_kills(x->oom_file);
 	x->oom_sys0 = uvs__oom_kills("/proc/vmstat");
+	x->err_file = uvs__err_file(t->pid, &x->err_dev, &x->err_ino);
+	if (x->err_file)
+		x->err_start = uvs__err_pos(t->pid);
+	x->err_file = x->err_file && x->err_start >= 0;
 	err = uvs_pt__open(t->pid, &po, NULL, uvs__on_event, x, &x->pt);
 	if (err) {
 		free(x);
@@ -259,6 +338,7 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 	memset(o, 0, sizeof(*o));
 	r->has_exit = true;
 	o->drained_at_ms = -1; /* no stop marks uv_run's return */
+	snprintf(o->stderr_tail, sizeof(o->stderr_tail), "%s", x->tail);
 	o->nthreads = x->threads.nthreads;
 	memcpy(o->threads, x->threads.threads, sizeof(o->threads));
 	if (running) {
@@ -301,12 +381,16 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		     uvs__has(&x->deliver, "FatalProcessOutOfMemory"))) {
 			o->reason = UVS_EXIT_OOM;
 			snprintf(o->detail, sizeof(o->detail), "heap");
-			snprintf(o->message, sizeof(o->message),
-				 "JavaScript heap out of memory (V8's "
-				 "out-of-memory handler is on the stack)");
+			if (!uvs_exit__fatal_line(x->tail, o))
+				snprintf(o->message, sizeof(o->message),
+					 "JavaScript heap out of memory (V8's "
+					 "out-of-memory handler is on the "
+					 "stack)");
 		} else {
 			o->reason =
 			    sig == SIGABRT ? UVS_EXIT_ABORT : UVS_EXIT_SIGNAL;
+			if (o->reason == UVS_EXIT_ABORT)
+				uvs_exit__fatal_line(x->tail, o);
 		}
 		s = x->sender_ext[sig].seen ? &x->sender_ext[sig]
 					    : &x->sender[sig];
@@ -332,10 +416,13 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 	}
 	if (o->code && uvs__has(eg, "TriggerUncaughtException")) {
 		o->reason = UVS_EXIT_UNCAUGHT;
-		snprintf(o->message, sizeof(o->message),
-			 "uncaught exception "
-			 "(its text went to the process's stderr, which the "
-			 "ptrace backend does not read)");
+		if (!uvs_exit__uncaught(x->tail, o))
+			snprintf(o->message, sizeof(o->message),
+				 "uncaught exception (its text went to the "
+				 "process's stderr, %s)",
+				 x->err_file ? "but not to its file"
+					     : "a pipe or terminal the ptrace "
+					       "backend cannot read back");
 		uvs__copy(o, eg);
 		return;
 	}

@@ -580,6 +580,11 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		      bool running, struct uvs_report *r);
 void uvs_exit__describe(const struct uvs_exit *x, FILE *out);
 void uvs_exit__close(struct uvs_exit *x);
+/* What the runtime printed on stderr, read by both backends: Node's
+ * uncaught-exception text (message and JS frames into o; false if the
+ * tail has none), V8's "FATAL ERROR:" line (as o->message). */
+bool uvs_exit__uncaught(const char *tail, struct uvs_exit_report *o);
+bool uvs_exit__fatal_line(const char *tail, struct uvs_exit_report *o);
 
 /* ---- the eBPF loop backend (loop.c) ---- */
 struct uvs_loop_opts {

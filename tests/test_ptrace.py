@@ -9,6 +9,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target,
@@ -237,6 +238,45 @@ def ptrace_exit_node_classes():
           ".on('exit', () => setTimeout(() => {}, 300));")
     e = pexit([NODE, "-e", js], 0)
     eq((e["reason"], e["code"]), ("drained", 0), "worker's exit(3)")
+
+
+@test(timeout=60)
+def ptrace_exit_reads_a_stderr_file():
+    """Where the target's stderr is a regular file (a log), ptrace exit
+    reads back what was written there since tracing began: the uncaught
+    exception's message and JS frames, V8's FATAL ERROR line, as the eBPF
+    backend reports them; lines written before the attach are not taken."""
+    def with_log(argv, rc_expected, before=b""):
+        fd, log = tempfile.mkstemp(suffix=".log")
+        try:
+            os.write(fd, before)
+            os.lseek(fd, 0, os.SEEK_END)
+            p = subprocess.run([UVSCOPE, "exit", "--json", "--backend",
+                                "ptrace", "--"] + argv, stdout=subprocess.PIPE,
+                               stderr=fd, timeout=60)
+            eq(p.returncode, rc_expected, "uvscope's exit status")
+            doc = json.loads([ln for ln in p.stdout.decode().splitlines()
+                              if ln.startswith("{")][-1])
+            validate(doc, "ptrace exit JSON")
+            return doc["exit"]
+        finally:
+            os.close(fd)
+            os.unlink(log)
+
+    e = with_log([NODE, "-e", "setImmediate(() => { throw new Error('boom')"
+                  " })"], 1, b"Error: an old line, not this run's\n")
+    eq((e["reason"], e["code"]), ("uncaught-exception", 1), "uncaught")
+    check("Error: boom" in e["message"], "message: %r" % e["message"])
+    check("processImmediate" in e["js_stack"],
+          "JS stack as printed: %r" % e["js_stack"])
+    check("old line" not in e["stderr_tail"],
+          "tail holds what came before: %r" % e["stderr_tail"])
+    e = with_log([NODE, "--max-old-space-size=16", "-e",
+                  "const a = []; for (;;) a.push(new Array(1e5).fill(1))"],
+                 134)
+    eq((e["reason"], e["detail"]), ("oom", "heap"), "heap OOM")
+    check(e["message"].startswith("FATAL ERROR:") and "heap" in e["message"],
+          "message: %r" % e["message"])
 
 
 @test(timeout=60)
