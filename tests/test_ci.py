@@ -21,6 +21,19 @@ def record(tmp, name, argv, secs="2", opts=()):
     return path
 
 
+def assert_none_flagged(tmp, base, argv, n, secs="2", opts=()):
+    """n more recordings of argv, each checked against base: none may be
+    flagged."""
+    flagged = []
+    for i in range(n):
+        p = record(tmp, "run%d.json" % i, argv, secs, opts)
+        rc, out, err = run(["check", "-b", base, p])
+        if rc != 0:
+            flagged.append(out + err)
+    eq(len(flagged), 0, "false positives in %d runs:\n" % n +
+       "\n".join(flagged))
+
+
 @test(timeout=60)
 def ci_check_flags_a_slower_timer():
     """20 ms timer callbacks, then 60 ms: check exits 1 and names the
@@ -65,14 +78,7 @@ def ci_check_no_false_positives_in_ten_runs():
     try:
         argv = [FIX + "/loopfix", "timer", "20", "100"]
         base = record(tmp, "base.json", argv)
-        flagged = []
-        for i in range(10):
-            p = record(tmp, "run%d.json" % i, argv)
-            rc, out, err = run(["check", "-b", base, p])
-            if rc != 0:
-                flagged.append(out + err)
-        eq(len(flagged), 0, "false positives in 10 runs:\n" +
-           "\n".join(flagged))
+        assert_none_flagged(tmp, base, argv, 10)
     finally:
         shutil.rmtree(tmp)
 
@@ -97,14 +103,7 @@ def ci_check_ptrace_recordings():
         for name in ("timers share", "blocked ms/s"):
             check(any(ln.startswith(name) for ln in rows),
                   "%s not named as regressed:\n%s" % (name, out))
-        flagged = []
-        for i in range(5):
-            p = record(tmp, "run%d.json" % i, argv, "3", pt)
-            rc, out, err = run(["check", "-b", base, p])
-            if rc != 0:
-                flagged.append(out + err)
-        eq(len(flagged), 0, "false positives in 5 runs:\n" +
-           "\n".join(flagged))
+        assert_none_flagged(tmp, base, argv, 5, "3", pt)
     finally:
         shutil.rmtree(tmp)
 
