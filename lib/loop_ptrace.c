@@ -48,7 +48,62 @@ struct uvs_ploop {
 	bool inlined[7];
 	uint64_t n[UVS_SP_NSTATES], samples;
 	struct uvs_pt_stats last; /* stats at the previous collect */
+	/* libuv >= 1.45 counts the default loop's iterations itself
+	 * (uv_metrics_t.loop_count, in its internal fields): read at each
+	 * collect, the iterations are exact without a stop */
+	int counter;		/* 1 readable, 0 not yet, -1 never */
+	uint64_t counter_addr;
+	uint64_t count_base;	/* at the previous collect */
 };
+
+/* uv__loop_internal_fields_t (src/uv-common.h, libuv 1.45 to 1.51):
+ * unsigned int flags, then uv__loop_metrics_t, whose first member is the
+ * public uv_metrics_t: loop_count is 8 bytes in. */
+#define UVS__LOOP_COUNT_OFF 8
+
+static bool uvs__has_loop_count(const char *v)
+{
+	int major = 0, minor = 0;
+
+	return sscanf(v, "%d.%d", &major, &minor) == 2 &&
+	       (major > 1 || (major == 1 && minor >= 45));
+}
+
+/* Finds the default loop's loop_count once the loop exists. */
+static void uvs__find_counter(struct uvs_ploop *l)
+{
+	struct uvs_layout *ly = NULL;
+	uint64_t loop = 0, fields = 0;
+	long off;
+
+	if (l->counter)
+		return;
+	if ((l->o.tid && l->o.tid != l->t->pid) ||
+	    !uvs__has_loop_count(l->t->libuv_version) ||
+	    uvs_layout__load(l->t->libuv_version, &ly)) {
+		l->counter = -1; /* another loop, or a libuv without it */
+		return;
+	}
+	off = uvs_layout__off(ly, "uv_loop_t", "internal_fields");
+	uvs_layout__close(ly);
+	if (off < 0) {
+		l->counter = -1;
+		return;
+	}
+	if (uvs_target__locate(l->t) ||
+	    uvs_target__default_loop(l->t, &loop) || !loop ||
+	    uvs_mem_read(l->t->pid, loop + off, &fields, sizeof(fields)) ||
+	    !fields)
+		return; /* not created yet: later */
+	l->counter_addr = fields + UVS__LOOP_COUNT_OFF;
+	if (uvs_mem_read(l->t->pid, l->counter_addr, &l->count_base,
+			 sizeof(l->count_base)))
+		return;
+	l->counter = 1;
+	uvs_debug("ptrace: iterations from libuv's loop_count at %#llx (%llu)",
+		  (unsigned long long)l->counter_addr,
+		  (unsigned long long)l->count_base);
+}
 
 /* libuv's functions as the target has them mapped; a launched program
  * maps libuv after its first instructions, so this is retried. */
@@ -194,6 +249,8 @@ static void uvs__on_sample(const struct uvs_pt_sample *s, void *ctx)
 
 	if (!l->ranges_ready)
 		uvs__ranges(l);
+	if (!l->counter)
+		uvs__find_counter(l);
 	state = uvs__classify(l, s);
 	/* the loop's own epoll fd, learnt from a wait seen on the stack:
 	 * later waits on it are sampled without a stop */
@@ -232,8 +289,10 @@ int uvs_ploop__open(struct uvs_target *t, const struct uvs_ploop_opts *opts,
 	po.tid = l->o.tid ? l->o.tid : t->loop_tid;
 	po.launched = t->launched;
 	po.hold_us = l->o.hold_us;
-	if (!t->launched)
+	if (!t->launched) {
 		uvs__ranges(l);
+		uvs__find_counter(l);
+	}
 	err = uvs_pt__open(t->pid, &po, uvs__on_sample, NULL, l, &l->pt);
 	if (err) {
 		free(l);
@@ -296,6 +355,21 @@ void uvs_ploop__collect(struct uvs_ploop *l, struct uvs_report *r)
 	r->loop.busy_ns = o->samples ? wall - r->loop.wait_ns : 0;
 	r->loop.wall_ns = wall;
 	r->loop.phases_known = false;
+	/* the iterations libuv counted since the last collect */
+	o->iterations_counted = false;
+	if (!l->counter)
+		uvs__find_counter(l);
+	if (l->counter > 0) {
+		uint64_t now_count;
+
+		if (!uvs_mem_read(l->t->pid, l->counter_addr, &now_count,
+				  sizeof(now_count)) &&
+		    now_count >= l->count_base) {
+			r->loop.iterations = now_count - l->count_base;
+			o->iterations_counted = true;
+			l->count_base = now_count;
+		}
+	}
 	memset(l->n, 0, sizeof(l->n));
 	l->samples = 0;
 }

@@ -175,6 +175,9 @@ static void uvs__read_sampled(struct uvs__rd *c, json_t *sj,
 	v = uvs__get(c, sj, "phases_known", JSON_TRUE, false, &m);
 	s->phases_known = v && json_is_true(v);
 	uvs__up(c, m);
+	v = uvs__get(c, sj, "iterations_counted", JSON_TRUE, true, &m);
+	s->iterations_counted = v && json_is_true(v);
+	uvs__up(c, m);
 	ph = uvs__get(c, sj, "phases", JSON_OBJECT, false, &m);
 	for (i = 0; ph && i < UVS_SP_NSTATES && !c->err; i++) {
 		p = uvs__get(c, ph, uvs_sample_state_names[i], JSON_OBJECT,

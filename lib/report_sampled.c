@@ -101,6 +101,12 @@ void uvs_report__text_sampled(const struct uvs_report *r, FILE *out)
 		"utilization: %.1f%% (%.1f-%.1f%%): the share not "
 		"waiting in the loop's epoll\n",
 		100 * (1 - sh), 100 * (1 - hi), 100 * (1 - lo));
+	if (s->iterations_counted)
+		fprintf(out, "iterations: %llu (%.1f/s), counted by libuv "
+			"itself (uv_metrics loop_count, read from memory)\n",
+			(unsigned long long)r->loop.iterations,
+			r->duration_s > 0 ? r->loop.iterations / r->duration_s
+					  : 0);
 	if (!s->samples) {
 		fprintf(out, "no samples: the loop thread did not stop to be "
 			     "sampled\n");
@@ -158,6 +164,8 @@ struct json_t *uvs_report__json_sampled(const struct uvs_report *r)
 	json_object_set_new(o, "missed", json_integer(s->missed));
 	json_object_set_new(o, "without_stop", json_integer(s->unstopped));
 	json_object_set_new(o, "phases_known", json_boolean(s->phases_known));
+	json_object_set_new(o, "iterations_counted",
+			    json_boolean(s->iterations_counted));
 	json_object_set_new(o, "confidence", json_real(0.95));
 	for (i = 0; i < sizeof(uvs__rows) / sizeof(uvs__rows[0]); i++) {
 		int row = uvs__rows[i];

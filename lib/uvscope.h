@@ -277,6 +277,7 @@ struct uvs_loop_sampling {
 	double cost_us_p50, cost_us_p99, cost_us_mean; /* thread stopped */
 	double unwind_us_p50;
 	int threads;	   /* traced */
+	bool iterations_counted; /* loop.iterations is libuv's own count */
 };
 /* Share k/n and its 95% Wilson interval. */
 void uvs_share_interval(uint64_t k, uint64_t n, double *share, double *lo,

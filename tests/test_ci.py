@@ -94,16 +94,16 @@ def ci_check_ptrace_recordings():
     pt = ["--backend", "ptrace"]
     try:
         argv = [FIX + "/loopfix", "tick", "20", "100"]
-        base = record(tmp, "base.json", argv, "3", pt)
+        base = record(tmp, "base.json", argv, "2", pt)
         slow = record(tmp, "slow.json", [FIX + "/loopfix", "tick", "60",
-                                         "100"], "3", pt)
+                                         "100"], "2", pt)
         rc, out, err = run(["check", "--baseline", base, slow])
         eq(rc, 1, "slower timer: exit status\n" + out + err)
         rows = [ln for ln in out.splitlines() if "REGRESSION" in ln]
         for name in ("timers share", "blocked ms/s"):
             check(any(ln.startswith(name) for ln in rows),
                   "%s not named as regressed:\n%s" % (name, out))
-        assert_none_flagged(tmp, base, argv, 5, "3", pt)
+        assert_none_flagged(tmp, base, argv, 5, "2", pt)
     finally:
         shutil.rmtree(tmp)
 

@@ -13,8 +13,8 @@ import tempfile
 import time
 
 from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target,
-                     assert_episodes, check, eq, kill, run, test, validate,
-                     wait_for, within)
+                     assert_episodes, check, eq, kill, node_binaries, run,
+                     test, validate, wait_for, within)
 
 NODE = "/usr/bin/node"
 TRUTH_TOL = 0.05  # issue 7: 30% +- 5 points
@@ -185,6 +185,28 @@ def ptrace_loop_node_timer_busy_30ms():
     assert_share(s, "poll_wait", 0.70, "Node timer")
     eq(sorted(s["inlined"]), ["close", "pending"], "inlined in Node 20")
     within(s["phases"]["unknown"]["share"], 0, 0.02, "unknown share")
+
+
+@test(timeout=60)
+def ptrace_loop_counts_iterations_where_libuv_does():
+    """libuv >= 1.45 counts its default loop's iterations (uv_metrics_t
+    loop_count): read from memory at each report, without a stop, they are
+    exact. An idle setInterval(100) iterates 10 times a second (the eBPF
+    tests assert 9-11 on the same fixture) in Node 20 (libuv 1.46) and
+    24 (1.51); Debian's libuv 1.44.2 has no counter and says so."""
+    for label, node in node_binaries():
+        if label not in ("20-system", "24.11.1"):
+            continue
+        with Target([node, JSFIX + "/loop.js", "idle", "100"]) as t:
+            doc = ploop(["-p", str(t.pid), "-d", "3"])
+        s = sampled(doc)
+        check(s["iterations_counted"], "node %s: not counted" % label)
+        within(doc["loop"]["iterations_per_s"], 9, 11,
+               "node %s: iterations/s" % label)
+    with Target([FIX + "/loopfix", "idle", "100"]) as t:
+        doc = ploop(["-p", str(t.pid), "-d", "1"])
+    eq(sampled(doc)["iterations_counted"], False, "libuv 1.44.2 counted")
+    eq(doc["loop"]["iterations"], 0, "iterations without a counter")
 
 
 @test(timeout=40)
