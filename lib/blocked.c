@@ -238,6 +238,19 @@ static bool uvs__after_call(struct uvs_blocked *b, uint64_t addr)
 	       (c[1] == 0xff && (c[2] & 0x38) == 0x10);
 }
 
+/* A PLT stub (named "x@plt" or "[plt]" from the ELF's relocations) is a
+ * frameless leaf of any module: its caller's return address is on top of
+ * the stack, and the frame pointer still its caller's caller's. */
+static bool uvs__in_plt(struct uvs_blocked *b, uint64_t pc)
+{
+	char name[256];
+
+	if (!b->syms)
+		return false;
+	uvs_syms__name(b->syms, pc, name, sizeof(name));
+	return strstr(name, "@plt") || !strncmp(name, "[plt]", 5);
+}
+
 /* A leaf in code built without frame pointers (libc, and what the vDSO
  * calls from) leaves the frame pointer to an earlier caller: the walk
  * skips the function that made the call. Its return address is still on
@@ -257,7 +270,8 @@ static void uvs__fix_caller(struct uvs_blocked *b, struct uvs__pend *p)
 	leaf = uvs_syms__file_of(b->syms, p->pcs[0]);
 	vdso = uvs_syms__is_vdso(b->syms, p->pcs[0]);
 	if ((leaf < 0 && !vdso) ||
-	    (!vdso && leaf == uvs_syms__file_of(b->syms, p->pcs[1] - 1)))
+	    (!vdso && leaf == uvs_syms__file_of(b->syms, p->pcs[1] - 1) &&
+	     !uvs__in_plt(b, p->pcs[0])))
 		return; /* JIT code and code with frame pointers walk fine */
 	/* the library without frame pointers the walk went through */
 	lib = vdso ? uvs_syms__file_of(b->syms, p->pcs[1] - 1) : leaf;
@@ -571,8 +585,11 @@ static void uvs__find_epfd(struct uvs_blocked *b)
 		b->located = true;
 	}
 	off = b->ly ? uvs_layout__off(b->ly, "uv_loop_t", "backend_fd") : -1;
+	/* an epoll fd, or the loop is not set up yet (a launched program
+	 * still starting, or not yet exec'd): later */
 	if (off >= 0 && !uvs_target__default_loop(b->t, &loop) && loop &&
-	    !uvs_mem_read(b->t->pid, loop + off, &fd, sizeof(fd)) && fd >= 0) {
+	    !uvs_mem_read(b->t->pid, loop + off, &fd, sizeof(fd)) && fd >= 0 &&
+	    uvs_target__is_epoll_fd(b->t, fd)) {
 		uvs__set_epfd(b, fd);
 		uvs_debug("loop epoll fd %d (the default loop's backend_fd)", fd);
 		return;
@@ -612,10 +629,15 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 {
 	struct uvs_blocked *b = ctx;
 	struct uvs_blk_event *e = b->ev;
-	bool idle = s->in_wait || (uvs__epoll_nr(s->syscall) &&
-				   b->epfd >= 0 && s->arg0 == b->epfd);
-	bool off;
+	bool idle, off;
 	int n;
+
+	/* a launched program's loop is set up between two polls: look for
+	 * its epoll fd as soon as a sample waits in one */
+	if (b->epfd < 0 && uvs__epoll_nr(s->syscall))
+		uvs__find_epfd(b);
+	idle = s->in_wait || (uvs__epoll_nr(s->syscall) && b->epfd >= 0 &&
+			      s->arg0 == b->epfd);
 
 	if (!uvs__acc(b))
 		return;

@@ -20,7 +20,174 @@ struct uvs_elf {
 	GElf_Phdr *loads;
 	size_t nloads;
 	bool sorted; /* syms sorted by address (for symbolisation) */
+	char *plt_names; /* "name@plt" strings of the synthesized symbols */
 };
+
+/* A GOT slot and the symbol a relocation binds it to. */
+struct uvs__got {
+	uint64_t slot;
+	const char *name; /* NULL: no symbol (IRELATIVE) */
+};
+
+static int uvs__got_cmp(const void *a, const void *b)
+{
+	const struct uvs__got *x = a, *y = b;
+
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* JUMP_SLOT and GLOB_DAT relocations of a SHT_RELA section: which
+ * symbol each GOT slot holds. */
+static int uvs__got_slots(struct uvs_elf *elf, Elf_Scn *scn,
+			  const GElf_Shdr *sh, struct uvs__got **got,
+			  size_t *ngot)
+{
+	Elf_Data *data = elf_getdata(scn, NULL), *symd;
+	Elf_Scn *symscn = elf_getscn(elf->e, sh->sh_link);
+	GElf_Shdr symsh;
+	size_t n, i;
+	struct uvs__got *g;
+
+	if (!data || !sh->sh_entsize || !symscn ||
+	    !gelf_getshdr(symscn, &symsh) ||
+	    !(symd = elf_getdata(symscn, NULL)))
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	g = realloc(*got, (*ngot + n) * sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	*got = g;
+	for (i = 0; i < n; i++) {
+		GElf_Rela r;
+		GElf_Sym sym;
+		unsigned type;
+
+		if (!gelf_getrela(data, i, &r))
+			continue;
+		type = GELF_R_TYPE(r.r_info);
+		if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT &&
+		    type != R_X86_64_IRELATIVE)
+			continue;
+		g[*ngot].slot = r.r_offset;
+		g[*ngot].name = NULL;
+		if (GELF_R_SYM(r.r_info) &&
+		    gelf_getsym(symd, GELF_R_SYM(r.r_info), &sym))
+			g[*ngot].name = elf_strptr(elf->e, symsh.sh_link,
+						   sym.st_name);
+		(*ngot)++;
+	}
+	return 0;
+}
+
+/* The GOT slot an x86-64 PLT entry jumps through ("jmp *disp32(%rip)",
+ * ff 25, after an endbr64 and a bnd prefix where IBT builds have them),
+ * or 0. */
+static uint64_t uvs__plt_slot(const unsigned char *e, size_t len,
+			      uint64_t addr)
+{
+	size_t i;
+	int32_t disp;
+
+	for (i = 0; i + 6 <= len && i <= 6; i++)
+		if (e[i] == 0xff && e[i + 1] == 0x25) {
+			memcpy(&disp, e + i + 2, 4);
+			return addr + i + 6 + (int64_t)disp;
+		}
+	return 0;
+}
+
+/* Symbols for the PLT stubs (.plt, .plt.sec, .plt.got), which have
+ * none: without them a call through the PLT is named after the symbol
+ * before it, _init (sizeless), as in "spin_for_ms;_init". Each entry is
+ * named "name@plt" after the symbol its GOT slot is relocated to (as perf
+ * names them), "[plt]" where there is none (PLT0, IRELATIVE). */
+static int uvs__plt_syms(struct uvs_elf *elf)
+{
+	struct uvs__got *got = NULL;
+	size_t ngot = 0, shstrndx, i, need = 0, used = 0;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	struct {
+		uint64_t addr, size, ent;
+		Elf_Data *d;
+	} plt[3];
+	int nplt = 0, k, err = 0;
+	struct uvs_sym *s;
+
+	if (elf_getshdrstrndx(elf->e, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf->e, scn))) {
+		const char *name;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		name = elf_strptr(elf->e, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		if (sh.sh_type == SHT_RELA &&
+		    (!strcmp(name, ".rela.plt") || !strcmp(name, ".rela.dyn")))
+			err = uvs__got_slots(elf, scn, &sh, &got, &ngot);
+		else if (nplt < 3 && sh.sh_type == SHT_PROGBITS &&
+			 (sh.sh_flags & SHF_EXECINSTR) &&
+			 (!strcmp(name, ".plt") || !strcmp(name, ".plt.sec") ||
+			  !strcmp(name, ".plt.got"))) {
+			plt[nplt].addr = sh.sh_addr;
+			plt[nplt].size = sh.sh_size;
+			plt[nplt].ent = sh.sh_entsize ? sh.sh_entsize : 16;
+			plt[nplt].d = elf_getdata(scn, NULL);
+			if (plt[nplt].d && plt[nplt].d->d_size >= sh.sh_size)
+				nplt++;
+		}
+		if (err)
+			goto out;
+	}
+	if (!nplt)
+		goto out;
+	qsort(got, ngot, sizeof(*got), uvs__got_cmp);
+	/* names first, in one buffer: the symbols point into it */
+	for (k = 0; k < nplt; k++)
+		need += plt[k].size / plt[k].ent * 2;
+	for (i = 0; i < ngot; i++)
+		need += (got[i].name ? strlen(got[i].name) : 0) + 8;
+	elf->plt_names = malloc(need + 16);
+	s = realloc(elf->syms, (elf->nsyms + need / 2 + 1) * sizeof(*s));
+	if (!elf->plt_names || !s) {
+		if (s)
+			elf->syms = s;
+		err = -ENOMEM;
+		goto out;
+	}
+	elf->syms = s;
+	strcpy(elf->plt_names, "[plt]");
+	used = 6;
+	for (k = 0; k < nplt; k++) {
+		const unsigned char *b = plt[k].d->d_buf;
+		uint64_t off;
+
+		for (off = 0; off + plt[k].ent <= plt[k].size;
+		     off += plt[k].ent) {
+			uint64_t slot = uvs__plt_slot(b + off, plt[k].ent,
+						      plt[k].addr + off);
+			struct uvs__got key = { slot, NULL }, *hit = NULL;
+			const char *name = elf->plt_names;
+
+			if (slot && ngot)
+				hit = bsearch(&key, got, ngot, sizeof(*got),
+					      uvs__got_cmp);
+			if (hit && hit->name && *hit->name &&
+			    used + strlen(hit->name) + 5 <= need + 16) {
+				name = elf->plt_names + used;
+				used += sprintf(elf->plt_names + used, "%s@plt",
+						hit->name) + 1;
+			}
+			s[elf->nsyms++] = (struct uvs_sym){
+				name, plt[k].addr + off, plt[k].ent, STT_FUNC };
+		}
+	}
+out:
+	free(got);
+	return err;
+}
 
 static int uvs__elf_syms(struct uvs_elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
 {
@@ -116,6 +283,11 @@ int uvs_elf__open(const char *path, struct uvs_elf **out)
 			return uvs_seterr(err, "out of memory");
 		}
 	}
+	err = uvs__plt_syms(elf);
+	if (err) {
+		uvs_elf__close(elf);
+		return uvs_seterr(err, "out of memory");
+	}
 	*out = elf;
 	return 0;
 }
@@ -130,6 +302,7 @@ void uvs_elf__close(struct uvs_elf *elf)
 		close(elf->fd);
 	free(elf->syms);
 	free(elf->loads);
+	free(elf->plt_names);
 	free(elf);
 }
 

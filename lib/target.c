@@ -415,6 +415,19 @@ void uvs_target__close(struct uvs_target *t)
 	free(t);
 }
 
+bool uvs_target__is_epoll_fd(const struct uvs_target *t, int fd)
+{
+	char path[64], link[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t->pid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return !strcmp(link, "anon_inode:[eventpoll]");
+}
+
 int uvs_target__first_epoll_fd(const struct uvs_target *t)
 {
 	char path[64], link[64], lp[320];

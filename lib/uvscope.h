@@ -119,6 +119,8 @@ int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
 /* Where libuv's default loop is (0 if not created yet); 0 or -errno.
  * Needs uv_bias. */
 int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop);
+/* Whether the process's fd is an epoll instance (/proc/PID/fd). */
+bool uvs_target__is_epoll_fd(const struct uvs_target *t, int fd);
 /* Lowest epoll fd the process holds, or -1. */
 int uvs_target__first_epoll_fd(const struct uvs_target *t);
 

@@ -31,6 +31,29 @@ static void test_symbols(void)
 	uvs_elf__close(e);
 }
 
+/* Calls through the PLT are named after the function they reach, not
+ * after _init, the sizeless symbol before .plt. */
+static void test_plt(void)
+{
+	const struct uvs_sym *s, *at, *init;
+	struct uvs_elf *e;
+
+	ASSERT_EQ(uvs_elf__open(FIX, &e), 0);
+	s = uvs_elf__find(e, "clock_gettime@plt");
+	ASSERT(s != NULL);
+	ASSERT_U64_EQ(s->size, 16);
+	at = uvs_elf__symbolize(e, s->addr + 6);
+	ASSERT(at && !strcmp(at->name, "clock_gettime@plt"));
+	ASSERT(uvs_elf__find(e, "epoll_wait@plt") != NULL);
+	/* _init is just before .plt: no entry is named after it */
+	init = uvs_elf__find(e, "_init");
+	ASSERT(init != NULL);
+	ASSERT(init->addr < s->addr);
+	at = uvs_elf__symbolize(e, s->addr - 16);
+	ASSERT(at && strcmp(at->name, "_init"));
+	uvs_elf__close(e);
+}
+
 static void test_stripped_shared(void)
 {
 	struct uvs_elf *e;
@@ -111,6 +134,7 @@ static void test_target_errors(void)
 int main(void)
 {
 	test_symbols();
+	test_plt();
 	test_stripped_shared();
 	test_bad_files();
 	test_target_errors();
