@@ -212,6 +212,31 @@ def blocked_ptrace_spin_40ms():
           % (100 * share, n))
 
 
+@test(timeout=60)
+def blocked_launched_both_backends():
+    """-- PROGRAM: the loop's epoll fd is learnt once the program has set
+    its loop up (read too early it was 0, and ptrace then saw one endless
+    busy period and no episode); the spin's calls through the PLT are
+    named clock_gettime@plt under spin_for_ms, never _init."""
+    for extra in ([], ["--backend", "ptrace"]):
+        rc, out, err = run(["blocked", "--json", "-d", "2.5"] + extra +
+                           ["--", FIX + "/loopfix", "timer", "40", "200"])
+        eq(rc, 0, "exit status %s (%s)" % (extra, err[-300:]))
+        doc = json.loads([ln for ln in out.splitlines()
+                          if ln.startswith("{")][0])
+        validate(doc, "blocked document")
+        tol = 10.2 if extra else 3
+        assert_episodes(doc, 40 - tol, 40 + tol, "timers", 6,
+                        "launched %s" % extra)
+        stacks = doc["blocked"]["stacks"]
+        check(not any("_init" in k for k in stacks),
+              "a frame named _init: %s" % [k for k in stacks if "_init" in k])
+        for k in stacks:
+            if "clock_gettime@plt" in k:
+                check("spin_for_ms;clock_gettime@plt" in k,
+                      "PLT frame without its caller: %s" % k)
+
+
 @test(timeout=40)
 def blocked_ptrace_sleep_off_cpu():
     """--backend ptrace: a 50 ms nanosleep in check is off CPU."""
