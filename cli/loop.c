@@ -178,121 +178,79 @@ static int pool_wait_ms(const struct uvs_pool *pl, int max_ms)
 	return ms < (uint64_t)max_ms ? (int)ms : max_ms;
 }
 
-/* The ptrace backend: phases by stack sampling (lib/loop_ptrace.c);
- * record adds blocked from the same samples and the pool read from
- * memory (lib/pool.c's sampled mode). */
-static int loop_ptrace(struct uvs_cli *c, const char *command,
-		       const struct loop_args *la)
+/* The loop section's source: uprobes and tracepoints (eBPF), or the
+ * ptrace backend's stack samples (lib/loop_ptrace.c). */
+struct loop_src {
+	struct uvs_loop *ebpf;
+	struct uvs_ploop *pt;
+};
+
+static int src_open(struct loop_src *s, struct uvs_cli *c,
+		    const struct loop_args *la)
 {
 	struct uvs_ploop_opts po = { .sz = sizeof(po), .rate_hz = la->rate_hz,
 				     .tid = c->tid };
-	struct uvs_pool_opts pp = { .sz = sizeof(pp), .sampled = true };
-	struct uvs_blocked_opts bo = { .sz = sizeof(bo), .ptrace = true,
-				       .threshold_ns = la->threshold_ns,
-				       .tid = c->tid };
-	const char *out = la->out ? *la->out : NULL;
-	struct uvs_report *r = NULL;
-	struct uvs_ploop *l = NULL;
-	struct uvs_pool *pl = NULL;
-	struct uvs_blocked *bl = NULL;
 	const char *hold = getenv("UVSCOPE_TEST_PTRACE_HOLD_US");
-	uint64_t t0, last, now;
-	double attach_ms;
-	bool exited = false, reaped;
-	int ret = UVS_EXIT_ERR, st, err;
 
+	if (!c->use_ptrace) {
+		if (la->rate_hz)
+			return uvs_seterr(-EINVAL, "--rate is for the ptrace "
+					  "backend (--backend ptrace)");
+		la->lo->tid = c->tid;
+		return uvs_loop__open(c->target, la->lo, &s->ebpf);
+	}
 	if (hold)
 		po.hold_us = atoi(hold);
-	if (uvs_ploop__open(c->target, &po, &l)) {
-		uvs_cli__attach_failed(c);
-		goto out;
-	}
-	if (uvs_verbose)
-		uvs_ploop__describe(l, stderr);
-	if (out && !la->no_pool && uvs_pool__open(c->target, &pp, &pl))
-		uvs_warn("record: no pool section: %s", uvs_errmsg());
-	bo.pt = uvs_ploop__sampler(l);
-	if (out && !la->no_blocked && uvs_blocked__open(c->target, &bo, &bl))
-		uvs_warn("record: no blocked section: %s", uvs_errmsg());
-	if (uvs_cli__release(c))
-		goto out;
-	r = uvs_cli__new_report(c, command, "ptrace", &t0);
-	if (!r)
-		goto out;
-	last = t0;
-	while (!uvs_cli_stop) {
-		/* the pool is read between polls, when due: its jittered
-		 * times, not the sampler's period, so that the reads do not
-		 * alias with a periodic load */
-		err = uvs_ploop__poll(l, pool_wait_ms(pl, 100));
-		if (!err && pl)
-			err = uvs_pool__poll(pl, 0);
-		if (!err && bl)
-			err = uvs_blocked__poll(bl, 0);
-		if (err) {
-			uvs_error("%s", uvs_errmsg());
-			goto out;
-		}
-		now = uvs_now_ns();
-		if (uvs_ploop__ended(l, &reaped, &st) ||
-		    (!c->child && !uvs_target__alive(c->target))) {
-			if (c->child && reaped) {
-				c->child_reaped = true;
-				c->child_status = st;
-			}
-			exited = true;
-			break;
-		}
-		if (c->duration && now - t0 >= c->duration * 1e9)
-			break;
-		if (c->interval && now - last >= c->interval * 1e9) {
-			r->duration_s = (now - last) / 1e9;
-			r->interval_start_s = (last - t0) / 1e9;
-			uvs_ploop__collect(l, r);
-			emit(r, c->json, NULL);
-			if (!c->json)
-				fputc('\n', stdout);
-			attach_ms = r->attach_ms;
-			uvs_report__init(r, command, c->target, "ptrace");
-			r->attach_ms = attach_ms;
-			last = now;
-		}
-	}
-	now = uvs_now_ns();
-	r->duration_s = (now - last) / 1e9;
-	r->interval_start_s = (last - t0) / 1e9;
-	uvs_ploop__collect(l, r);
-	if (pl)
-		uvs_pool__collect(pl, r);
-	if (bl && uvs_blocked__collect(bl, r)) {
-		uvs_error("%s", uvs_errmsg());
-		goto out;
-	}
-	r->target_exited = exited;
-	/* detached before anything is printed or the child is ended; blocked
-	 * reads the loop's sampler, so it goes first */
-	uvs_blocked__close(bl);
-	bl = NULL;
-	uvs_ploop__close(l);
-	l = NULL;
-	uvs_pool__close(pl);
-	pl = NULL;
-	if (emit(r, c->json, out))
-		goto out;
-	ret = uvs_cli__end(c, exited, "exited or exec'd", (now - t0) / 1e9);
-out:
-	uvs_blocked__close(bl);
-	uvs_ploop__close(l);
-	uvs_pool__close(pl);
-	if (c->child)
-		uvs_cli__finish(c);
-	uvs_target__close(c->target);
-	uvs_report__fini(r);
-	free(r);
-	return ret;
+	return uvs_ploop__open(c->target, &po, &s->pt);
 }
 
-/* `loop` prints; `record` writes the same report, as JSON, to -o FILE. */
+static int src_poll(struct loop_src *s, int timeout_ms)
+{
+	return s->pt ? uvs_ploop__poll(s->pt, timeout_ms)
+		     : uvs_loop__poll(s->ebpf, timeout_ms);
+}
+
+/* Moves what was seen since the last call into r (whose duration_s is
+ * set: the sampled shares become time with it). */
+static void src_collect(struct loop_src *s, struct uvs_report *r)
+{
+	if (s->pt)
+		uvs_ploop__collect(s->pt, r);
+	else
+		uvs_loop__collect(s->ebpf, r);
+}
+
+static void src_close(struct loop_src *s)
+{
+	uvs_ploop__close(s->pt);
+	uvs_loop__close(s->ebpf);
+	s->pt = NULL;
+	s->ebpf = NULL;
+}
+
+/* Whether to stop: Ctrl-C, -d, or the target's end. The ptrace tracer
+ * reaps a launched child itself, and says how it ended. */
+static bool src_done(struct loop_src *s, struct uvs_cli *c, uint64_t t0,
+		     uint64_t now, bool *exited)
+{
+	bool reaped = false;
+	int st;
+
+	if (s->pt && uvs_ploop__ended(s->pt, &reaped, &st)) {
+		if (c->child && reaped) {
+			c->child_reaped = true;
+			c->child_status = st;
+		}
+		*exited = true;
+		return true;
+	}
+	return uvs_cli__done(c, t0, now, exited);
+}
+
+/* `loop` prints; `record` writes the same report, as JSON, to -o FILE,
+ * with the pool and blocked sections beside the loop's. With ptrace, the
+ * blocked section reads the loop's own samples and the pool is read from
+ * memory between the sampler's polls (lib/pool.c's sampled mode). */
 static int loop_main(int argc, char **argv, const char *command)
 {
 	const char *out = NULL;
@@ -303,7 +261,8 @@ static int loop_main(int argc, char **argv, const char *command)
 	struct uvs_blocked *bl = NULL;
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r = NULL;
-	struct uvs_loop *l = NULL;
+	struct loop_src src = { 0 };
+	const char *backend;
 	uint64_t t0, last, now;
 	double attach_ms;
 	bool exited = false;
@@ -327,39 +286,39 @@ static int loop_main(int argc, char **argv, const char *command)
 			return UVS_EXIT_ERR;
 		}
 	}
-	lo.tid = c.tid;
 	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
-	if (c.use_ptrace)
-		return loop_ptrace(&c, command, &la);
-	if (la.rate_hz) {
-		uvs_error("--rate is for the ptrace backend (--backend ptrace)");
-		goto out;
-	}
-	err = uvs_loop__open(c.target, &lo, &l);
-	if (err) {
+	backend = c.use_ptrace ? "ptrace" : uvs_tier_name(c.target->tier);
+	if (src_open(&src, &c, &la)) {
 		uvs_cli__attach_failed(&c);
 		goto out;
 	}
-	if (uvs_verbose)
-		uvs_loop__describe(l, stderr);
-	if (la.out && !la.no_pool && c.target->tier == UVS_TIER_SYMBOLS &&
+	if (uvs_verbose && src.pt)
+		uvs_ploop__describe(src.pt, stderr);
+	else if (uvs_verbose)
+		uvs_loop__describe(src.ebpf, stderr);
+	po.sampled = c.use_ptrace;
+	if (out && !la.no_pool &&
+	    (c.use_ptrace || c.target->tier == UVS_TIER_SYMBOLS) &&
 	    uvs_pool__open(c.target, &po, &pl))
 		uvs_warn("record: no pool section: %s", uvs_errmsg());
 	bo.threshold_ns = la.threshold_ns;
 	bo.tid = c.tid;
-	if (la.out && !la.no_blocked && uvs_blocked__open(c.target, &bo, &bl))
+	bo.ptrace = c.use_ptrace;
+	bo.pt = src.pt ? uvs_ploop__sampler(src.pt) : NULL;
+	if (out && !la.no_blocked && uvs_blocked__open(c.target, &bo, &bl))
 		uvs_warn("record: no blocked section: %s", uvs_errmsg());
 	if (uvs_cli__release(&c))
 		goto out;
-	r = uvs_cli__new_report(&c, command, uvs_tier_name(c.target->tier),
-				&t0);
+	r = uvs_cli__new_report(&c, command, backend, &t0);
 	if (!r)
 		goto out;
 	last = t0;
 	while (!uvs_cli_stop) {
-		err = uvs_loop__poll(l, 100);
+		/* a sampled pool is read between polls when due: at its own
+		 * jittered times, not aliased with the sampler's period */
+		err = src_poll(&src, pool_wait_ms(pl, 100));
 		if (!err && pl)
 			err = uvs_pool__poll(pl, 0);
 		if (!err && bl)
@@ -369,46 +328,47 @@ static int loop_main(int argc, char **argv, const char *command)
 			goto out;
 		}
 		now = uvs_now_ns();
-		if (uvs_cli__done(&c, t0, now, &exited))
+		if (src_done(&src, &c, t0, now, &exited))
 			break;
 		if (c.interval && now - last >= c.interval * 1e9) {
-			uvs_loop__collect(l, r);
 			r->duration_s = (now - last) / 1e9;
 			r->interval_start_s = (last - t0) / 1e9;
+			src_collect(&src, r);
 			emit(r, c.json, NULL);
 			if (!c.json)
 				fputc('\n', stdout);
 			attach_ms = r->attach_ms;
-			uvs_report__init(r, command, c.target,
-					 uvs_tier_name(c.target->tier));
+			uvs_report__init(r, command, c.target, backend);
 			r->attach_ms = attach_ms;
 			last = now;
 		}
 	}
 	now = uvs_now_ns();
-	uvs_loop__collect(l, r);
+	r->duration_s = (now - last) / 1e9;
+	r->interval_start_s = (last - t0) / 1e9;
+	src_collect(&src, r);
 	if (pl)
 		uvs_pool__collect(pl, r);
 	if (bl && uvs_blocked__collect(bl, r)) {
 		uvs_error("%s", uvs_errmsg());
 		goto out;
 	}
-	r->duration_s = (now - last) / 1e9;
-	r->interval_start_s = (last - t0) / 1e9;
 	r->target_exited = exited;
-	uvs_loop__close(l);
-	l = NULL;
-	uvs_pool__close(pl);
-	pl = NULL;
+	/* detached before anything is printed or the child is ended;
+	 * blocked may read the loop's sampler, so it goes first */
 	uvs_blocked__close(bl);
 	bl = NULL;
+	src_close(&src);
+	uvs_pool__close(pl);
+	pl = NULL;
 	if (emit(r, c.json, out))
 		goto out;
-	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
+	ret = uvs_cli__end(&c, exited, c.use_ptrace ? "exited or exec'd" :
+			   "exited", (now - t0) / 1e9);
 out:
-	uvs_loop__close(l);
-	uvs_pool__close(pl);
 	uvs_blocked__close(bl);
+	src_close(&src);
+	uvs_pool__close(pl);
 	uvs_report__fini(r);
 	if (c.child)
 		uvs_cli__finish(&c);
