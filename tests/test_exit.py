@@ -109,10 +109,10 @@ def memory_cgroup(limit):
     raise Fail("no memory cgroup controller on this machine")
 
 
-@test(timeout=40)
-def exit_kernel_oom_killer():
+def kernel_oom(extra=()):
     """Memory outside V8's heap (Buffers) grows past a cgroup's limit: the
-    kernel's OOM killer ends it, and says so (oom:mark_victim)."""
+    kernel's OOM killer ends it; uvscope exit -p (with extra options) must
+    say so. Returns its report's exit section."""
     cg, join = memory_cgroup(128 << 20)
     try:
         p = subprocess.Popen([NODE, "-e", "console.log('ready');"
@@ -120,18 +120,25 @@ def exit_kernel_oom_killer():
                               "a.push(Buffer.alloc(1 << 20, 1)) }, 1500)"],
                              stdout=subprocess.PIPE, preexec_fn=join)
         p.stdout.readline()
-        rc, out, err = run(["exit", "--json", "-p", str(p.pid)], timeout=30)
+        rc, out, err = run(["exit", "--json"] + list(extra) +
+                           ["-p", str(p.pid)], timeout=30)
         p.wait()
         eq(rc, 0, "exit status (%s)" % err)
         e = json.loads(out)["exit"]
-        eq(e["reason"], "oom", "reason")
-        eq(e["detail"], "kernel", "detail")
-        eq(e["signal"], signal.SIGKILL, "signal")
+        eq((e["reason"], e["detail"], e["signal"]),
+           ("oom", "kernel", signal.SIGKILL), "kernel OOM")
+        return e
     finally:
         try:
             os.rmdir(cg)
         except OSError:
             pass
+
+
+@test(timeout=40)
+def exit_kernel_oom_killer():
+    """The OOM kill, told by oom:mark_victim."""
+    kernel_oom()
 
 
 @test(timeout=30)
