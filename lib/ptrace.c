@@ -196,7 +196,7 @@ static void uvs__deliver(struct uvs_pt *p, const struct uvs_pt_sample *s)
  * stopped, its registers and a copy of its stack (uvs_unwind__snapshot);
  * once it runs again, the unwind of that copy. The stop costs the thread
  * the copy, not the unwind. */
-static bool uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
+static void uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 {
 	struct uvs_pt_sample *s = &p->sample;
 
@@ -215,7 +215,6 @@ static bool uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 		usleep(p->o.hold_us);
 	/* what the thread paid, up to the resume that follows */
 	s->stopped_ns = uvs_now_ns() - t->irq_at;
-	return true;
 }
 
 static void uvs__finish_sample(struct uvs_pt *p)
@@ -373,8 +372,9 @@ static void uvs__handle(struct uvs_pt *p, pid_t tid, int status)
 			uvs__cont(p, t, PTRACE_LISTEN, 0);
 			return;
 		}
-		sampled = t->irq_pending && t->want_sample &&
-			  uvs__take_sample(p, t);
+		sampled = t->irq_pending && t->want_sample;
+		if (sampled)
+			uvs__take_sample(p, t);
 		t->irq_pending = false;
 		uvs__cont(p, t, PTRACE_CONT, 0);
 		if (sampled)
@@ -475,7 +475,6 @@ int uvs_pt__open(pid_t pid, const struct uvs_pt_opts *opts,
 		p->ptopts |= PTRACE_O_TRACEEXIT;
 	if (p->o.rate_hz > 0)
 		p->period_ns = 1e9 / p->o.rate_hz;
-
 	/* Stops arrive as SIGCHLD; blocked, they wait in the signalfd. Only
 	 * now: a program we launch must not inherit the mask. */
 	sigemptyset(&chld);
