@@ -6,6 +6,7 @@ signals arrive unchanged, a SIGKILLed uvscope leaves it running."""
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -503,6 +504,29 @@ def ptrace_non_root_user_on_own_process():
     eq(doc["target"]["backend"], "ptrace", "backend")
     within(sampled(doc)["phases"]["poll_wait"]["share"], 0.9, 1.0,
            "idle fixture: waiting share")
+    # record, as in a CI container without BPF: all three sections
+    d = tempfile.mkdtemp()
+    os.chown(d, uid, uid)
+    path = os.path.join(d, "run.json")
+
+    def pre():
+        os.setgid(uid)
+        os.setuid(uid)
+    p = subprocess.run([UVSCOPE, "record", "-o", path, "-d", "2", "--",
+                        FIX + "/loopfix", "timer", "40", "200"],
+                       capture_output=True, preexec_fn=pre, timeout=30)
+    try:
+        eq(p.returncode, 0, "record as uid %d (%s)"
+           % (uid, p.stderr.decode()[-300:]))
+        with open(path) as f:
+            rec = json.load(f)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    validate(rec, "non-root recording")
+    eq(rec["target"]["backend"], "ptrace", "record's backend")
+    check(rec["blocked"]["count"] >= 5 and rec["pool"]["sampled"],
+          "record without BPF: blocked %d episodes, pool %r"
+          % (rec["blocked"]["count"], rec["pool"]["sampled"]))
 
 
 @test(timeout=40)
