@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <string.h>
 #include "uvscope.h"
 #include "flame.h"
@@ -70,6 +71,15 @@ static double uvs__num(struct uvs__rd *c, json_t *o, const char *key,
 		uvs__bad(c, "out of range");
 	uvs__up(c, m);
 	return d;
+}
+
+/* A time written in ms (to the ns, as the writer prints it) back in ns:
+ * rounded, not truncated, so that 0.125129 ms is 125129 ns again and a
+ * report renders the numbers it was written with. */
+static uint64_t uvs__ms_ns(struct uvs__rd *c, json_t *o, const char *key,
+			   double max_ms)
+{
+	return (uint64_t)llround(uvs__num(c, o, key, 0, max_ms) * 1e6);
 }
 
 static uint64_t uvs__uint(struct uvs__rd *c, json_t *o, const char *key)
@@ -220,12 +230,12 @@ static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 	if (!lj)
 		return;
 	l->iterations = uvs__uint(c, lj, "iterations");
-	l->busy_ns = uvs__num(c, lj, "busy_ms", 0, 1e12) * 1e6;
+	l->busy_ns = uvs__ms_ns(c, lj, "busy_ms", 1e12);
 	l->phase_iterations = uvs__uint(c, lj, "phase_iterations");
 	v = uvs__get(c, lj, "phases_known", JSON_TRUE, false, &m2);
 	l->phases_known = v && json_is_true(v);
 	uvs__up(c, m2);
-	l->phase_floor_ns = uvs__num(c, lj, "phase_floor_ms", 0, 1e6) * 1e6;
+	l->phase_floor_ns = uvs__ms_ns(c, lj, "phase_floor_ms", 1e6);
 	ph = uvs__get(c, lj, "phases", JSON_OBJECT, true, &m2);
 	if (l->phases_known && !ph && !c->err)
 		uvs__bad(c, "missing while phases_known is true");
@@ -233,7 +243,7 @@ static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 		p = uvs__get(c, ph, uvs_phase_names[i], JSON_OBJECT, false, &m3);
 		if (p) {
 			l->phase[i].total_ns =
-				uvs__num(c, p, "total_ms", 0, 1e12) * 1e6;
+				uvs__ms_ns(c, p, "total_ms", 1e12);
 			v = uvs__get(c, p, "derived", JSON_TRUE, false, &m4);
 			l->phase_derived[i] = v && json_is_true(v);
 			uvs__up(c, m4);
@@ -368,12 +378,12 @@ static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
 	const char *key;
 	char ph[16];
 
-	b->threshold_ns = uvs__num(c, bj, "threshold_ms", 0, 3.6e6) * 1e6;
+	b->threshold_ns = uvs__ms_ns(c, bj, "threshold_ms", 3.6e6);
 	b->sample_hz = uvs__uint(c, bj, "sample_hz");
 	b->count = uvs__uint(c, bj, "count");
-	b->blocked_ns = uvs__num(c, bj, "blocked_ms", 0, 1e12) * 1e6;
-	b->on_cpu_ns = uvs__num(c, bj, "on_cpu_ms", 0, 1e12) * 1e6;
-	b->off_cpu_ns = uvs__num(c, bj, "off_cpu_ms", 0, 1e12) * 1e6;
+	b->blocked_ns = uvs__ms_ns(c, bj, "blocked_ms", 1e12);
+	b->on_cpu_ns = uvs__ms_ns(c, bj, "on_cpu_ms", 1e12);
+	b->off_cpu_ns = uvs__ms_ns(c, bj, "off_cpu_ms", 1e12);
 	b->samples = uvs__uint(c, bj, "samples");
 	b->truncated = uvs__uint(c, bj, "stacks_truncated");
 	b->no_phase = uvs__uint(c, bj, "stacks_without_phase");

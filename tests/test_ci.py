@@ -126,6 +126,18 @@ def ci_report_renders_the_same_numbers():
         p50 = orig["loop"]["phases"]["timers"]["p50_ms"]
         check(("%.3f" % p50) in out, "text report lacks timers p50 %.3f:\n%s"
               % (p50, out))
+        # times in ms, to the ns, come back to the ns: 0.125129 ms is
+        # 125128.99999... ns as a double, and was once read as 125128
+        orig["loop"]["phases"]["check"]["total_ms"] = 0.125129
+        orig["blocked"]["blocked_ms"] = 160.176001
+        with open(path, "w") as f:
+            json.dump(orig, f)
+        rc, out, err = run(["report", "--json", path])
+        again = json.loads(out)
+        eq(again["loop"]["phases"]["check"]["total_ms"], 0.125129,
+           "check total_ms read back")
+        eq(again["blocked"]["blocked_ms"], 160.176001,
+           "blocked_ms read back")
     finally:
         shutil.rmtree(tmp)
 
