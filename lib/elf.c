@@ -104,7 +104,7 @@ static uint64_t uvs__plt_slot(const unsigned char *e, size_t len,
 static int uvs__plt_syms(struct uvs_elf *elf)
 {
 	struct uvs__got *got = NULL;
-	size_t ngot = 0, shstrndx, i, need = 0, used = 0;
+	size_t ngot = 0, shstrndx, i, need, used, nent = 0;
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 	struct {
@@ -144,13 +144,15 @@ static int uvs__plt_syms(struct uvs_elf *elf)
 	if (!nplt)
 		goto out;
 	qsort(got, ngot, sizeof(*got), uvs__got_cmp);
-	/* names first, in one buffer: the symbols point into it */
+	/* one symbol an entry; the names in one buffer, "[plt]" first, then
+	 * at most one "name@plt" a relocated slot */
 	for (k = 0; k < nplt; k++)
-		need += plt[k].size / plt[k].ent * 2;
+		nent += plt[k].size / plt[k].ent;
+	need = sizeof("[plt]");
 	for (i = 0; i < ngot; i++)
-		need += (got[i].name ? strlen(got[i].name) : 0) + 8;
-	elf->plt_names = malloc(need + 16);
-	s = realloc(elf->syms, (elf->nsyms + need / 2 + 1) * sizeof(*s));
+		need += got[i].name ? strlen(got[i].name) + sizeof("@plt") : 0;
+	elf->plt_names = malloc(need);
+	s = realloc(elf->syms, (elf->nsyms + nent) * sizeof(*s));
 	if (!elf->plt_names || !s) {
 		if (s)
 			elf->syms = s;
@@ -159,7 +161,7 @@ static int uvs__plt_syms(struct uvs_elf *elf)
 	}
 	elf->syms = s;
 	strcpy(elf->plt_names, "[plt]");
-	used = 6;
+	used = sizeof("[plt]");
 	for (k = 0; k < nplt; k++) {
 		const unsigned char *b = plt[k].d->d_buf;
 		uint64_t off;
@@ -175,7 +177,7 @@ static int uvs__plt_syms(struct uvs_elf *elf)
 				hit = bsearch(&key, got, ngot, sizeof(*got),
 					      uvs__got_cmp);
 			if (hit && hit->name && *hit->name &&
-			    used + strlen(hit->name) + 5 <= need + 16) {
+			    used + strlen(hit->name) + sizeof("@plt") <= need) {
 				name = elf->plt_names + used;
 				used += sprintf(elf->plt_names + used, "%s@plt",
 						hit->name) + 1;
