@@ -944,9 +944,6 @@ static int uvs__plan(struct uvs_pool *p)
 	return err;
 }
 
-/* What the pool holds as a window opens, read from libuv's statics: tasks
- * waiting in its queues, and threads not idle. The queues may move under
- * the walk; it stops at the first link that does not point back. */
 /* Counts a queue's tasks by walking it in the target's memory while the
  * target runs on: -1 when the walk did not come back to the head, because the
  * queue changed under it (a worker took the node the walk stood on and moved
@@ -984,6 +981,10 @@ static int uvs__walk_queue(struct uvs_pool *p, uint64_t head)
 	return n;
 }
 
+/* What the pool holds now (as a window opens, or at each sample without
+ * eBPF), read from libuv's statics: tasks waiting in its queues, and
+ * threads not idle. A walk the queue moved under is taken again, up to
+ * four times; after that the depth read before stands. */
 static void uvs__pool_state(struct uvs_pool *p)
 {
 	uint64_t heads[2] = { p->wq_sym, p->slow_wq_sym };
@@ -1160,7 +1161,6 @@ static void uvs__node_tags(struct uvs_pool *p)
 	p->skel->rodata->tag_aux_off[1] = sz + 0x18;
 }
 
-/* One sample: the state since the last one is integrated, then read. */
 /* The next read of the pool's state: jittered (0.5 to 1.5 periods), so
  * that a periodic load is not always seen at the same point of its
  * cycle. */
@@ -1171,6 +1171,7 @@ static void uvs__next_sample(struct uvs_pool *p, uint64_t now)
 	p->next_sample = now + base / 2 + (uint64_t)rand() % base;
 }
 
+/* One sample: the state since the last one is integrated, then read. */
 static void uvs__sample(struct uvs_pool *p)
 {
 	uint64_t now = uvs_now_ns();
