@@ -430,7 +430,7 @@ bool uvs_target__is_epoll_fd(const struct uvs_target *t, int fd)
 
 int uvs_target__first_epoll_fd(const struct uvs_target *t)
 {
-	char path[64], link[64], lp[320];
+	char path[64];
 	struct dirent *de;
 	int best = -1;
 	DIR *d;
@@ -440,19 +440,12 @@ int uvs_target__first_epoll_fd(const struct uvs_target *t)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		ssize_t n;
 		int fd;
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
-		snprintf(lp, sizeof(lp), "%s/%s", path, de->d_name);
-		n = readlink(lp, link, sizeof(link) - 1);
-		if (n <= 0)
-			continue;
-		link[n] = '\0';
 		fd = atoi(de->d_name);
-		if (!strcmp(link, "anon_inode:[eventpoll]") &&
-		    (best < 0 || fd < best))
+		if ((best < 0 || fd < best) && uvs_target__is_epoll_fd(t, fd))
 			best = fd;
 	}
 	closedir(d);
