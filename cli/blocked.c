@@ -201,10 +201,7 @@ int cmd_blocked(int argc, char **argv)
 		}
 		now = uvs_now_ns();
 		if (uvs_blocked__ended(b, &reaped, &st)) {
-			if (c.child && reaped) {
-				c.child_reaped = true;
-				c.child_status = st;
-			}
+			uvs_cli__reaped(&c, reaped, st);
 			exited = true;
 			break;
 		}

@@ -43,6 +43,9 @@ int uvs_cli__start(struct uvs_cli *c);
 int uvs_cli__release(struct uvs_cli *c);
 /* True while the target runs; reaps a launched child. */
 bool uvs_cli__target_alive(struct uvs_cli *c);
+/* The ptrace tracer waits for its tracees, so it reaps a launched child
+ * itself: with reaped, status is the child's exit status. */
+void uvs_cli__reaped(struct uvs_cli *c, bool reaped, int status);
 /* After a poll: true when tracing is over (Ctrl-C, the target ended
  * (then *exited), or -d ran out since t0). */
 bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,

@@ -328,6 +328,14 @@ static int uvs__status(int st)
 	return 1;
 }
 
+void uvs_cli__reaped(struct uvs_cli *c, bool reaped, int status)
+{
+	if (c->child && reaped) {
+		c->child_reaped = true;
+		c->child_status = status;
+	}
+}
+
 bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 		   bool *exited)
 {

@@ -89,10 +89,7 @@ static int exit_ptrace(struct uvs_cli *c)
 			goto out;
 		}
 		if (uvs_pexit__ended(x, &reaped, &st)) {
-			if (c->child && reaped) {
-				c->child_reaped = true;
-				c->child_status = st;
-			}
+			uvs_cli__reaped(c, reaped, st);
 			ended = true;
 			break;
 		}

@@ -237,10 +237,7 @@ static bool src_done(struct loop_src *s, struct uvs_cli *c, uint64_t t0,
 	int st;
 
 	if (s->pt && uvs_ploop__ended(s->pt, &reaped, &st)) {
-		if (c->child && reaped) {
-			c->child_reaped = true;
-			c->child_status = st;
-		}
+		uvs_cli__reaped(c, reaped, st);
 		*exited = true;
 		return true;
 	}
