@@ -23,6 +23,11 @@ static void uvs__on_signal(int sig)
 		kill(uvs__child_pid, sig);
 }
 
+/* What SIGPIPE was when uvscope started (the shell's), so that a launched
+ * program gets it back: an ignored signal stays ignored across exec. */
+static struct sigaction uvs__pipe_orig;
+static bool uvs__pipe_saved;
+
 void uvs_cli__signals(void)
 {
 	struct sigaction sa;
@@ -35,7 +40,10 @@ void uvs_cli__signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigemptyset(&sa.sa_mask);
+	uvs__pipe_saved = !sigaction(SIGPIPE, &sa, &uvs__pipe_orig);
 }
 
 double uvs_cli__parse_seconds(const char *s, const char *what)
@@ -237,6 +245,10 @@ static int uvs__launch(struct uvs_cli *c)
 		 * the first instruction; EOF means uvscope gave up. */
 		if (read(go[0], &b, 1) != 1)
 			_exit(127);
+		/* The program starts as the shell would have started it:
+		 * handlers reset on exec, but uvscope's SIG_IGN would not. */
+		if (uvs__pipe_saved)
+			sigaction(SIGPIPE, &uvs__pipe_orig, NULL);
 		execv(path, c->cmd);
 		err = errno;
 		if (write(eerr[1], &err, sizeof(err)) < 0)

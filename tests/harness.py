@@ -20,6 +20,11 @@ class Fail(Exception):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run on this machine (say why): reported as
+    skipped on the runner's closing line, never as passed."""
+
+
 class Test:
     def __init__(self, name, fn, timeout):
         self.name, self.fn, self.timeout = name, fn, timeout

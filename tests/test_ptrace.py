@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target,
+from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Skip, Target,
                      assert_episodes, check, eq, kill, node_binaries, run,
                      test, validate, wait_for, within)
 
@@ -487,9 +487,8 @@ def ptrace_non_root_user_on_own_process():
     except FileNotFoundError:
         scope = None  # no Yama: plain uid checks
     if scope is not None and scope >= 1:
-        print("skipped: Yama ptrace_scope %d forbids tracing a "
-              "non-descendant" % scope)
-        return
+        raise Skip("Yama ptrace_scope %d forbids tracing a "
+                   "non-descendant" % scope)
     uid = test_user()
     for path in (UVSCOPE, FIX + "/threadfix"):
         check(os.access(path, os.X_OK), "%s not executable" % path)
