@@ -57,9 +57,8 @@ static int blocked_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 {
 	struct blocked_args *a = ctx;
 	const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	unsigned long long hz;
 	double s;
-	char *end;
-	long hz;
 
 	(void)c;
 	if (!strcmp(o, "--kernel")) {
@@ -76,25 +75,12 @@ static int blocked_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 	}
 	if (!strcmp(o, "-t") || !strcmp(o, "--threshold")) {
 		/* milliseconds by default; "20ms" and "0.5s" too */
-		errno = 0;
-		s = strtod(v, &end);
-		if (!strcmp(end, "s"))
-			s *= 1000;
-		else if (*end && strcmp(end, "ms"))
-			s = -1;
-		if (errno || end == v || s < 0.1 || s > 3.6e6) {
-			uvs_error("bad threshold '%s': milliseconds, like 20 or "
-				  "20ms (at least 0.1)", v);
+		if (uvs_cli__parse_time("threshold", v, 0.001, 1e-4, 3600, &s))
 			return -1;
-		}
-		a->bo->threshold_ns = s * 1e6;
+		a->bo->threshold_ns = s * 1e9;
 	} else if (!strcmp(o, "-F") || !strcmp(o, "--frequency")) {
-		hz = strtol(v, &end, 10);
-		if (*end || hz < 1 || hz > 20000) {
-			uvs_error("bad frequency '%s': 1 to 20000 samples per "
-				  "second", v);
+		if (uvs_cli__parse_uint("frequency", v, 1, 20000, &hz))
 			return -1;
-		}
 		a->bo->sample_hz = hz;
 	} else if (!strcmp(o, "--flame")) {
 		a->flame = v;

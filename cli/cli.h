@@ -66,7 +66,28 @@ int uvs_cli__finish(struct uvs_cli *c);
 /* Picks the backend: ebpf, or ptrace (c->use_ptrace) when forced or, with
  * auto, when eBPF is unavailable and the subcommand has one. */
 int uvs_cli__backend_check(struct uvs_cli *c);
-double uvs_cli__parse_seconds(const char *s, const char *what);
+
+/* Numbers as users type them. Each reads the whole of s (no text after
+ * the number, no blanks before it, no sign where none makes sense),
+ * refuses NaN, infinities and what is out of [lo, hi], and returns 0 with
+ * *out set, or -1 after one error line that names what was asked for
+ * ("bad duration '5x': ...") and quotes s. */
+#define UVS_CLI_PID_MAX 4194304 /* the kernel's PID_MAX_LIMIT */
+/* A length of time, in seconds: a number in unit (1: seconds, 0.001:
+ * milliseconds) or with "s" or "ms" after it. */
+int uvs_cli__parse_time(const char *what, const char *s, double unit,
+			double lo, double hi, double *out);
+int uvs_cli__parse_seconds(const char *what, const char *s, double lo,
+			   double hi, double *out);
+/* Digits only. */
+int uvs_cli__parse_uint(const char *what, const char *s,
+			unsigned long long lo, unsigned long long hi,
+			unsigned long long *out);
+/* A process or thread id, 1 to UVS_CLI_PID_MAX. */
+int uvs_cli__parse_pid(const char *what, const char *s, pid_t *out);
+/* A number, with unit after it or not (NULL: nothing after it). */
+int uvs_cli__parse_double(const char *what, const char *s, const char *unit,
+			  double lo, double hi, double *out);
 
 /* A subcommand's own option at argv[*i]: 1 if consumed (advance *i past
  * its value), 0 if not its own, -1 on error (message printed). */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Target selection, launching, signals: what every subcommand shares. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -46,30 +48,122 @@ void uvs_cli__signals(void)
 	uvs__pipe_saved = !sigaction(SIGPIPE, &sa, &uvs__pipe_orig);
 }
 
-double uvs_cli__parse_seconds(const char *s, const char *what)
+/* The number at the start of s, by strtod, with where it ends; false for
+ * no number, NaN, an infinity, or out of double's range. Blanks before it
+ * (which strtod skips) are refused: what was typed is what is read. */
+static bool uvs__strtod(const char *s, double *v, char **end)
 {
-	char *end;
-	double v;
-
+	if (!*s || isspace((unsigned char)*s))
+		return false;
 	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0 || v > 1e7)
-		return -1;
-	if (!strcmp(end, "ms"))
-		v /= 1000;
-	else if (*end && strcmp(end, "s")) {
-		uvs_error("bad %s '%s': expected seconds, like 10 or 0.5",
-			       what, s);
+	*v = strtod(s, end);
+	return *end != s && !errno && isfinite(*v);
+}
+
+int uvs_cli__parse_time(const char *what, const char *s, double unit,
+			double lo, double hi, double *out)
+{
+	const char *like = unit < 1 ? "milliseconds, like 20, 20ms or 0.5s"
+				    : "seconds, like 10, 0.5 or 500ms";
+	double v;
+	char *end;
+
+	if (!uvs__strtod(s, &v, &end)) {
+		uvs_error("bad %s '%s': %s", what, s, like);
 		return -1;
 	}
-	return v;
+	if (!strcmp(end, "ms"))
+		v /= 1000;
+	else if (!strcmp(end, "s"))
+		;
+	else if (!*end)
+		v *= unit;
+	else {
+		uvs_error("bad %s '%s': %s", what, s, like);
+		return -1;
+	}
+	if (v < lo || v > hi) {
+		if (unit < 1)
+			uvs_error("bad %s '%s': %.15g to %.15g ms", what, s,
+				  lo * 1000, hi * 1000);
+		else
+			uvs_error("bad %s '%s': %.15g to %.15g s", what, s, lo,
+				  hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int uvs_cli__parse_seconds(const char *what, const char *s, double lo,
+			   double hi, double *out)
+{
+	return uvs_cli__parse_time(what, s, 1, lo, hi, out);
+}
+
+int uvs_cli__parse_uint(const char *what, const char *s,
+			unsigned long long lo, unsigned long long hi,
+			unsigned long long *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* strtoull takes "-1" as 2^64-1, and skips blanks: digits only */
+	if (!isdigit((unsigned char)*s)) {
+		uvs_error("bad %s '%s': a whole number, %llu to %llu", what, s,
+			  lo, hi);
+		return -1;
+	}
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi) {
+		uvs_error("bad %s '%s': a whole number, %llu to %llu", what, s,
+			  lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int uvs_cli__parse_pid(const char *what, const char *s, pid_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	/* the kernel's PID_MAX_LIMIT: larger ones were cut to pid_t and
+	 * named another process */
+	errno = 0;
+	v = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
+	if (!v || errno || *end || v > UVS_CLI_PID_MAX) {
+		uvs_error("bad %s '%s': a process or thread id, 1 to %d", what,
+			  s, UVS_CLI_PID_MAX);
+		return -1;
+	}
+	*out = (pid_t)v;
+	return 0;
+}
+
+int uvs_cli__parse_double(const char *what, const char *s, const char *unit,
+			  double lo, double hi, double *out)
+{
+	double v;
+	char *end;
+
+	if (!uvs__strtod(s, &v, &end) ||
+	    (*end && (!unit || strcmp(end, unit))) || v < lo || v > hi) {
+		uvs_error("bad %s '%s': a number%s%s%s, %.15g to %.15g", what,
+			  s, unit ? " (optionally with '" : "",
+			  unit ? unit : "", unit ? "')" : "", lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
 }
 
 int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 {
 	const char *a = argv[*i];
 	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-	char *end;
 
 #define NEED_VAL                                                        \
 	do {                                                            \
@@ -82,39 +176,24 @@ int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)
 
 	if (!strcmp(a, "-p") || !strcmp(a, "--pid")) {
 		NEED_VAL;
-		errno = 0;
-		c->pid = strtol(val, &end, 10);
-		if (errno || *end || c->pid <= 0) {
-			uvs_error("bad pid '%s'", val);
-			return -1;
-		}
-		return 1;
+		return uvs_cli__parse_pid("pid", val, &c->pid) ? -1 : 1;
 	}
 	if (!strcmp(a, "--tid")) {
 		NEED_VAL;
-		c->tid = strtol(val, &end, 10);
-		if (*end || c->tid <= 0) {
-			uvs_error("bad tid '%s'", val);
-			return -1;
-		}
-		return 1;
+		return uvs_cli__parse_pid("tid", val, &c->tid) ? -1 : 1;
 	}
 	if (!strcmp(a, "-d") || !strcmp(a, "--duration")) {
 		NEED_VAL;
-		c->duration = uvs_cli__parse_seconds(val, "duration");
-		if (c->duration <= 0) {
-			uvs_error("bad duration '%s'", val);
+		if (uvs_cli__parse_seconds("duration", val, 0.001, 1e7,
+					   &c->duration))
 			return -1;
-		}
 		return 1;
 	}
 	if (!strcmp(a, "-i") || !strcmp(a, "--interval")) {
 		NEED_VAL;
-		c->interval = uvs_cli__parse_seconds(val, "interval");
-		if (c->interval < 0.05) {
-			uvs_error("bad interval '%s' (at least 0.05 s)", val);
+		if (uvs_cli__parse_seconds("interval", val, 0.05, 1e7,
+					   &c->interval))
 			return -1;
-		}
 		return 1;
 	}
 	if (!strcmp(a, "--backend")) {
@@ -150,7 +229,29 @@ int uvs_cli__check_target(const struct uvs_cli *c, const char *cmd)
 			       "uvscope %s --help)", cmd);
 		return -1;
 	}
+	if (c->tid && c->cmd) {
+		uvs_error("--tid names a thread of a running process (-p PID); "
+			  "a launched program's threads do not exist yet");
+		return -1;
+	}
 	return 0;
+}
+
+/* --tid is one of the target's threads, or refused before anything is
+ * attached: a thread of no one would be watched, silently, for nothing. */
+static int uvs__check_tid(const struct uvs_cli *c)
+{
+	char path[64];
+
+	if (!c->tid)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", c->target->pid,
+		 c->tid);
+	if (!access(path, F_OK))
+		return 0;
+	uvs_error("--tid %d is not a thread of pid %d (its threads are in "
+		  "/proc/%d/task)", c->tid, c->target->pid, c->target->pid);
+	return -1;
 }
 
 int uvs_cli__backend_check(struct uvs_cli *c)
@@ -280,6 +381,11 @@ int uvs_cli__start(struct uvs_cli *c)
 	err = uvs_target__open_pid(c->pid, &c->target);
 	if (err) {
 		uvs_error("%s", uvs_errmsg());
+		return -1;
+	}
+	if (uvs__check_tid(c)) {
+		uvs_target__close(c->target);
+		c->target = NULL;
 		return -1;
 	}
 	uvs_debug("target pid %d (%s): %s, libuv %s in %s, %s",

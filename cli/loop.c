@@ -108,59 +108,53 @@ static int loop_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 {
 	struct loop_args *a = ctx;
 	const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-	char *end;
-	double us;
+	bool rec = a->out != NULL;
+	unsigned long long n;
+	double d;
 
 	(void)c;
-	if (a->out && !strcmp(o, "--no-pool")) {
+	if (rec && !strcmp(o, "--no-pool")) {
 		a->no_pool = true;
 		return 1;
 	}
-	if (a->out && !strcmp(o, "--no-blocked")) {
+	if (rec && !strcmp(o, "--no-blocked")) {
 		a->no_blocked = true;
 		return 1;
 	}
-	if (a->out && (!strcmp(o, "-t") || !strcmp(o, "--threshold"))) {
-		us = v ? strtod(v, &end) : -1;
-		if (v && !strcmp(end, "s"))
-			us *= 1000;
-		else if (v && *end && strcmp(end, "ms"))
-			us = -1;
-		if (us < 0.1 || us > 3.6e6) {
-			uvs_error("bad threshold: milliseconds, like 20 or 20ms");
-			return -1;
-		}
-		a->threshold_ns = us * 1e6;
-	} else if (a->out && (!strcmp(o, "-o") || !strcmp(o, "--output"))) {
-		if (!v) {
-			uvs_error("-o needs a file name");
-			return -1;
-		}
-		*a->out = v;
-	} else if (!strcmp(o, "--exact")) {
+	if (!strcmp(o, "--exact")) {
 		a->lo->exact = true;
 		return 1;
-	} else if (!strcmp(o, "--probe-budget")) {
-		if (!v || (a->lo->probe_budget = strtoull(v, &end, 10), *end ||
-			   !a->lo->probe_budget)) {
-			uvs_error("--probe-budget needs a positive number of "
-				  "hits per second");
-			return -1;
-		}
-	} else if (!strcmp(o, "--phase-floor")) {
-		if (!v || (us = atof(v)) <= 0 || us > 1e7) {
-			uvs_error("--phase-floor needs a positive number of "
-				  "microseconds");
-			return -1;
-		}
-		a->lo->phase_floor_ns = us * 1000;
-	} else if (!strcmp(o, "--rate")) {
-		if (!v || (a->rate_hz = atof(v)) < 1 || a->rate_hz > 10000) {
-			uvs_error("--rate needs samples per second, 1 to 10000");
-			return -1;
-		}
-	} else {
+	}
+	if (!(rec && (!strcmp(o, "-t") || !strcmp(o, "--threshold") ||
+		      !strcmp(o, "-o") || !strcmp(o, "--output"))) &&
+	    strcmp(o, "--probe-budget") && strcmp(o, "--phase-floor") &&
+	    strcmp(o, "--rate"))
 		return 0;
+	if (!v) {
+		uvs_error("option %s needs a value", o);
+		return -1;
+	}
+	if (rec && (!strcmp(o, "-t") || !strcmp(o, "--threshold"))) {
+		if (uvs_cli__parse_time("threshold", v, 0.001, 1e-4, 3600, &d))
+			return -1;
+		a->threshold_ns = d * 1e9;
+	} else if (rec && (!strcmp(o, "-o") || !strcmp(o, "--output"))) {
+		*a->out = v;
+	} else if (!strcmp(o, "--probe-budget")) {
+		if (uvs_cli__parse_uint("--probe-budget", v, 1, 1000000000,
+					&n))
+			return -1;
+		a->lo->probe_budget = n;
+	} else if (!strcmp(o, "--phase-floor")) {
+		/* in microseconds: a floor of 0 would mean the default */
+		if (uvs_cli__parse_double("--phase-floor", v, "us", 0.001, 1e7,
+					  &d))
+			return -1;
+		a->lo->phase_floor_ns = d * 1000;
+	} else if (!strcmp(o, "--rate")) {
+		if (uvs_cli__parse_double("--rate", v, NULL, 1, 10000,
+					  &a->rate_hz))
+			return -1;
 	}
 	(*i)++;
 	return 1;
@@ -200,7 +194,7 @@ static int src_open(struct loop_src *s, struct uvs_cli *c,
 		return uvs_loop__open(c->target, la->lo, &s->ebpf);
 	}
 	if (hold)
-		po.hold_us = atoi(hold);
+		po.hold_us = strtoul(hold, NULL, 10); /* a test's hook */
 	return uvs_ploop__open(c->target, &po, &s->pt);
 }
 

@@ -51,7 +51,7 @@ static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 {
 	struct uvs_pool_opts *po = ctx;
 	const char *o = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
-	char *end;
+	unsigned long long n;
 
 	(void)c;
 	if (!strcmp(o, "--exact")) {
@@ -60,12 +60,13 @@ static int pool_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 	}
 	if (strcmp(o, "--probe-budget"))
 		return 0;
-	if (!v || (po->probe_budget = strtoull(v, &end, 10), *end ||
-		   !po->probe_budget)) {
-		uvs_error("--probe-budget needs a positive number of hits per "
-			  "second");
+	if (!v) {
+		uvs_error("option %s needs a value", o);
 		return -1;
 	}
+	if (uvs_cli__parse_uint("--probe-budget", v, 1, 1000000000, &n))
+		return -1;
+	po->probe_budget = n;
 	(*i)++;
 	return 1;
 }
@@ -98,6 +99,12 @@ int cmd_pool(int argc, char **argv)
 	k = uvs_cli__parse(&c, argc, argv, "pool", pool_help, pool_opt, &po);
 	if (k)
 		return k > 0 ? 0 : UVS_EXIT_ERR;
+	if (c.tid) {
+		uvs_error("pool watches the process's whole thread pool (its "
+			  "workers and the loop that submits to them): --tid "
+			  "does not apply");
+		return UVS_EXIT_ERR;
+	}
 	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;

@@ -248,7 +248,6 @@ int cmd_check(int argc, char **argv)
 	const char *format = "text";
 	int nb = 0, i, ret = UVS_EXIT_ERR;
 	bool json = false;
-	char *end;
 
 	c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -275,25 +274,26 @@ int cmd_check(int argc, char **argv)
 			files[nb++] = v;
 			i++;
 		} else if (!strcmp(a, "--max-regression")) {
-			double p = v ? strtod(v, &end) : -1;
+			double p;
 
-			if (!v || end == v || (*end && strcmp(end, "%")) ||
-			    p <= 0 || p > 1000) {
+			if (!v) {
 				uvs_error("--max-regression needs a percentage "
 					  "like 10%%");
 				goto out;
 			}
+			if (uvs_cli__parse_double("--max-regression", v, "%", 0,
+						  1000, &p))
+				goto out;
 			c->opts.max_regression = p / 100;
 			i++;
 		} else if (!strcmp(a, "--min-change")) {
-			double ms = v ? strtod(v, &end) : -1;
-
-			if (!v || end == v || (*end && strcmp(end, "ms")) ||
-			    ms < 0) {
+			if (!v) {
 				uvs_error("--min-change needs milliseconds");
 				goto out;
 			}
-			c->opts.min_change_ms = ms;
+			if (uvs_cli__parse_double("--min-change", v, "ms", 0,
+						  3.6e6, &c->opts.min_change_ms))
+				goto out;
 			i++;
 		} else if (!strcmp(a, "--format")) {
 			if (!v || (strcmp(v, "text") && strcmp(v, "github"))) {

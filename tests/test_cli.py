@@ -192,3 +192,133 @@ def cli_demo_script():
     check("timers" in out and "PHASE" in out, "demo output:\n" + out)
 
 
+
+
+# ---- numbers, thread ids and output paths: refused before attaching ----
+
+@test(timeout=60)
+def cli_numbers_refused():
+    """Every number typed is read whole, in range, neither NaN nor
+    infinite, and a bad one is refused in one line that quotes it (the
+    target, a pid that does not exist, is never looked at)."""
+    pid = str(free_pid())
+    o = "/tmp/uvscope-numbers-%d.json" % os.getpid()
+    cases = [
+        (["loop", "-d", "nan"], "nan"),
+        (["loop", "-d", "inf"], "inf"),
+        (["loop", "-d", "5x"], "5x"),
+        (["loop", "-d", "-1"], "-1"),
+        (["loop", "-d", "0"], "0"),
+        (["loop", "-d", "1e400"], "1e400"),
+        (["loop", "-d", ""], "''"),
+        (["loop", "-i", "nan"], "nan"),
+        (["loop", "-i", "0.01"], "0.01"),
+        (["pool", "-i", "inf"], "inf"),
+        (["loop", "--rate", "nan"], "nan"),
+        (["loop", "--rate", "99abc"], "99abc"),
+        (["loop", "--rate", "inf"], "inf"),
+        (["loop", "--phase-floor", "5abc"], "5abc"),
+        (["loop", "--phase-floor", "nan"], "nan"),
+        (["loop", "--probe-budget", "-1"], "-1"),
+        (["loop", "--probe-budget", " 5"], " 5"),
+        (["loop", "--probe-budget", "18446744073709551617"],
+         "18446744073709551617"),
+        (["loop", "--probe-budget", "0"], "0"),
+        (["pool", "--probe-budget", "-1"], "-1"),
+        (["record", "-o", o, "-t", "nan"], "nan"),
+        (["record", "-o", o, "-t", "5x"], "5x"),
+        (["blocked", "-t", "nan"], "nan"),
+        (["blocked", "-t", "inf"], "inf"),
+        (["blocked", "-t", "5x"], "5x"),
+        (["blocked", "-F", "99x"], "99x"),
+        (["blocked", "-F", "-1"], "-1"),
+        (["blocked", "-F", "4294967393"], "4294967393"),
+        (["loop", "--tid", "4294967297"], "4294967297"),
+        (["loop", "--tid", "-1"], "-1"),
+        (["loop", "--tid", "nan"], "nan"),
+        (["exit", "-d", "nan"], "nan"),
+    ]
+    for args, bad in cases:
+        rc, out, err = run(args + ["-p", pid], binary=UVSCOPE_ASAN)
+        what = " ".join(args)
+        line = one_line_error(rc, err, what)
+        check(bad in line, "%s: the line should quote %r: %s"
+              % (what, bad, line))
+        eq(out, "", "stdout for %s" % what)
+    for args, bad in ((["-p", "4294967297"], "4294967297"),
+                      (["-p", "-4294967295"], "-4294967295"),
+                      (["-p", "+1"], "+1"),
+                      (["-p", " 1"], " 1")):
+        rc, out, err = run(["loop"] + args, binary=UVSCOPE_ASAN)
+        line = one_line_error(rc, err, "loop " + " ".join(args))
+        check(bad in line, "should quote %r: %s" % (bad, line))
+    check(not os.path.exists(o), "record left %s behind" % o)
+
+
+@test(timeout=30)
+def cli_check_numbers_refused():
+    for args, bad in ((["--min-change", "inf"], "inf"),
+                      (["--min-change", "nan"], "nan"),
+                      (["--min-change", "-1"], "-1"),
+                      (["--min-change", "2x"], "2x"),
+                      (["--max-regression", "nan"], "nan"),
+                      (["--max-regression", "inf%"], "inf%"),
+                      (["--max-regression", "10abc"], "10abc")):
+        rc, out, err = run(["check"] + args + ["-b", "/nonexistent/b.json",
+                                                "/nonexistent/r.json"],
+                           binary=UVSCOPE_ASAN)
+        line = one_line_error(rc, err, "check " + " ".join(args))
+        check(bad in line, "should quote %r: %s" % (bad, line))
+
+
+@test(timeout=30)
+def cli_pid_that_wraps_is_refused():
+    """-p 2^32+P was read as P (strtol's long cut to pid_t): a typo must not
+    trace another process."""
+    with Target([FIX + "/loopfix", "idle", "100"]) as t:
+        for opt in (["-p", str(4294967296 + t.pid)],
+                    ["-p", str(t.pid), "--tid", str(4294967296 + t.pid)]):
+            rc, out, err = run(["loop", "-d", "1"] + opt,
+                               binary=UVSCOPE_ASAN)
+            line = one_line_error(rc, err, " ".join(opt))
+            check(str(4294967296 + t.pid) in line, line)
+            eq(out, "", "stdout for %s" % opt)
+
+
+@test(timeout=60)
+def cli_tid_must_be_a_thread_of_the_target():
+    """--tid 1 traced nothing for the whole run and exited 0."""
+    with Target([FIX + "/loopfix", "idle", "100"]) as t, \
+            Target([FIX + "/loopfix", "idle", "100"]) as other:
+        for cmd in (["loop"], ["loop", "--backend", "ptrace"], ["blocked"],
+                    ["record", "-o", "/tmp/uvscope-tid-%d.json" % os.getpid()]):
+            for tid in (1, other.pid):
+                t0 = time.monotonic()
+                rc, out, err = run(cmd + ["-d", "3", "-p", str(t.pid),
+                                          "--tid", str(tid)])
+                what = "%s --tid %d" % (" ".join(cmd), tid)
+                line = one_line_error(rc, err, what)
+                check("%d" % tid in line and "thread" in line
+                      and str(t.pid) in line, "%s: %s" % (what, line))
+                check(time.monotonic() - t0 < 1.5,
+                      "%s: refused only after the trace" % what)
+        # its own main thread is one
+        rc, out, err = run(["loop", "--json", "-d", "0.5", "-p", str(t.pid),
+                            "--tid", str(t.pid)])
+        eq(rc, 0, "loop --tid of the main thread: " + err)
+    # a launched program's threads are not known before it runs
+    rc, out, err = run(["loop", "-d", "1", "--tid", "5", "--",
+                        FIX + "/loopfix", "idle", "100"])
+    line = one_line_error(rc, err, "--tid with a launched program")
+    check("--tid" in line, line)
+
+
+@test(timeout=20)
+def cli_pool_refuses_tid():
+    """pool watches the process's whole pool: --tid was accepted and
+    ignored."""
+    with Target([FIX + "/poolfix", "idle", "100"]) as t:
+        rc, out, err = run(["pool", "-d", "1", "-p", str(t.pid), "--tid",
+                            str(t.pid)], binary=UVSCOPE_ASAN)
+    line = one_line_error(rc, err, "pool --tid")
+    check("--tid" in line and "pool" in line, line)
