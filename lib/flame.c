@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "flame.h"
 #include "uvscope.h"
 
@@ -381,6 +383,133 @@ int uvs_stacks__write_folded(const struct uvs_stacks *s, FILE *out)
 	return 0;
 }
 
+/* ---- perf maps ---- */
+
+/* A hex number of 1 to 16 digits, "0x" allowed, at *p; moves *p past it. */
+static int uvs__hex(const char **p, const char *end, uint64_t *v)
+{
+	const char *s = *p;
+	int n = 0;
+
+	*v = 0;
+	if (end - s > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	for (; s < end; s++, n++) {
+		unsigned c = (unsigned char)*s, d;
+
+		if (c - '0' < 10)
+			d = c - '0';
+		else if ((c | 0x20) - 'a' < 6)
+			d = (c | 0x20) - 'a' + 10;
+		else
+			break;
+		if (n == 16)
+			return -EINVAL;
+		*v = *v << 4 | d;
+	}
+	*p = s;
+	return n ? 0 : -EINVAL;
+}
+
+/* At least one blank at *p, skipped. */
+static int uvs__blanks(const char **p, const char *end)
+{
+	const char *s = *p;
+
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	if (s == *p)
+		return -EINVAL;
+	*p = s;
+	return 0;
+}
+
+int uvs_perfmap__parse_line(const char *line, size_t len,
+			    struct uvs_perfmap_sym *out)
+{
+	const char *p = line, *end = line + len;
+
+	if (len && end[-1] == '\r')
+		end--;
+	if (uvs__hex(&p, end, &out->start) || uvs__blanks(&p, end) ||
+	    uvs__hex(&p, end, &out->size) || uvs__blanks(&p, end) ||
+	    p == end || memchr(p, 0, end - p) || !out->size ||
+	    out->start + out->size < out->start)
+		return -EINVAL;
+	out->name = p;
+	out->len = end - p;
+	return 0;
+}
+
+int uvs_perfmap__read(int fd, struct uvs_perfmap_cursor *c, uint64_t end,
+		      uvs_perfmap_fn fn, void *ctx)
+{
+	/* a line being put together: buf[0, have) is the file's from pos -
+	 * have, unless c->skip */
+	const size_t cap = UVS_PERFMAP_LINE_MAX + 1;
+	char *buf = malloc(cap), *start, *scan, *nl;
+	uint64_t pos = c->off;
+	size_t have = 0, rest;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (pos < end) {
+		size_t want = cap - have;
+		ssize_t got;
+
+		if (want > end - pos)
+			want = end - pos;
+		got = pread(fd, buf + have, want, pos);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			ret = -errno;
+			break;
+		}
+		if (!got) /* it shrank under us: what is read is kept */
+			break;
+		pos += got;
+		start = buf;
+		scan = buf + have;
+		have += got;
+		while (!ret && (nl = memchr(scan, '\n', buf + have - scan))) {
+			struct uvs_perfmap_sym sym;
+
+			if (c->skip) {
+				c->skip = false; /* the long line's end */
+			} else if (nl > start) {
+				c->lines++;
+				if (uvs_perfmap__parse_line(start, nl - start,
+							    &sym))
+					c->bad++;
+				else
+					ret = fn(&sym, ctx);
+			}
+			start = scan = nl + 1;
+		}
+		rest = buf + have - start;
+		if (ret) {
+			c->off = pos - rest;
+			break;
+		}
+		if (c->skip || rest > UVS_PERFMAP_LINE_MAX) {
+			/* no name is that long: the line is dropped, and
+			 * the rest of it when it comes */
+			c->bad += !c->skip;
+			c->skip = true;
+			have = 0;
+			c->off = pos;
+			continue;
+		}
+		memmove(buf, start, rest);
+		have = rest;
+		c->off = pos - rest;
+	}
+	free(buf);
+	return ret < 0 ? ret : 0;
+}
+
 /* ---- frame kinds ---- */
 
 static bool uvs__starts(const char *f, size_t len, const char *p)
@@ -528,6 +657,77 @@ static void uvs__put_esc(FILE *out, const char *str, size_t len,
 		}
 		fwrite(s + run, 1, i - run, out);
 		fputs(rep, out);
+		run = ++i;
+	}
+	fwrite(s + run, 1, i - run, out);
+}
+
+/* ---- text for a terminal ---- */
+
+/* How many bytes at s print as they are, or 0 when s[0] is to be
+ * escaped. */
+static size_t uvs__text_ok(const unsigned char *s, size_t left, bool lines)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return (s[0] >= 0x20 && s[0] != 0x7f) || s[0] == '\t' ||
+		       (lines && s[0] == '\n');
+	n = uvs__utf8_len(s, left);
+	/* C1 controls, U+0080..U+009F: a terminal may act on them too */
+	if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		return 0;
+	/* bidirectional controls reorder what is shown: U+061C, U+200E,
+	 * U+200F, U+202A..U+202E, U+2066..U+2069 */
+	if ((n == 2 && s[0] == 0xd8 && s[1] == 0x9c) ||
+	    (n == 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+	     (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae))) ||
+	    (n == 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 &&
+	     s[2] <= 0xa9))
+		return 0;
+	return n;
+}
+
+char *uvs_text_esc(char *buf, size_t size, const char *str, size_t len,
+		   bool lines)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, o = 0, n;
+
+	if (!size)
+		return buf;
+	while (i < len) {
+		n = uvs__text_ok(s + i, len - i, lines);
+		if (n) {
+			if (o + n >= size)
+				break;
+			memcpy(buf + o, s + i, n);
+			o += n;
+			i += n;
+		} else {
+			if (o + 4 >= size)
+				break;
+			snprintf(buf + o, 5, "\\x%02x", s[i++]);
+			o += 4;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+void uvs_text_put(FILE *out, const char *str, size_t len, bool lines)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0, n;
+
+	while (i < len) {
+		n = uvs__text_ok(s + i, len - i, lines);
+		if (n) {
+			i += n;
+			continue;
+		}
+		fwrite(s + run, 1, i - run, out);
+		fprintf(out, "\\x%02x", s[i]);
 		run = ++i;
 	}
 	fwrite(s + run, 1, i - run, out);

@@ -48,6 +48,55 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name);
  * equal multisets give byte-equal output. */
 int uvs_stacks__write_folded(const struct uvs_stacks *s, FILE *out);
 
+/* ---- JIT frame names: perf maps (/tmp/perf-PID.map) ---- */
+/* One line of a perf map, "ADDR SIZE NAME" (hex, as perf reads it). */
+struct uvs_perfmap_sym {
+	uint64_t start, size;
+	const char *name; /* into the line read; not NUL-terminated */
+	size_t len;
+};
+#define UVS_PERFMAP_LINE_MAX (64u << 10)
+/* Parses a line without its '\n': 0, or -EINVAL unless it is ADDR and
+ * SIZE in hex (at most 16 digits, "0x" allowed), blanks between, a name
+ * of at least one byte and no NUL after them, SIZE > 0 and ADDR + SIZE
+ * within 64 bits. A '\r' ending the line is not part of the name. */
+int uvs_perfmap__parse_line(const char *line, size_t len,
+			    struct uvs_perfmap_sym *out);
+/* Non-zero from fn stops the read (negative: an error, returned). The
+ * name it is given lives until fn returns. */
+typedef int (*uvs_perfmap_fn)(const struct uvs_perfmap_sym *sym, void *ctx);
+/* Where the reading of a perf map stands, kept between reads of a map that
+ * grows (V8 appends to it); zeroed for a new file. */
+struct uvs_perfmap_cursor {
+	uint64_t off;	/* where to read next */
+	bool skip;	/* inside a line over UVS_PERFMAP_LINE_MAX: ignored up
+			 * to its '\n' */
+	uint64_t lines; /* read whole, good or not (blank lines aside) */
+	uint64_t bad;	/* not ADDR SIZE NAME, or over UVS_PERFMAP_LINE_MAX */
+};
+/*
+ * Reads the perf map lines in fd's bytes from c->off up to end (pread:
+ * fd's position is not used, and nothing past end is read), calls fn for
+ * each good one, and moves c on. A last line without its '\n' is left for
+ * the next read: its writer may not be done with it. Memory is bounded by
+ * UVS_PERFMAP_LINE_MAX whatever the file holds. 0 or -errno.
+ */
+int uvs_perfmap__read(int fd, struct uvs_perfmap_cursor *c, uint64_t end,
+		      uvs_perfmap_fn fn, void *ctx);
+
+/* ---- text for a terminal ---- */
+/*
+ * Bytes from input files and from a target's memory (its comm, symbol and
+ * perf map names, what it printed) are made safe to print: valid UTF-8
+ * stays, but control characters (C0 but tab, and newline only with lines,
+ * DEL, C1), Unicode's bidirectional controls and bytes that are not UTF-8
+ * become \xNN, each byte. uvs_text_esc writes at most size - 1 bytes and a
+ * NUL into buf, cut between escapes, and returns buf.
+ */
+char *uvs_text_esc(char *buf, size_t size, const char *s, size_t len,
+		   bool lines);
+void uvs_text_put(FILE *out, const char *s, size_t len, bool lines);
+
 /* ---- frame kinds: what colours a frame ---- */
 enum uvs_frame_kind {
 	UVS_FRAME_ROOT,	  /* a loop phase or another uvscope root */

@@ -1,17 +1,26 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Naming a process's code addresses: ELF symbols of each mapped file (C++
- * demangled), JIT code from /tmp/perf-PID.map when the runtime writes one
- * (node --perf-basic-prof) and it belongs to the target's user, else
- * "[jit]". Files are opened while the process lives, so a stack captured at
- * its exit can still be named afterwards.
+ * demangled), JIT code from the perf map the runtime writes (node
+ * --perf-basic-prof) in its /tmp, else "[jit]". Files are opened while the
+ * process lives, so a stack captured at its exit can still be named
+ * afterwards.
+ *
+ * The perf map is in a directory anyone can write, and uvscope is root: it
+ * is opened without following a link or blocking (a FIFO), read only if it
+ * is a regular file of the target's user (or root) with no other name,
+ * and read up to a bound, incrementally as the runtime appends to it.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include "uvscope.h"
+#include "flame.h"
 
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *n,
 			    int *status);
@@ -20,6 +29,7 @@ struct uvs__mapping {
 	uint64_t start, end, off;
 	int file; /* index in files, or -1 for anonymous code */
 	bool vdso;
+	bool anon; /* no name at all: JIT code */
 };
 
 struct uvs__file {
@@ -29,7 +39,36 @@ struct uvs__file {
 
 struct uvs__jit {
 	uint64_t start, size;
+	size_t seq; /* order read: of two at one address, the later is named */
 	char *name;
+};
+
+/* Bytes of a perf map read at most: Node's for a large app is tens of MB. */
+#define UVS__PERFMAP_MAX (256ull << 20)
+
+/* Why the perf map is not read, as last said with -v. */
+enum uvs__pm_why {
+	UVS__PM_READ,
+	UVS__PM_NONE,
+	UVS__PM_NSPID, /* the target's pid in its namespace is unknown */
+	UVS__PM_NS,    /* its /tmp cannot be opened */
+	UVS__PM_ERROR,
+	UVS__PM_LINK,  /* the reasons from here on are refusals */
+	UVS__PM_TYPE,
+	UVS__PM_NLINK,
+	UVS__PM_OWNER,
+};
+
+struct uvs__perfmap {
+	pid_t nspid;	 /* the target's pid in its own namespace */
+	char name[96];	 /* the map as the target names it, for messages */
+	dev_t dev;	 /* the file read */
+	ino_t ino;
+	uint64_t seen;	 /* its size, up to UVS__PERFMAP_MAX, when read */
+	struct uvs_perfmap_cursor cur;
+	unsigned refused; /* reads refused (a link, a FIFO...) */
+	enum uvs__pm_why why;
+	bool warned_owner, warned_bad, said_cap;
 };
 
 struct uvs_syms {
@@ -39,9 +78,8 @@ struct uvs_syms {
 	struct uvs__file *files;
 	int nfiles;
 	struct uvs__jit *jit;
-	size_t njit;
-	long perfmap_size; /* size when last read */
-	bool perfmap_warned;
+	size_t njit, cap_jit;
+	struct uvs__perfmap pm;
 };
 
 static int uvs__file_index(struct uvs_syms *s, const char *path)
@@ -69,66 +107,220 @@ static int uvs__jit_cmp(const void *a, const void *b)
 {
 	const struct uvs__jit *x = a, *y = b;
 
-	return x->start < y->start ? -1 : x->start > y->start;
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void uvs__jit_clear(struct uvs_syms *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->njit; i++)
+		free(s->jit[i].name);
+	s->njit = 0;
+}
+
+static int uvs__jit_add(const struct uvs_perfmap_sym *sym, void *ctx)
+{
+	struct uvs_syms *s = ctx;
+	struct uvs__jit *j;
+
+	if (s->njit == s->cap_jit) {
+		size_t cap = s->cap_jit ? s->cap_jit * 2 : 1024;
+
+		j = realloc(s->jit, cap * sizeof(*j));
+		if (!j)
+			return -ENOMEM;
+		s->jit = j;
+		s->cap_jit = cap;
+	}
+	j = &s->jit[s->njit];
+	j->name = strndup(sym->name, sym->len);
+	if (!j->name)
+		return -ENOMEM;
+	j->start = sym->start;
+	j->size = sym->size;
+	j->seq = s->njit++;
+	return 0;
+}
+
+/* The -v line saying why the map is not read: once for each new reason. */
+static void __attribute__((format(printf, 3, 4)))
+uvs__pm_refuse(struct uvs_syms *s, enum uvs__pm_why why, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	s->pm.refused += why >= UVS__PM_LINK;
+	if (why == s->pm.why)
+		return;
+	s->pm.why = why;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	uvs_debug("perf map %s: %s; its JIT frames are [jit]", s->pm.name, msg);
+}
+
+/* pid as its own pid namespace numbers it (the last field of NSpid), which
+ * names its perf map; 0 where /proc does not say (Linux < 4.1). */
+static pid_t uvs__nspid(pid_t pid)
+{
+	char path[64], *line = NULL, *p, *e;
+	size_t cap = 0;
+	pid_t ns = 0;
+	long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "NSpid:", 6))
+			continue;
+		for (p = line + 6; (v = strtol(p, &e, 10)) > 0 && e != p; p = e)
+			ns = v;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return ns;
+}
+
+/* Whether it has anonymous code (JIT) that a perf map would name. */
+static bool uvs__has_jit_code(const struct uvs_syms *s)
+{
+	int i;
+
+	for (i = 0; i < s->nmaps; i++)
+		if (s->maps[i].anon)
+			return true;
+	return false;
+}
+
+/* Opens the map in the target's /tmp, through /proc/PID/root: a target in
+ * a container has its own /tmp and numbers itself in its own pid
+ * namespace. Neither /tmp nor the map is followed if it is a link, and a
+ * FIFO does not block the open. Returns the fd, or -1 (said). */
+static int uvs__pm_open(struct uvs_syms *s)
+{
+	char path[64], file[32];
+	int dfd, fd;
+
+	if (!s->pm.nspid) {
+		s->pm.nspid = uvs__nspid(s->pid);
+		snprintf(s->pm.name, sizeof(s->pm.name), "/tmp/perf-%d.map",
+			 s->pm.nspid ? s->pm.nspid : s->pid);
+		if (s->pm.nspid && s->pm.nspid != s->pid)
+			snprintf(s->pm.name + strlen(s->pm.name),
+				 sizeof(s->pm.name) - strlen(s->pm.name),
+				 " (pid %d's namespaces)", s->pid);
+	}
+	if (!s->pm.nspid) {
+		uvs__pm_refuse(s, UVS__PM_NSPID, "/proc/%d/status has no "
+			       "NSpid: the target's pid in its namespace is "
+			       "unknown", s->pid);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/root/tmp", s->pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		uvs__pm_refuse(s, UVS__PM_NS, "the target's /tmp (%s) cannot "
+			       "be opened in its mount namespace: %s", path,
+			       errno == ELOOP || errno == ENOTDIR ?
+			       "not a directory (a symbolic link is not "
+			       "followed)" : strerror(errno));
+		return -1;
+	}
+	snprintf(file, sizeof(file), "perf-%d.map", s->pm.nspid);
+	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (uvs__has_jit_code(s))
+			uvs__pm_refuse(s, UVS__PM_NONE, "none (node "
+				       "--perf-basic-prof writes one)");
+	}
+	else if (fd < 0 && errno == ELOOP)
+		uvs__pm_refuse(s, UVS__PM_LINK, "a symbolic link: not "
+			       "followed");
+	else if (fd < 0)
+		uvs__pm_refuse(s, UVS__PM_ERROR, "%s", strerror(errno));
+	close(dfd);
+	return fd;
 }
 
 static void uvs__read_perfmap(struct uvs_syms *s)
 {
-	char path[64], line[4096];
+	struct uvs__perfmap *pm = &s->pm;
 	struct stat st, pst;
-	FILE *f;
-	size_t i;
-	int bad = 0;
+	char proc[32];
+	uint64_t end;
+	int fd, err;
 
-	snprintf(path, sizeof(path), "/tmp/perf-%d.map", s->pid);
-	if (stat(path, &st) || st.st_size == s->perfmap_size)
+	fd = uvs__pm_open(s);
+	if (fd < 0)
 		return;
-	snprintf(line, sizeof(line), "/proc/%d", s->pid);
+	snprintf(proc, sizeof(proc), "/proc/%d", s->pid);
+	if (fstat(fd, &st) || stat(proc, &pst)) {
+		uvs__pm_refuse(s, UVS__PM_ERROR, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		uvs__pm_refuse(s, UVS__PM_TYPE, "not a regular file: not read");
+		goto out;
+	}
+	/* a hard link to a file someone else may not read */
+	if (st.st_nlink != 1) {
+		uvs__pm_refuse(s, UVS__PM_NLINK, "%ju names for the file (hard "
+			       "links): not read", (uintmax_t)st.st_nlink);
+		goto out;
+	}
 	/* a map anyone could have written is not to be believed */
-	if (stat(line, &pst) || st.st_uid != pst.st_uid) {
-		if (!s->perfmap_warned)
+	if (st.st_uid != pst.st_uid && st.st_uid != 0) {
+		if (!pm->warned_owner)
 			uvs_warn("ignoring %s: not owned by the target's user",
-				 path);
-		s->perfmap_warned = true;
-		s->perfmap_size = st.st_size;
-		return;
+				 pm->name);
+		pm->warned_owner = true;
+		uvs__pm_refuse(s, UVS__PM_OWNER, "owned by uid %u, the target "
+			       "runs as %u: not read", st.st_uid, pst.st_uid);
+		goto out;
 	}
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	for (i = 0; i < s->njit; i++)
-		free(s->jit[i].name);
-	s->njit = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long a, n;
-		int off = 0;
-		struct uvs__jit *nj;
-
-		if (sscanf(line, "%llx %llx %n", &a, &n, &off) < 2 || !off ||
-		    !n || a + n < a) {
-			bad++;
-			continue;
-		}
-		line[strcspn(line, "\n")] = '\0';
-		nj = realloc(s->jit, (s->njit + 1) * sizeof(*nj));
-		if (!nj)
-			break;
-		s->jit = nj;
-		s->jit[s->njit].start = a;
-		s->jit[s->njit].size = n;
-		s->jit[s->njit].name = strdup(line + off);
-		if (s->jit[s->njit].name)
-			s->njit++;
+	end = (uint64_t)st.st_size < UVS__PERFMAP_MAX ? (uint64_t)st.st_size
+						       : UVS__PERFMAP_MAX;
+	if (st.st_dev != pm->dev || st.st_ino != pm->ino ||
+	    end < pm->cur.off) {
+		/* a new file, or this one rewritten: read from the start */
+		uvs__jit_clear(s);
+		memset(&pm->cur, 0, sizeof(pm->cur));
+		pm->dev = st.st_dev;
+		pm->ino = st.st_ino;
+		pm->seen = 0;
+		pm->said_cap = false;
 	}
-	fclose(f);
-	if (bad && !s->perfmap_warned) {
+	pm->why = UVS__PM_READ;
+	if (end == pm->seen)
+		goto out;
+	err = uvs_perfmap__read(fd, &pm->cur, end, uvs__jit_add, s);
+	pm->seen = end;
+	if (err)
+		uvs_debug("perf map %s: %s (read up to byte %ju)", pm->name,
+			  strerror(-err), (uintmax_t)pm->cur.off);
+	if (pm->cur.bad && !pm->warned_bad) {
 		/* one warning, however often it is read again */
-		uvs_warn("%s: %d lines that are not \"ADDR SIZE NAME\" were "
-			 "ignored", path, bad);
-		s->perfmap_warned = true;
+		uvs_warn("%s: %ju lines that are not \"ADDR SIZE NAME\" were "
+			 "ignored", pm->name, (uintmax_t)pm->cur.bad);
+		pm->warned_bad = true;
+	}
+	if ((uint64_t)st.st_size > UVS__PERFMAP_MAX && !pm->said_cap) {
+		uvs_debug("perf map %s: %ju MiB, only its first %llu MiB read",
+			  pm->name, (uintmax_t)st.st_size >> 20,
+			  UVS__PERFMAP_MAX >> 20);
+		pm->said_cap = true;
 	}
 	qsort(s->jit, s->njit, sizeof(*s->jit), uvs__jit_cmp);
-	s->perfmap_size = st.st_size;
+out:
+	close(fd);
 }
 
 struct uvs__scan {
@@ -158,6 +350,7 @@ static int uvs__code_map(const struct uvs_map_line *l, void *ctx)
 	sc->m[sc->n].file = l->path[0] == '/' ? uvs__file_index(sc->s, l->path)
 					      : -1;
 	sc->m[sc->n].vdso = !strcmp(l->path, "[vdso]");
+	sc->m[sc->n].anon = !l->path[0];
 	sc->n++;
 	return 0;
 }
@@ -188,7 +381,6 @@ int uvs_syms__open(pid_t pid, struct uvs_syms **out)
 	if (!s)
 		return -ENOMEM;
 	s->pid = pid;
-	s->perfmap_size = -1;
 	err = uvs_syms__refresh(s);
 	if (err) {
 		uvs_syms__close(s);
@@ -347,14 +539,15 @@ const char *uvs_syms__callback(struct uvs_syms *s, uint64_t addr, char *buf,
 void uvs_syms__close(struct uvs_syms *s)
 {
 	int i;
-	size_t j;
 
 	if (!s)
 		return;
+	if (s->pm.refused)
+		uvs_debug("perf map %s: %u reads refused", s->pm.name,
+			  s->pm.refused);
 	for (i = 0; i < s->nfiles; i++)
 		uvs_elf__close(s->files[i].elf);
-	for (j = 0; j < s->njit; j++)
-		free(s->jit[j].name);
+	uvs__jit_clear(s);
 	free(s->files);
 	free(s->maps);
 	free(s->jit);
