@@ -49,7 +49,7 @@ static void blocked_help(FILE *out)
 
 struct blocked_args {
 	struct uvs_blocked_opts *bo;
-	const char *flame, *folded, *speedscope;
+	const char *files[3]; /* --flame, --folded, --speedscope */
 };
 
 static int blocked_opt(struct uvs_cli *c, int argc, char **argv, int *i,
@@ -83,22 +83,20 @@ static int blocked_opt(struct uvs_cli *c, int argc, char **argv, int *i,
 			return -1;
 		a->bo->sample_hz = hz;
 	} else if (!strcmp(o, "--flame")) {
-		a->flame = v;
+		a->files[0] = v;
 	} else if (!strcmp(o, "--folded")) {
-		a->folded = v;
+		a->files[1] = v;
 	} else {
-		a->speedscope = v;
+		a->files[2] = v;
 	}
 	(*i)++;
 	return 1;
 }
 
-/* Writes the report's stacks to each file asked for; 0 or -1 (said). */
-int uvs_cli__write_stacks(const struct uvs_report *r, const char *flame,
-			  const char *folded, const char *speedscope)
+int uvs_cli__write_stacks(const struct uvs_report *r,
+			  struct uvs_cli_out out[3])
 {
 	const struct uvs_stacks *st = r->blocked.stacks;
-	const char *files[3] = { flame, folded, speedscope };
 	char title[160], sub[200];
 	int i, err = 0;
 
@@ -113,45 +111,41 @@ int uvs_cli__write_stacks(const struct uvs_report *r, const char *flame,
 	for (i = 0; i < 3; i++) {
 		struct uvs_flame_opts fo = { .sz = sizeof(fo), .title = title,
 					     .subtitle = sub };
-		FILE *f;
 
-		if (!files[i])
+		if (!out[i].f)
 			continue;
 		if (!st) {
-			uvs_error("no stacks to write to %s", files[i]);
-			return -1;
-		}
-		f = fopen(files[i], "we");
-		if (!f) {
-			uvs_error("cannot write %s: %s", files[i],
-				  strerror(errno));
-			return -1;
+			uvs_error("no stacks to write to %s", out[i].path);
+			goto fail;
 		}
 		if (i == 0)
-			err = uvs_flame__write_svg(st, &fo, f);
+			err = uvs_flame__write_svg(st, &fo, out[i].f);
 		else if (i == 1)
-			err = uvs_stacks__write_folded(st, f);
+			err = uvs_stacks__write_folded(st, out[i].f);
 		else
-			err = uvs_flame__write_speedscope(st, title, f);
-		if (fclose(f) || err) {
-			uvs_error("cannot write %s%s%s", files[i],
-				  err ? ": " : "", err ? uvs_errmsg() : "");
-			return -1;
-		}
+			err = uvs_flame__write_speedscope(st, title, out[i].f);
+		if (uvs_cli__out_close(&out[i], err))
+			goto fail;
 	}
 	return 0;
+fail:
+	for (i = 0; i < 3; i++)
+		uvs_cli__out_discard(&out[i]);
+	return -1;
 }
 
 int cmd_blocked(int argc, char **argv)
 {
 	struct uvs_blocked_opts bo = { .sz = sizeof(bo) };
 	struct blocked_args ba = { .bo = &bo };
+	struct uvs_cli_out out[3] = { { .slot = -1 }, { .slot = -1 },
+				      { .slot = -1 } };
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
 	struct uvs_report *r = NULL;
 	struct uvs_blocked *b = NULL;
 	uint64_t t0, now;
 	bool exited = false, reaped;
-	int k, ret = UVS_EXIT_ERR, err, st;
+	int i, k, ret = UVS_EXIT_ERR, err, st;
 
 	k = uvs_cli__parse(&c, argc, argv, "blocked", blocked_help,
 			   blocked_opt, &ba);
@@ -161,10 +155,13 @@ int cmd_blocked(int argc, char **argv)
 		uvs_error("blocked lists episodes as they end: -i does not apply");
 		return UVS_EXIT_ERR;
 	}
+	for (i = 0; i < 3; i++)
+		if (uvs_cli__out_open(&out[i], ba.files[i]))
+			goto out;
 	bo.tid = c.tid;
 	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
-		return UVS_EXIT_ERR;
+		goto out;
 	bo.ptrace = c.use_ptrace;
 	err = uvs_blocked__open(c.target, &bo, &b);
 	if (err) {
@@ -203,7 +200,7 @@ int cmd_blocked(int argc, char **argv)
 	r->target_exited = exited;
 	uvs_blocked__close(b);
 	b = NULL;
-	if (uvs_cli__write_stacks(r, ba.flame, ba.folded, ba.speedscope))
+	if (uvs_cli__write_stacks(r, out))
 		goto out;
 	if (c.json)
 		uvs_report__print_json(r, stdout);
@@ -211,6 +208,8 @@ int cmd_blocked(int argc, char **argv)
 		uvs_report__print_text(r, stdout);
 	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
 out:
+	for (i = 0; i < 3; i++)
+		uvs_cli__out_discard(&out[i]);
 	uvs_blocked__close(b);
 	if (c.child)
 		uvs_cli__finish(&c);

@@ -89,6 +89,30 @@ int uvs_cli__parse_pid(const char *what, const char *s, pid_t *out);
 int uvs_cli__parse_double(const char *what, const char *s, const char *unit,
 			  double lo, double hi, double *out);
 
+/* A file to write (-o, --flame, --folded, --speedscope, --junit), opened
+ * before anything is attached, so that a path that cannot be written is
+ * said at once and not after the trace. What is written goes to a
+ * temporary file beside it (.NAME.uvscope-XXXXXX), renamed over it once
+ * whole: an error, or Ctrl-C twice, leaves neither an empty file nor half
+ * of one, nor the temporary. A device or pipe (/dev/stdout) is written as
+ * it is; a symbolic link, through. */
+#define UVS_CLI_OUTS 8 /* open at once */
+struct uvs_cli_out {
+	const char *path; /* as given; NULL: not asked for */
+	FILE *f;	  /* NULL when not asked for or closed */
+	int slot;	  /* its temporary file's, or -1 */
+	char dest[4096];  /* what the rename replaces */
+};
+/* path NULL: nothing to write (o->f stays NULL). 0, or -1 (said). */
+int uvs_cli__out_open(struct uvs_cli_out *o, const char *path);
+/* Puts the file in place, unless err (the writer's result, its message
+ * in uvs_errmsg()) is not 0: then it is discarded. 0, or -1 (said). */
+int uvs_cli__out_close(struct uvs_cli_out *o, int err);
+/* Drops an output not written; NULL-safe, may be called again. */
+void uvs_cli__out_discard(struct uvs_cli_out *o);
+/* Removes every temporary left (main, after the subcommand). */
+void uvs_cli__out_cleanup(void);
+
 /* A subcommand's own option at argv[*i]: 1 if consumed (advance *i past
  * its value), 0 if not its own, -1 on error (message printed). */
 typedef int (*uvs_cli_opt_fn)(struct uvs_cli *c, int argc, char **argv,
@@ -109,9 +133,11 @@ int cmd_loop(int argc, char **argv);
 int cmd_exit(int argc, char **argv);
 int cmd_pool(int argc, char **argv);
 int cmd_blocked(int argc, char **argv);
-/* Writes r's blocked stacks to each file given (NULL: not asked for). */
-int uvs_cli__write_stacks(const struct uvs_report *r, const char *flame,
-			  const char *folded, const char *speedscope);
+/* Writes r's blocked stacks to the files opened in out: flame graph SVG,
+ * folded, speedscope (those whose f is NULL were not asked for), closing
+ * each: 0, or -1 (said) with every one discarded. */
+int uvs_cli__write_stacks(const struct uvs_report *r,
+			  struct uvs_cli_out out[3]);
 int cmd_why(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

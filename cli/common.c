@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -15,11 +16,22 @@
 volatile sig_atomic_t uvs_cli_stop;
 static volatile sig_atomic_t uvs__child_pid;
 
+/* The temporary files of the outputs being written (uvs_cli__out_open),
+ * owned here so that an exit by a second signal, or an error path that
+ * forgot one, removes them: a slot is in use when its path is not "". */
+static char uvs__tmp[UVS_CLI_OUTS][4096];
+
 static void uvs__on_signal(int sig)
 {
+	int i;
+
 	/* Probes are fds: exiting releases every one of them. */
-	if (uvs_cli_stop)
+	if (uvs_cli_stop) {
+		for (i = 0; i < UVS_CLI_OUTS; i++)
+			if (uvs__tmp[i][0])
+				unlink(uvs__tmp[i]);
 		_exit(128 + sig);
+	}
 	uvs_cli_stop = sig;
 	if (uvs__child_pid > 0)
 		kill(uvs__child_pid, sig);
@@ -158,6 +170,146 @@ int uvs_cli__parse_double(const char *what, const char *s, const char *unit,
 	}
 	*out = v;
 	return 0;
+}
+
+int uvs_cli__out_open(struct uvs_cli_out *o, const char *path)
+{
+	const char *slash, *base, *real = o->dest;
+	struct stat st;
+	char *tmp;
+	mode_t mask;
+	int fd, slot, n;
+
+	memset(o, 0, sizeof(*o));
+	o->slot = -1;
+	o->path = path;
+	if (!path)
+		return 0;
+	if (!*path) {
+		uvs_error("cannot write '': no file name");
+		return -1;
+	}
+	if (!stat(path, &st)) {
+		if (S_ISDIR(st.st_mode)) {
+			uvs_error("cannot write %s: %s", path, strerror(EISDIR));
+			return -1;
+		}
+		if (access(path, W_OK)) {
+			uvs_error("cannot write %s: %s", path, strerror(errno));
+			return -1;
+		}
+		/* a device, a pipe (/dev/stdout, >(cmd)): written as it is */
+		if (!S_ISREG(st.st_mode)) {
+			o->f = fopen(path, "we");
+			if (!o->f) {
+				uvs_error("cannot write %s: %s", path,
+					  strerror(errno));
+				return -1;
+			}
+			return 0;
+		}
+		/* through a symbolic link to the file it names */
+		if (!realpath(path, o->dest)) {
+			uvs_error("cannot write %s: %s", path, strerror(errno));
+			return -1;
+		}
+	} else if (errno != ENOENT) {
+		uvs_error("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	} else {
+		snprintf(o->dest, sizeof(o->dest), "%s", path);
+	}
+	for (slot = 0; slot < UVS_CLI_OUTS && uvs__tmp[slot][0]; slot++)
+		;
+	if (slot == UVS_CLI_OUTS) {
+		uvs_error("cannot write %s: more than %d output files", path,
+			  UVS_CLI_OUTS);
+		return -1;
+	}
+	/* beside it, so that the rename is within one file system */
+	tmp = uvs__tmp[slot];
+	slash = strrchr(real, '/');
+	base = slash ? slash + 1 : real;
+	n = snprintf(tmp, sizeof(uvs__tmp[0]), "%.*s.%s.uvscope-XXXXXX",
+		     (int)(base - real), real, base);
+	if (n >= (int)sizeof(uvs__tmp[0])) {
+		tmp[0] = '\0';
+		uvs_error("cannot write %s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		tmp[0] = '\0';
+		uvs_error("cannot write %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* the mode the file has, or would have had from fopen */
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, !stat(real, &st) ? st.st_mode & 07777 : 0666 & ~mask))
+		uvs_debug("chmod %s: %s", tmp, strerror(errno));
+	o->f = fdopen(fd, "w");
+	if (!o->f) {
+		uvs_error("cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		tmp[0] = '\0';
+		return -1;
+	}
+	o->slot = slot;
+	return 0;
+}
+
+int uvs_cli__out_close(struct uvs_cli_out *o, int err)
+{
+	char *tmp = o->slot >= 0 ? uvs__tmp[o->slot] : NULL;
+	int e = 0;
+
+	if (!o->f)
+		return 0;
+	if (fflush(o->f) || ferror(o->f))
+		e = errno ? errno : EIO;
+	if (fclose(o->f) && !e)
+		e = errno;
+	o->f = NULL;
+	if (!err && !e && tmp && rename(tmp, o->dest))
+		e = errno;
+	if (tmp) {
+		if (err || e)
+			unlink(tmp);
+		tmp[0] = '\0';
+		o->slot = -1;
+	}
+	if (err || e) {
+		uvs_error("cannot write %s: %s", o->path,
+			  err ? uvs_errmsg() : strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+void uvs_cli__out_discard(struct uvs_cli_out *o)
+{
+	if (!o || !o->f)
+		return;
+	fclose(o->f);
+	o->f = NULL;
+	if (o->slot >= 0) {
+		unlink(uvs__tmp[o->slot]);
+		uvs__tmp[o->slot][0] = '\0';
+		o->slot = -1;
+	}
+}
+
+void uvs_cli__out_cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < UVS_CLI_OUTS; i++) {
+		if (uvs__tmp[i][0])
+			unlink(uvs__tmp[i]);
+		uvs__tmp[i][0] = '\0';
+	}
 }
 
 int uvs_cli__common_opt(struct uvs_cli *c, int argc, char **argv, int *i)

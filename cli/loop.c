@@ -69,29 +69,20 @@ static void record_help(FILE *out)
 "  uvscope check --baseline base.json run.json\n");
 }
 
-static int emit(struct uvs_report *r, bool json, const char *out)
+/* Prints r, or with out (record's -o, opened before the trace), writes it
+ * there as JSON. */
+static int emit(struct uvs_report *r, bool json, struct uvs_cli_out *out)
 {
-	FILE *f;
-	int err;
-
-	if (!out) {
+	if (!out || !out->f) {
 		if (json)
 			return uvs_report__print_json(r, stdout);
 		uvs_report__print_text(r, stdout);
 		return 0;
 	}
-	f = fopen(out, "we");
-	if (!f) {
-		uvs_error("cannot write %s: %s", out, strerror(errno));
+	if (uvs_cli__out_close(out, uvs_report__print_json(r, out->f)))
 		return -1;
-	}
-	err = uvs_report__print_json(r, f);
-	if (fclose(f) || err) {
-		uvs_error("cannot write %s", out);
-		return -1;
-	}
 	printf("uvscope: recorded %.1f s of pid %d (%s, %s) to %s\n",
-	       r->duration_s, r->pid, r->runtime, r->backend, out);
+	       r->duration_s, r->pid, r->runtime, r->backend, out->path);
 	return 0;
 }
 
@@ -245,6 +236,7 @@ static bool src_done(struct loop_src *s, struct uvs_cli *c, uint64_t t0,
 static int loop_main(int argc, char **argv, const char *command)
 {
 	const char *out = NULL;
+	struct uvs_cli_out of = { .slot = -1 };
 	struct uvs_loop_opts lo = { .sz = sizeof(lo) };
 	struct uvs_pool_opts po = { .sz = sizeof(po) };
 	struct uvs_blocked_opts bo = { .sz = sizeof(bo) };
@@ -276,10 +268,12 @@ static int loop_main(int argc, char **argv, const char *command)
 				  "apply");
 			return UVS_EXIT_ERR;
 		}
+		if (uvs_cli__out_open(&of, out))
+			return UVS_EXIT_ERR;
 	}
 	c.ptrace_ok = true;
 	if (uvs_cli__prepare(&c))
-		return UVS_EXIT_ERR;
+		goto out;
 	backend = c.use_ptrace ? "ptrace" : uvs_tier_name(c.target->tier);
 	if (src_open(&src, &c, &la)) {
 		uvs_cli__attach_failed(&c);
@@ -352,11 +346,12 @@ static int loop_main(int argc, char **argv, const char *command)
 	src_close(&src);
 	uvs_pool__close(pl);
 	pl = NULL;
-	if (emit(r, c.json, out))
+	if (emit(r, c.json, &of))
 		goto out;
 	ret = uvs_cli__end(&c, exited, c.use_ptrace ? "exited or exec'd" :
 			   "exited", (now - t0) / 1e9);
 out:
+	uvs_cli__out_discard(&of);
 	uvs_blocked__close(bl);
 	src_close(&src);
 	uvs_pool__close(pl);

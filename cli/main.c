@@ -59,6 +59,7 @@ uint64_t uvs_cli_t0;
 int main(int argc, char **argv)
 {
 	const struct uvs_cmd *c;
+	int ret;
 
 	uvs_cli_t0 = uvs_now_ns();
 
@@ -75,9 +76,13 @@ int main(int argc, char **argv)
 		printf("uvscope %s\n", UVS_VERSION);
 		return 0;
 	}
-	for (c = cmds; c->name; c++)
-		if (!strcmp(argv[1], c->name))
-			return c->fn(argc - 1, argv + 1);
+	for (c = cmds; c->name; c++) {
+		if (!strcmp(argv[1], c->name)) {
+			ret = c->fn(argc - 1, argv + 1);
+			uvs_cli__out_cleanup();
+			return ret;
+		}
+	}
 	fprintf(stderr, "uvscope: unknown command '%s' (see uvscope --help)\n",
 		argv[1]);
 	return UVS_EXIT_ERR;

@@ -26,8 +26,10 @@ static void report_help(FILE *out)
 
 int cmd_report(int argc, char **argv)
 {
-	struct uvs_report *r;
+	struct uvs_report *r = NULL;
 	const char *file = NULL, *out[3] = { NULL, NULL, NULL };
+	struct uvs_cli_out outs[3] = { { .slot = -1 }, { .slot = -1 },
+				       { .slot = -1 } };
 	bool json = false;
 	int i, err;
 
@@ -62,29 +64,28 @@ int cmd_report(int argc, char **argv)
 		uvs_error("no file: uvscope report FILE");
 		return UVS_EXIT_ERR;
 	}
+	for (i = 0; i < 3; i++)
+		if (uvs_cli__out_open(&outs[i], out[i]))
+			goto fail;
 	r = malloc(sizeof(*r));
 	if (!r) {
 		uvs_error("out of memory");
-		return UVS_EXIT_ERR;
+		goto fail;
 	}
 	err = uvs_report__read(file, r);
 	if (err) {
 		uvs_error("%s", uvs_errmsg());
 		free(r);
-		return UVS_EXIT_ERR;
+		r = NULL;
+		goto fail;
 	}
 	if ((out[0] || out[1] || out[2]) && !r->has_blocked) {
 		uvs_error("%s has no blocked stacks to draw (record them with "
 			  "uvscope record or uvscope blocked --json)", file);
-		uvs_report__fini(r);
-		free(r);
-		return UVS_EXIT_ERR;
+		goto fail;
 	}
-	if (uvs_cli__write_stacks(r, out[0], out[1], out[2])) {
-		uvs_report__fini(r);
-		free(r);
-		return UVS_EXIT_ERR;
-	}
+	if (uvs_cli__write_stacks(r, outs))
+		goto fail;
 	if (json)
 		err = uvs_report__print_json(r, stdout);
 	else
@@ -92,6 +93,12 @@ int cmd_report(int argc, char **argv)
 	uvs_report__fini(r);
 	free(r);
 	return err ? UVS_EXIT_ERR : 0;
+fail:
+	for (i = 0; i < 3; i++)
+		uvs_cli__out_discard(&outs[i]);
+	uvs_report__fini(r);
+	free(r);
+	return UVS_EXIT_ERR;
 }
 
 static void check_help(FILE *out)
@@ -172,16 +179,12 @@ static void xml_escape(FILE *f, const char *s)
 	}
 }
 
-static int write_junit(const struct uvs_check *c, const char *path,
+static int write_junit(const struct uvs_check *c, struct uvs_cli_out *out,
 		       const char *run)
 {
-	FILE *f = fopen(path, "we");
+	FILE *f = out->f;
 	int i, skipped = 0;
 
-	if (!f) {
-		uvs_error("cannot write %s: %s", path, strerror(errno));
-		return -1;
-	}
 	for (i = 0; i < c->nrows; i++)
 		skipped += c->rows[i].verdict == UVS_CHECK_SKIPPED;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -205,11 +208,7 @@ static int write_junit(const struct uvs_check *c, const char *path,
 		fprintf(f, "</testcase>\n");
 	}
 	fprintf(f, "</testsuite>\n</testsuites>\n");
-	if (fclose(f)) {
-		uvs_error("cannot write %s", path);
-		return -1;
-	}
-	return 0;
+	return uvs_cli__out_close(out, 0);
 }
 
 static void print_json(const struct uvs_check *c, const char *run)
@@ -243,6 +242,7 @@ static void print_json(const struct uvs_check *c, const char *run)
 int cmd_check(int argc, char **argv)
 {
 	const char *files[UVS_CHECK_MAX_BASE], *run = NULL, *junit = NULL;
+	struct uvs_cli_out jout = { .slot = -1 };
 	struct uvs_report *reps[UVS_CHECK_MAX_BASE + 1] = { 0 };
 	struct uvs_check *c = NULL;
 	const char *format = "text";
@@ -325,6 +325,8 @@ int cmd_check(int argc, char **argv)
 		uvs_error("usage: uvscope check --baseline BASE.json RUN.json");
 		goto out;
 	}
+	if (uvs_cli__out_open(&jout, junit))
+		goto out;
 	for (i = 0; i <= nb; i++) {
 		reps[i] = malloc(sizeof(*reps[i]));
 		if (!reps[i] ||
@@ -344,10 +346,11 @@ int cmd_check(int argc, char **argv)
 		print_github(c, run);
 	else
 		print_text(c, nb, run);
-	if (junit && write_junit(c, junit, run))
+	if (junit && write_junit(c, &jout, run))
 		goto out;
 	ret = c->regressions ? 1 : 0;
 out:
+	uvs_cli__out_discard(&jout);
 	for (i = 0; i <= UVS_CHECK_MAX_BASE; i++) {
 		if (reps[i])
 			uvs_report__fini(reps[i]);
@@ -468,9 +471,9 @@ int cmd_diff(int argc, char **argv)
 	struct uvs_report *r[2] = { NULL, NULL };
 	const char *files[2] = { NULL, NULL }, *svg = NULL;
 	struct uvs_flame_opts fo = { .sz = sizeof(fo) };
+	struct uvs_cli_out out = { .slot = -1 };
 	int i, nf = 0, ret = UVS_EXIT_ERR;
 	char title[200];
-	FILE *f;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -497,6 +500,8 @@ int cmd_diff(int argc, char **argv)
 		uvs_error("usage: uvscope diff BASE.json RUN.json --flame DIFF.svg");
 		return UVS_EXIT_ERR;
 	}
+	if (uvs_cli__out_open(&out, svg))
+		return UVS_EXIT_ERR;
 	for (i = 0; i < 2; i++) {
 		r[i] = calloc(1, sizeof(*r[i]));
 		if (!r[i] || uvs_report__read(files[i], r[i])) {
@@ -515,18 +520,10 @@ int cmd_diff(int argc, char **argv)
 	fo.title = title;
 	fo.subtitle = "width: the run; red: a larger share than in the base, "
 		      "blue: a smaller one";
-	f = fopen(svg, "we");
-	if (!f) {
-		uvs_error("cannot write %s: %s", svg, strerror(errno));
+	if (uvs_cli__out_close(&out, uvs_flame__write_diff_svg(
+					     r[0]->blocked.stacks,
+					     r[1]->blocked.stacks, &fo, out.f)))
 		goto out;
-	}
-	i = uvs_flame__write_diff_svg(r[0]->blocked.stacks,
-				      r[1]->blocked.stacks, &fo, f);
-	if (fclose(f) || i) {
-		uvs_error("cannot write %s%s%s", svg, i ? ": " : "",
-			  i ? uvs_errmsg() : "");
-		goto out;
-	}
 	printf("uvscope diff: %s (%llu counts) -> %s (%llu counts): %s\n",
 	       files[0], (unsigned long long)uvs_stacks__total(
 				 r[0]->blocked.stacks),
@@ -542,6 +539,7 @@ int cmd_diff(int argc, char **argv)
 	diff_moved(r[0]->blocked.stacks, r[1]->blocked.stacks);
 	ret = 0;
 out:
+	uvs_cli__out_discard(&out);
 	for (i = 0; i < 2; i++) {
 		uvs_report__fini(r[i]);
 		free(r[i]);

@@ -322,3 +322,70 @@ def cli_pool_refuses_tid():
                             str(t.pid)], binary=UVSCOPE_ASAN)
     line = one_line_error(rc, err, "pool --tid")
     check("--tid" in line and "pool" in line, line)
+
+
+@test(timeout=90)
+def cli_output_paths_checked_before_attaching():
+    """record -o /nonexistent/d/run.json -d 5 failed after the 5 s, the
+    trace lost: every file to write is checked before anything is
+    attached (one line, exit 2, the target left untouched)."""
+    tmp = "/tmp/uvscope-outpaths-%d" % os.getpid()
+    os.makedirs(tmp, exist_ok=True)
+    fix = FIX + "/loopfix"
+    with Target([fix, "idle", "100"]) as t:
+        before = uprobe_byte(t.pid, fix, "uv__run_timers")
+        p = str(t.pid)
+        for bad in ("/nonexistent/d/run.json", tmp):
+            for args in (["record", "-d", "5", "-p", p, "-o", bad],
+                         ["blocked", "-d", "5", "-p", p, "--flame", bad],
+                         ["blocked", "-d", "5", "-p", p, "--folded", bad],
+                         ["blocked", "-d", "5", "-p", p, "--speedscope",
+                          bad],
+                         ["blocked", "-d", "5", "--backend", "ptrace",
+                          "-p", p, "--folded", bad],
+                         ["record", "-d", "5", "-o", bad, "--", fix,
+                          "idle", "100"]):
+                t0 = time.monotonic()
+                rc, out, err = run(args)
+                what = " ".join(args)
+                line = one_line_error(rc, err, what)
+                check(bad in line, "%s: should name the file: %s"
+                      % (what, line))
+                check(time.monotonic() - t0 < 1.5,
+                      "%s: the path was checked only after tracing" % what)
+                eq(uprobe_byte(t.pid, fix, "uv__run_timers"), before,
+                   "code byte after " + what)
+        with open("/proc/%d/status" % t.pid) as f:
+            check("TracerPid:\t0\n" in f.read(), "target left traced")
+        check(t.p.poll() is None, "target died")
+    # and the files that read records
+    rec = os.path.join(tmp, "run.json")
+    rc, out, err = run(["record", "-o", rec, "-d", "1", "--", fix, "idle",
+                        "100"])
+    eq(rc, 0, "record: " + err)
+    for args in (["report", "--flame", "/nonexistent/d/f.svg", rec],
+                 ["report", "--folded", tmp, rec],
+                 ["check", "--junit", "/nonexistent/d/j.xml", "-b", rec, rec],
+                 ["diff", rec, rec, "--flame", "/nonexistent/d/f.svg"]):
+        rc, out, err = run(args, binary=UVSCOPE_ASAN)
+        line = one_line_error(rc, err, " ".join(args))
+        check("/nonexistent/d" in line or tmp in line, line)
+        eq(out, "", "stdout for %s" % args)
+    # a later error leaves neither an empty file nor a temporary one
+    names = set(os.listdir(tmp))
+    for args in (["record", "-o", os.path.join(tmp, "new.json"), "-p",
+                  str(free_pid())],
+                 ["blocked", "--flame", os.path.join(tmp, "new.svg"), "-p",
+                  str(free_pid())],
+                 ["report", "--flame", os.path.join(tmp, "new.svg"),
+                  os.path.join(tmp, "missing.json")]):
+        rc, out, err = run(args, binary=UVSCOPE_ASAN)
+        one_line_error(rc, err, " ".join(args))
+        eq(set(os.listdir(tmp)), names, "files after " + " ".join(args))
+    # a file that exists is replaced only once the new one is whole; a
+    # device is written as it is
+    rc, out, err = run(["report", "--folded", "/dev/null", rec])
+    eq(rc, 0, "report --folded /dev/null: " + err)
+    check(os.path.exists("/dev/null") and not os.path.isfile("/dev/null"),
+          "/dev/null replaced")
+    subprocess.run(["rm", "-rf", tmp])
