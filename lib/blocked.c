@@ -95,6 +95,16 @@ struct uvs_blocked {
 	struct uvs_blk_event *ev; /* scratch, for a sample as an event */
 	bool in_run;
 	uint64_t run_first, run_samples, run_off;
+	/* a run lasts from halfway between the sample before it and its
+	 * first, to halfway between its last and the sample after it: the
+	 * samples' own times, since the sampler itself may run late */
+	uint64_t run_start, run_last, prev_ts, run_prev;
+	uint64_t ep_lo_ns, ep_hi_ns; /* bounds of the episode being added */
+	/* the loop's marks (uvs_pt_iter): a run never spans two iterations */
+	int marks_state; /* 0 still looking, 1 read with samples, -1 none */
+	uint64_t marks_tried_ns;
+	struct uvs_pt_iter run_iter; /* of the run's last busy sample */
+	uint64_t iter_splits;	     /* runs ended by a mark, not a wait */
 };
 
 static uint64_t uvs__hash_pcs(const uint64_t *pcs, int n, const uint64_t *k,
@@ -479,6 +489,11 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
 		memset(ep, 0, sizeof(*ep));
 		ep->start_ms = (e->ts - e->dur - b->t0) / 1e6;
 		ep->duration_ms = e->dur / 1e6;
+		ep->duration_lo_ms = ep->duration_hi_ms = ep->duration_ms;
+		if (b->pt) {
+			ep->duration_lo_ms = b->ep_lo_ns / 1e6;
+			ep->duration_hi_ms = b->ep_hi_ns / 1e6;
+		}
 		ep->off_cpu_ms = (e->off_ns < e->dur ? e->off_ns : e->dur) / 1e6;
 		ep->on_cpu_ms = ep->duration_ms - ep->off_cpu_ms;
 		ep->waker_pid = b->waker_pid;
@@ -622,6 +637,53 @@ static bool uvs__epoll_nr(long nr)
 	       nr == SYS_epoll_pwait2;
 }
 
+/* A run of busy samples ends at the sample at now (idle, or in the next
+ * iteration): an episode if it lasted the threshold. */
+static void uvs__end_run(struct uvs_blocked *b, uint64_t now)
+{
+	struct uvs_blk_event *e = b->ev;
+	uint64_t end = b->run_last + (now - b->run_last) / 2;
+	uint64_t dur = end > b->run_start ? end - b->run_start : 0;
+
+	if (b->in_run && dur >= b->opts.threshold_ns) {
+		b->ep_lo_ns = b->run_last - b->run_first;
+		b->ep_hi_ns = now - b->run_prev;
+		memset(e, 0, sizeof(*e));
+		e->type = UVS_BEV_BUSY;
+		e->ts = end;
+		e->dur = dur;
+		/* the share of its samples found in a system call */
+		e->off_ns = dur * b->run_off / b->run_samples;
+		uvs__episode(b, e);
+	}
+	uvs__pend_clear(b);
+	b->in_run = false;
+}
+
+/* The loop's marks, read by the sampler with each sample; looked for
+ * again (every 100 ms) until the loop exists. */
+static void uvs__find_marks(struct uvs_blocked *b, uint64_t now)
+{
+	struct uvs_pt_marks m;
+	int err;
+
+	b->marks_tried_ns = now;
+	err = uvs_ploop__find_marks(b->t, b->opts.tid, &m);
+	if (err == -EAGAIN)
+		return;
+	if (err) {
+		b->marks_state = -1;
+		uvs_debug("ptrace: the loop's iteration marks are not known "
+			  "(a busy period may span a wait shorter than the "
+			  "sample period)");
+		return;
+	}
+	uvs_pt__set_marks(b->pt, &m);
+	b->marks_state = 1;
+	uvs_debug("ptrace: busy periods end where the loop's %s changes",
+		  m.count_addr ? "iteration count" : "clock");
+}
+
 /* The ptrace backend's samples: a run of busy samples (not waiting in
  * the loop's own epoll) is a busy period, as long as its samples; the
  * samples taken inside a system call are its time off CPU. */
@@ -641,26 +703,33 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 
 	if (!uvs__acc(b))
 		return;
+	if (b->marks_state == 0 &&
+	    s->ts_ns - b->marks_tried_ns >= 100 * 1000000ull)
+		uvs__find_marks(b, s->ts_ns);
 	if (idle) {
-		if (b->in_run && b->run_samples * b->period_ns >=
-					 b->opts.threshold_ns) {
-			memset(e, 0, sizeof(*e));
-			e->type = UVS_BEV_BUSY;
-			e->ts = b->run_first + b->run_samples * b->period_ns;
-			e->dur = b->run_samples * b->period_ns;
-			e->off_ns = b->run_off * b->period_ns;
-			uvs__episode(b, e);
-		}
-		uvs__pend_clear(b);
-		b->in_run = false;
+		uvs__end_run(b, s->ts_ns);
+		b->prev_ts = s->ts_ns;
 		return;
 	}
+	/* the loop went through poll since the last busy sample, in a wait
+	 * too short for the sampler to see: two busy periods, not one */
+	if (b->in_run && uvs_pt__new_iteration(&b->run_iter, &s->iter)) {
+		uvs__end_run(b, s->ts_ns);
+		b->iter_splits++;
+	}
+	b->run_iter = s->iter;
 	if (!b->in_run) {
 		uvs__pend_clear(b);
 		b->in_run = true;
 		b->run_first = s->ts_ns;
+		b->run_prev = b->prev_ts && b->prev_ts < s->ts_ns
+				  ? b->prev_ts
+				  : s->ts_ns - b->period_ns;
+		b->run_start = s->ts_ns - (s->ts_ns - b->run_prev) / 2;
 		b->run_samples = b->run_off = 0;
 	}
+	b->run_last = s->ts_ns;
+	b->prev_ts = s->ts_ns;
 	off = s->syscall >= 0;
 	b->run_samples++;
 	b->run_off += off;
@@ -897,6 +966,10 @@ void uvs_blocked__close(struct uvs_blocked *b)
 	/* detached first: the target runs on whatever happens next */
 	if (!b->shared_pt)
 		uvs_pt__close(b->pt);
+	if (b->pt && b->marks_state > 0)
+		uvs_debug("ptrace: %llu busy runs ended where the loop's marks "
+			  "changed between two busy samples",
+			  (unsigned long long)b->iter_splits);
 	free(b->ev);
 	for (i = 0; i < b->nperf; i++) {
 		if (b->perf_link)

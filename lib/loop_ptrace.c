@@ -69,33 +69,53 @@ static bool uvs__has_loop_count(const char *v)
 	       (major > 1 || (major == 1 && minor >= 45));
 }
 
-/* Finds the default loop's loop_count once the loop exists. */
-static void uvs__find_counter(struct uvs_ploop *l)
+int uvs_ploop__find_marks(struct uvs_target *t, pid_t tid,
+			  struct uvs_pt_marks *m)
 {
 	struct uvs_layout *ly = NULL;
 	uint64_t loop = 0, fields = 0;
-	long off;
+	long toff, foff;
+
+	memset(m, 0, sizeof(*m));
+	if (tid && tid != t->pid)
+		return -ENOENT; /* a loop other than the default one */
+	if (!t->libuv_version[0] || uvs_layout__load(t->libuv_version, &ly))
+		return -ENOENT;
+	toff = uvs_layout__off(ly, "uv_loop_t", "time");
+	foff = uvs_layout__off(ly, "uv_loop_t", "internal_fields");
+	uvs_layout__close(ly);
+	if (toff < 0)
+		return -ENOENT;
+	if (uvs_target__locate(t) || uvs_target__default_loop(t, &loop) ||
+	    !loop)
+		return -EAGAIN; /* not created yet */
+	if (uvs__has_loop_count(t->libuv_version) && foff >= 0) {
+		if (uvs_mem_read(t->pid, loop + foff, &fields,
+				 sizeof(fields)) ||
+		    !fields)
+			return -EAGAIN;
+		m->count_addr = fields + UVS__LOOP_COUNT_OFF;
+	}
+	m->time_addr = loop + toff;
+	return 0;
+}
+
+/* Finds the default loop's loop_count once the loop exists. */
+static void uvs__find_counter(struct uvs_ploop *l)
+{
+	struct uvs_pt_marks m;
+	int err;
 
 	if (l->counter)
 		return;
-	if ((l->o.tid && l->o.tid != l->t->pid) ||
-	    !uvs__has_loop_count(l->t->libuv_version) ||
-	    uvs_layout__load(l->t->libuv_version, &ly)) {
+	err = uvs_ploop__find_marks(l->t, l->o.tid, &m);
+	if (err == -EAGAIN)
+		return; /* later */
+	if (err || !m.count_addr) {
 		l->counter = -1; /* another loop, or a libuv without it */
 		return;
 	}
-	off = uvs_layout__off(ly, "uv_loop_t", "internal_fields");
-	uvs_layout__close(ly);
-	if (off < 0) {
-		l->counter = -1;
-		return;
-	}
-	if (uvs_target__locate(l->t) ||
-	    uvs_target__default_loop(l->t, &loop) || !loop ||
-	    uvs_mem_read(l->t->pid, loop + off, &fields, sizeof(fields)) ||
-	    !fields)
-		return; /* not created yet: later */
-	l->counter_addr = fields + UVS__LOOP_COUNT_OFF;
+	l->counter_addr = m.count_addr;
 	if (uvs_mem_read(l->t->pid, l->counter_addr, &l->count_base,
 			 sizeof(l->count_base)))
 		return;

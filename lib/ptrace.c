@@ -31,6 +31,7 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,6 +75,7 @@ struct uvs_pt {
 	struct uvs_unwind *uw;
 	uint64_t period_ns, next_ns;
 	int wait_fd;
+	struct uvs_pt_marks marks;
 	bool ended, execd, first_exec_seen, leader_reaped;
 	int leader_status;
 	struct uvs_pt_stats st;
@@ -192,6 +194,50 @@ static void uvs__deliver(struct uvs_pt *p, const struct uvs_pt_sample *s)
 		p->also[i].fn(s, p->also[i].ctx);
 }
 
+/* The loop's marks, in one system call. A failed read (the loop freed,
+ * the process gone) leaves the sample without marks. */
+static void uvs__read_marks(struct uvs_pt *p, struct uvs_pt_sample *s)
+{
+	struct iovec loc[2], rem[2];
+	int n = 0;
+
+	s->iter.have = 0;
+	if (p->marks.time_addr) {
+		loc[n] = (struct iovec){&s->iter.time, 8};
+		rem[n++] = (struct iovec){(void *)p->marks.time_addr, 8};
+	}
+	if (p->marks.count_addr) {
+		loc[n] = (struct iovec){&s->iter.count, 8};
+		rem[n++] = (struct iovec){(void *)p->marks.count_addr, 8};
+	}
+	if (n && process_vm_readv(p->pid, loc, n, rem, n, 0) == n * 8)
+		s->iter.have = (p->marks.time_addr ? UVS_PT_MARK_TIME : 0) |
+			   (p->marks.count_addr ? UVS_PT_MARK_COUNT : 0);
+}
+
+bool uvs_pt__new_iteration(const struct uvs_pt_iter *a,
+			   const struct uvs_pt_iter *b)
+{
+	unsigned both = a->have & b->have;
+
+	/* the counter is exact; the clock moves at each poll, and also when
+	 * a callback calls uv_update_time (Node's timers do), so it is only
+	 * used where there is no counter */
+	if (both & UVS_PT_MARK_COUNT)
+		return a->count != b->count;
+	if (both & UVS_PT_MARK_TIME)
+		return a->time != b->time;
+	return false;
+}
+
+void uvs_pt__set_marks(struct uvs_pt *p, const struct uvs_pt_marks *m)
+{
+	if (m)
+		p->marks = *m;
+	else
+		memset(&p->marks, 0, sizeof(p->marks));
+}
+
 /* A sample, in two halves around the resume: while the thread is
  * stopped, its registers and a copy of its stack (uvs_unwind__snapshot);
  * once it runs again, the unwind of that copy. The stop costs the thread
@@ -211,6 +257,7 @@ static void uvs__take_sample(struct uvs_pt *p, struct uvs__thr *t)
 		s->arg0 = (long)p->sample_regs.rdi;
 		uvs_unwind__snapshot(p->uw, &p->sample_regs);
 	}
+	uvs__read_marks(p, s);
 	if (p->o.hold_us)
 		usleep(p->o.hold_us);
 	/* what the thread paid, up to the resume that follows */
@@ -565,6 +612,7 @@ static bool uvs__peek(struct uvs_pt *p, struct uvs__thr *t)
 	s->in_wait = true;
 	s->nframes = 0;
 	s->stopped_ns = 0;
+	uvs__read_marks(p, s);
 	p->st.samples++;
 	p->st.peeked++;
 	uvs__deliver(p, s);

@@ -55,6 +55,13 @@ struct uvs_pt_opts {
 	unsigned hold_us;
 };
 
+/* Where the loop is in its iterations. */
+struct uvs_pt_iter {
+	unsigned have;	/* UVS_PT_MARK_* read */
+	uint64_t time;	/* uv_loop_t.time (ms; moves at each poll) */
+	uint64_t count; /* uv_metrics_t.loop_count (libuv >= 1.45) */
+};
+
 /* One sample of the loop thread. */
 struct uvs_pt_sample {
 	uint64_t ts_ns;
@@ -65,7 +72,21 @@ struct uvs_pt_sample {
 	long arg0;	     /* first system call argument (rdi) */
 	int nframes;	     /* 0 when the stack could not be unwound */
 	uint64_t stopped_ns; /* interrupt to resume: what it cost the thread */
+	/* The loop's own marks of its iterations, read from memory as the
+	 * sample is taken (uvs_pt__set_marks): two samples with different
+	 * marks lie in different iterations, whatever the sampler saw
+	 * between them. */
+	struct uvs_pt_iter iter;
 	uint64_t ip[UVS_PT_MAX_FRAMES]; /* innermost first */
+};
+
+#define UVS_PT_MARK_TIME 1u
+#define UVS_PT_MARK_COUNT 2u
+
+/* Where a loop keeps its marks; 0 for one it does not have. */
+struct uvs_pt_marks {
+	uint64_t time_addr;
+	uint64_t count_addr;
 };
 
 enum uvs_pt_event_type {
@@ -125,6 +146,13 @@ void uvs_pt__stats(const struct uvs_pt *p, struct uvs_pt_stats *out);
  * stopping the thread, since an interrupted epoll_wait returns EINTR and
  * libuv would end that poll early. -1 turns it off. */
 void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd);
+/* The loop's marks to read with every sample (one process_vm_readv while
+ * the thread is stopped); NULL turns it off. */
+void uvs_pt__set_marks(struct uvs_pt *p, const struct uvs_pt_marks *m);
+/* Whether two samples of the loop thread lie in different iterations, as
+ * far as their marks tell (false when they cannot tell). */
+bool uvs_pt__new_iteration(const struct uvs_pt_iter *a,
+			   const struct uvs_pt_iter *b);
 /* One sampler for several readers (record: loop and blocked): fn gets
  * every sample after the owner's callback. The owner polls and closes. */
 int uvs_pt__listen(struct uvs_pt *p, uvs_pt_sample_fn fn, void *ctx);
@@ -142,6 +170,12 @@ struct uvs_ploop_opts {
 	unsigned hold_us;
 };
 struct uvs_ploop;
+/* The marks of the loop thread tid runs (0: the process's main thread):
+ * the default loop's clock, and its iteration counter on libuv >= 1.45.
+ * 0, -EAGAIN while the loop does not exist yet, -ENOENT for a loop whose
+ * marks cannot be found (not the default loop, no layout for its libuv). */
+int uvs_ploop__find_marks(struct uvs_target *t, pid_t tid,
+			  struct uvs_pt_marks *m);
 int uvs_ploop__open(struct uvs_target *t, const struct uvs_ploop_opts *opts,
 		    struct uvs_ploop **out);
 int uvs_ploop__poll(struct uvs_ploop *l, int timeout_ms);

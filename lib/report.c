@@ -947,6 +947,10 @@ static json_t *uvs__json_blocked(const struct uvs_report *r)
 			json_array_append_new(tf, json_string(e->top_frames[k]));
 		json_object_set_new(o, "start_ms", json_real(e->start_ms));
 		json_object_set_new(o, "duration_ms", json_real(e->duration_ms));
+		json_object_set_new(o, "duration_lo_ms",
+				    json_real(e->duration_lo_ms));
+		json_object_set_new(o, "duration_hi_ms",
+				    json_real(e->duration_hi_ms));
 		json_object_set_new(o, "phase", json_string(e->phase));
 		json_object_set_new(o, "on_cpu_ms", json_real(e->on_cpu_ms));
 		json_object_set_new(o, "off_cpu_ms", json_real(e->off_cpu_ms));

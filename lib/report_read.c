@@ -406,6 +406,13 @@ static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
 		memset(ep, 0, sizeof(*ep));
 		ep->start_ms = uvs__num(c, e, "start_ms", 0, 1e12);
 		ep->duration_ms = uvs__num(c, e, "duration_ms", 0, 1e12);
+		/* recordings before the bounds: as measured */
+		ep->duration_lo_ms = json_object_get(e, "duration_lo_ms")
+			? uvs__num(c, e, "duration_lo_ms", 0, 1e12)
+			: ep->duration_ms;
+		ep->duration_hi_ms = json_object_get(e, "duration_hi_ms")
+			? uvs__num(c, e, "duration_hi_ms", 0, 1e12)
+			: ep->duration_ms;
 		ep->on_cpu_ms = uvs__num(c, e, "on_cpu_ms", 0, 1e12);
 		ep->off_cpu_ms = uvs__num(c, e, "off_cpu_ms", 0, 1e12);
 		ep->samples = uvs__uint(c, e, "samples");

@@ -42,6 +42,8 @@ struct uvs_map_line {
 typedef int (*uvs_map_fn)(const struct uvs_map_line *m, void *ctx);
 /* Calls fn for each line of /proc/PID/maps; 0 or -errno. */
 int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx);
+/* The same for text in the format of /proc/PID/maps, read from f. */
+int uvs_maps__parse(FILE *f, uvs_map_fn fn, void *ctx);
 
 /* ---- ELF symbols (elf.c) ---- */
 struct uvs_elf;
@@ -198,6 +200,9 @@ struct uvs_layout;
 /* Loads the profile of exactly this libuv version, or fails naming the
  * closest one. */
 int uvs_layout__load(const char *version, struct uvs_layout **out);
+/* The same from a profile's text in memory (name: for messages). */
+int uvs_layout__parse(const char *name, const char *buf, size_t len,
+		      struct uvs_layout **out);
 /* Offset of a member ("io_watcher.fd" for nested ones), or -1. */
 long uvs_layout__off(const struct uvs_layout *l, const char *type,
 		     const char *field);
@@ -456,6 +461,10 @@ struct uvs_pool_report {
 struct uvs_blocked_episode {
 	double start_ms;	/* since tracing began */
 	double duration_ms, on_cpu_ms, off_cpu_ms;
+	/* what it lasted at least and at most: the same as duration_ms where
+	 * measured (eBPF); by samples, from its first to its last busy
+	 * sample, and from the sample before it to the one after it */
+	double duration_lo_ms, duration_hi_ms;
 	char phase[16];		/* timers ... close, or "unknown" */
 	uint32_t samples;	/* on-CPU samples */
 	double microtasks;	/* share of samples under RunMicrotasks */
@@ -531,7 +540,6 @@ int uvs_report__parse(const char *name, const char *buf, size_t len,
 
 /* ---- comparing runs (check.c) ---- */
 #define UVS_CHECK_MAX_BASE 32
-#define UVS_CHECK_MAX_ROWS 64
 enum uvs_check_verdict {
 	UVS_CHECK_OK,
 	UVS_CHECK_REGRESSION,
@@ -544,6 +552,11 @@ struct uvs_check_row {
 	double base;		/* median of the baselines */
 	double base_min, base_max, noise;
 	double run, change;	/* change relative to base */
+	bool from_zero;		/* base 0, run not: change is no ratio */
+	/* What is compared: the least the run's value may be and the most
+	 * the baselines' may be, by the rank of a quantile or the margin of
+	 * a threshold; the same as run and base_max where neither applies. */
+	double run_low, base_high;
 	double limit;		/* above this, a regression */
 	enum uvs_check_verdict verdict;
 };
@@ -553,12 +566,15 @@ struct uvs_check_opts {
 };
 struct uvs_check {
 	struct uvs_check_opts opts;
-	struct uvs_check_row rows[UVS_CHECK_MAX_ROWS];
-	int nrows, regressions;
+	struct uvs_check_row *rows; /* nrows of them: uvs_check__fini() */
+	int nrows, cap, regressions;
 };
+/* 0, -EINVAL (number of baselines) or -ENOMEM; rows are kept until
+ * uvs_check__fini(). */
 int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run);
+void uvs_check__fini(struct uvs_check *c);
 const char *uvs_check__verdict(enum uvs_check_verdict v);
 
 /* ---- what keeps a loop alive, from memory (why.c) ---- */
