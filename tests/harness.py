@@ -86,11 +86,15 @@ def node_binaries():
 class Target:
     """A fixture process; waits for its "ready" line, killed on exit."""
 
-    def __init__(self, argv, env=None, user=None, cwd=None):
+    def __init__(self, argv, env=None, user=None, cwd=None, log=False):
         self.argv = argv
         self.env = env
         self.user = user
         self.cwd = cwd
+        # log: the fixture prints its own measurements as it runs; read
+        # them all along, so that it never blocks on a full pipe
+        self.log = log
+        self.lines = []
 
     def __enter__(self):
         pre = None
@@ -112,6 +116,14 @@ class Target:
                        % (self.argv, line, err))
         self.pid = self.p.pid
         self.ready = line.split()
+        if self.log:
+            import threading
+
+            def reader():
+                for ln in self.p.stdout:
+                    self.lines.append(ln.decode(errors="replace").rstrip())
+            self.reader = threading.Thread(target=reader, daemon=True)
+            self.reader.start()
         time.sleep(0.3)  # let the loop settle into its rhythm
         return self
 
@@ -119,6 +131,19 @@ class Target:
         if self.p.poll() is None:
             self.p.kill()
         self.p.wait()
+
+    def finish(self):
+        """Ends the fixture; returns what it printed after "ready" (its
+        own measurements: the truth a test compares with)."""
+        if self.p.poll() is None:
+            self.p.kill()
+        if self.log:
+            self.reader.join(5)
+            self.p.wait()
+            return list(self.lines)
+        out = self.p.stdout.read().decode(errors="replace")
+        self.p.wait()
+        return out.splitlines()
 
 
 def run(args, timeout=60, binary=None, input=None, env=None):
@@ -210,3 +235,59 @@ def assert_episodes(doc, lo, hi, phase, n_min, what, median=False):
         else:
             eq(e["phase"], phase, what + ": episode phase")
     return b["episodes"]
+
+
+def busy_truth(lines):
+    """The busy periods a fixture timed itself (loopfix, LOOPFIX_LOG=1):
+    [(spin start, spin end, next prepare)]: each busy period lasted at
+    least its spin, and at most from the spin's start to the prepare
+    phase that followed it (about to poll again)."""
+    spins, preps = [], []
+    for ln in lines:
+        f = ln.split()
+        if len(f) == 3 and f[0] == "busy":
+            spins.append((float(f[1]), float(f[2])))
+        elif len(f) == 2 and f[0] == "prep":
+            preps.append(float(f[1]))
+    out = []
+    for s, e in spins:
+        nxt = [p for p in preps if p >= e]
+        if nxt:
+            out.append((s, e, min(nxt)))
+    return out
+
+
+# what a busy period may have lasted before its callback began (the
+# epoll wait's return, the loop's clock, the timers' heap): microseconds,
+# unless the thread was preempted in between
+LEAD_MS = 1.0
+
+
+def assert_sampled_episodes(doc, truth, phase, n_min, period_ms, what):
+    """Episodes by samples (ptrace) against the fixture's own timing: each
+    one's bounds hold its estimate and a duration the fixture measured
+    (at least its spin, at most spin start to the next prepare), and are
+    as narrow as the samples around it allow (on an idle machine two
+    sample periods)."""
+    b = doc["blocked"]
+    check(b["count"] >= n_min, "%s: %d episodes, expected at least %d"
+          % (what, b["count"], n_min))
+    check(truth, "%s: the fixture timed no busy period" % what)
+    least = min(e - s for s, e, _ in truth)
+    most = max(p - s for s, _, p in truth) + LEAD_MS
+    widths = []
+    for ep in b["episodes"]:
+        lo, d, hi = ep["duration_lo_ms"], ep["duration_ms"], \
+            ep["duration_hi_ms"]
+        check(lo <= d <= hi, "%s: estimate %.3f outside its bounds "
+              "[%.3f, %.3f]" % (what, d, lo, hi))
+        check(hi >= least - 0.05 and lo <= most,
+              "%s: episode bounds [%.3f, %.3f] exclude every busy period "
+              "the fixture timed (%.3f..%.3f ms)" % (what, lo, hi, least,
+                                                      most))
+        widths.append(hi - lo)
+        eq(ep["phase"], phase, what + ": episode phase")
+    widths.sort()
+    check(widths[len(widths) // 2] <= 3 * period_ms,
+          "%s: median bounds width %.1f ms, over three sample periods"
+          % (what, widths[len(widths) // 2]))
