@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 from harness import (FIX, JSFIX, UVSCOPE_ASAN, Fail, Target, add_test,
                      check, eq, loop_json, node_binaries, run, test, within)
@@ -340,13 +341,22 @@ def node_tests(label, node):
 def loop_reports_iteration_in_progress():
     """A loop stuck in one long callback completes no iteration: the
     report must say it is busy, and for how long."""
-    js = ("setTimeout(() => { const e = Date.now() + 10000; "
+    js = ("setTimeout(() => { console.log('spin ' + (performance.timeOrigin"
+          " + performance.now())); const e = Date.now() + 10000; "
           "while (Date.now() < e); }, 200); console.log('ready')")
-    with Target(["/usr/bin/node", "-e", js]) as t:
+    with Target(["/usr/bin/node", "-e", js], log=True) as t:
         doc = loop_json(["-p", str(t.pid), "-d", "2"])
+        after = time.time() * 1000
+        spin = [float(ln.split()[1]) for ln in t.finish()
+                if ln.startswith("spin ")]
+    check(spin, "the script did not say when it began to spin")
     now = doc["loop"]["now"]
     eq(now["state"], "busy", "state of the loop at the report")
-    within(now["for_ms"], 1900, 2500, "busy for (ms)")
+    # busy all through the 2 s trace, and no longer than the script has
+    # been spinning (an attach slowed by the machine only adds to both)
+    within(now["for_ms"], 2000 - 50, after - spin[0],
+           "busy for (ms; the script spun since %.0f ms before the report "
+           "was read)" % (after - spin[0]))
     eq(now["at_least"], True, "busy since before the attach")
     within(doc["loop"]["utilization"], 0, 1, "utilization")
 
