@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Target selection, launching, signals: what every subcommand shares. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -728,10 +729,59 @@ int uvs_cli__prepare(struct uvs_cli *c)
 	return uvs_cli__start(c);
 }
 
+/* Another tracer of one of pid's threads (TracerPid in their status, not
+ * uvscope), or 0; its name in comm. */
+static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
+{
+	char path[64], buf[2048], *p;
+	struct dirent *e;
+	pid_t tracer = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!tracer && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", pid,
+			 e->d_name);
+		if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+			continue;
+		p = strstr(buf, "\nTracerPid:");
+		if (p)
+			tracer = atoi(p + strlen("\nTracerPid:"));
+		if (tracer == getpid())
+			tracer = 0;
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "/proc/%d/comm", tracer);
+	if (!tracer || uvs_read_file(path, comm, len) <= 0)
+		snprintf(comm, len, "?");
+	comm[strcspn(comm, "\n")] = '\0';
+	return tracer;
+}
+
 void uvs_cli__attach_failed(const struct uvs_cli *c)
 {
-	if (!c->cmd && !uvs_target__alive(c->target))
+	char comm[64];
+	pid_t tracer;
+
+	if (!c->cmd && !uvs_target__alive(c->target)) {
 		uvs_error("pid %d exited during attach", c->pid);
+		return;
+	}
+	/* ptrace refused: one tracer to a thread, so name the one there */
+	tracer = c->use_ptrace ? uvs__other_tracer(c->target->pid, comm,
+						   sizeof(comm)) : 0;
+	if (tracer)
+		uvs_error("pid %d is already traced by pid %d (%s): a thread "
+			  "has one tracer at a time; detach that one first%s",
+			  c->target->pid, tracer, comm,
+			  c->backend && !strcmp(c->backend, "ptrace")
+				  ? ", or use --backend ebpf"
+				  : "");
 	else
 		uvs_error("%s", uvs_errmsg());
 }

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import (FIX, UVSCOPE, UVSCOPE_ASAN, Target, check, eq,
+from harness import (FIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check, eq,
                      one_line_error, read_mem, run, runtime_addr, test,
                      wait_for, within)
 
@@ -389,3 +389,41 @@ def cli_output_paths_checked_before_attaching():
     check(os.path.exists("/dev/null") and not os.path.isfile("/dev/null"),
           "/dev/null replaced")
     subprocess.run(["rm", "-rf", tmp])
+
+
+def tracer_of(pid):
+    """A process that holds pid PTRACE_SEIZE'd (no stop) until killed."""
+    code = ("import ctypes,sys,time\n"
+            "libc=ctypes.CDLL(None,use_errno=True)\n"
+            "libc.ptrace.argtypes=[ctypes.c_long,ctypes.c_long,"
+            "ctypes.c_void_p,ctypes.c_void_p]\n"
+            "if libc.ptrace(0x4206,%d,None,None):\n"
+            "    sys.exit('seize: %%d' %% ctypes.get_errno())\n"
+            "print('seized',flush=True)\n"
+            "time.sleep(60)\n" % pid)
+    p = subprocess.Popen(["python3", "-c", code], stdout=subprocess.PIPE)
+    line = p.stdout.readline()
+    if line != b"seized\n":
+        p.kill()
+        p.wait()
+        raise Fail("could not seize %d" % pid)
+    return p
+
+
+@test(timeout=30)
+def cli_already_traced_names_the_tracer():
+    with Target([FIX + "/loopfix", "idle", "100"]) as t:
+        tr = tracer_of(t.pid)
+        try:
+            for cmd in (["loop"], ["blocked"], ["exit"], ["record", "-o",
+                                                          "/dev/null"]):
+                rc, out, err = run(cmd + ["--backend", "ptrace", "-d", "1",
+                                          "-p", str(t.pid)],
+                                   binary=UVSCOPE_ASAN)
+                line = one_line_error(rc, err, "%s of a traced pid" % cmd)
+                check("already traced by pid %d (python3)" % tr.pid in line,
+                      "%s: should name the tracer %d: %s"
+                      % (cmd, tr.pid, line))
+        finally:
+            tr.kill()
+            tr.wait()
