@@ -128,8 +128,20 @@ static void check_help(FILE *out)
 "  uvscope check --format github --junit check.xml -b base.json run.json\n");
 }
 
+/* The change as a percentage, or "new" where the baseline was 0 (a ratio
+ * to 0 is none). */
+static const char *check_change(const struct uvs_check_row *r, char *buf,
+				size_t sz)
+{
+	if (r->from_zero)
+		return "new";
+	snprintf(buf, sz, "%+.1f%%", r->change * 100);
+	return buf;
+}
+
 static void print_text(const struct uvs_check *c, int nb, const char *run)
 {
+	char chg[32];
 	int i;
 
 	printf("uvscope check: %s against %d baseline%s (max regression "
@@ -140,8 +152,12 @@ static void print_text(const struct uvs_check *c, int nb, const char *run)
 	for (i = 0; i < c->nrows; i++) {
 		const struct uvs_check_row *r = &c->rows[i];
 
-		printf("%-20s %10.3f %10.3f %+7.1f%% %10.3f  %s\n", r->name,
-		       r->base, r->run, r->change * 100, r->limit,
+		if (r->from_zero)
+			snprintf(chg, sizeof(chg), "(new)");
+		else
+			check_change(r, chg, sizeof(chg));
+		printf("%-20s %10.3f %10.3f %8s %10.3f  %s\n", r->name,
+		       r->base, r->run, chg, r->limit,
 		       uvs_check__verdict(r->verdict));
 	}
 	printf("\n%d regression%s\n", c->regressions,
@@ -150,6 +166,7 @@ static void print_text(const struct uvs_check *c, int nb, const char *run)
 
 static void print_github(const struct uvs_check *c, const char *run)
 {
+	char chg[32];
 	int i;
 
 	for (i = 0; i < c->nrows; i++) {
@@ -158,8 +175,9 @@ static void print_github(const struct uvs_check *c, const char *run)
 		if (r->verdict != UVS_CHECK_REGRESSION)
 			continue;
 		printf("::error file=%s,title=uvscope check::%s regressed: "
-		       "%.3f -> %.3f (%+.1f%%, limit %.3f)\n", run, r->name,
-		       r->base, r->run, r->change * 100, r->limit);
+		       "%.3f -> %.3f (%s, limit %.3f)\n", run, r->name,
+		       r->base, r->run, check_change(r, chg, sizeof(chg)),
+		       r->limit);
 	}
 	printf("::notice title=uvscope check::%d regression%s in %d "
 	       "metrics\n", c->regressions, c->regressions == 1 ? "" : "s",
@@ -184,6 +202,7 @@ static int write_junit(const struct uvs_check *c, struct uvs_cli_out *out,
 {
 	FILE *f = out->f;
 	int i, skipped = 0;
+	char chg[32];
 
 	for (i = 0; i < c->nrows; i++)
 		skipped += c->rows[i].verdict == UVS_CHECK_SKIPPED;
@@ -200,9 +219,9 @@ static int write_junit(const struct uvs_check *c, struct uvs_cli_out *out,
 		xml_escape(f, r->name);
 		fprintf(f, "\">");
 		if (r->verdict == UVS_CHECK_REGRESSION)
-			fprintf(f, "<failure message=\"%.3f -&gt; %.3f (%+.1f%%,"
+			fprintf(f, "<failure message=\"%.3f -&gt; %.3f (%s,"
 				" limit %.3f)\"/>", r->base, r->run,
-				r->change * 100, r->limit);
+				check_change(r, chg, sizeof(chg)), r->limit);
 		else if (r->verdict == UVS_CHECK_SKIPPED)
 			fprintf(f, "<skipped message=\"too few samples\"/>");
 		fprintf(f, "</testcase>\n");
@@ -225,11 +244,16 @@ static void print_json(const struct uvs_check *c, const char *run)
 	for (i = 0; i < c->nrows; i++) {
 		const struct uvs_check_row *r = &c->rows[i];
 
+		/* from 0: "change" is null and "new" true, as the text's
+		 * "(new)" */
 		json_array_append_new(rows, json_pack(
-			"{s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:s}", "metric", r->name,
-			"baseline", r->base, "baseline_min", r->base_min,
-			"baseline_max", r->base_max, "run", r->run,
-			"change", r->change, "limit", r->limit, "verdict",
+			"{s:s,s:f,s:f,s:f,s:f,s:o,s:b,s:f,s:f,s:f,s:s}",
+			"metric", r->name, "baseline", r->base, "baseline_min",
+			r->base_min, "baseline_max", r->base_max, "run", r->run,
+			"change", r->from_zero ? json_null() :
+						 json_real(r->change),
+			"new", r->from_zero, "baseline_high", r->base_high,
+			"run_low", r->run_low, "limit", r->limit, "verdict",
 			uvs_check__verdict(r->verdict)));
 	}
 	json_object_set_new(o, "rows", rows);
@@ -356,6 +380,7 @@ out:
 			uvs_report__fini(reps[i]);
 		free(reps[i]);
 	}
+	uvs_check__fini(c);
 	free(c);
 	return ret;
 }

@@ -7,6 +7,17 @@
  * absolute floor (a 0.1 ms -> 0.2 ms change is not a regression), and the
  * spread the baselines show among themselves (run-to-run noise).
  * Quantiles drawn from too few samples are not compared.
+ *
+ * Each side of a comparison is a range, not a number, where the number
+ * sits on an edge that chance moves it across: a quantile of n samples is
+ * read at ranks UVS_RANK_Z standard errors of its rank below and above
+ * (the p50 of a queue whose waits are 0, 10, 20 and 30 ms sits on the edge
+ * between 10 and 20, and a window that cuts one burst more moves it there);
+ * blocked time and episodes, counted over a threshold that the durations
+ * may hover at, count on the run's side only the episodes over the
+ * threshold plus the --max-regression margin. The run regresses when the
+ * low end of its range is above the high end of the baselines' by more
+ * than the slack above.
  */
 #include <errno.h>
 #include <math.h>
@@ -16,6 +27,16 @@
 
 #define UVS_MIN_P50 5
 #define UVS_MIN_P99 50
+/* For two runs of the same size, ranks moved by 1.4 standard errors each
+ * make the test of their difference a two-sided 95% one (1.4 * sqrt(2)
+ * = 1.96 standard errors of the difference). */
+#define UVS_RANK_Z 1.4
+
+/* One side of a row: its value, and the least and most it may be. */
+struct uvs__side {
+	double v, lo, hi;
+	uint64_t n; /* samples behind it */
+};
 
 static int uvs__cmp_d(const void *a, const void *b)
 {
@@ -24,80 +45,123 @@ static int uvs__cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void uvs__row(struct uvs_check *c, const char *name, const char *unit,
-		     const double *base, int nb, double run, double floor,
-		     bool fails, uint64_t min_n, const uint64_t *bn,
-		     uint64_t rn)
+static struct uvs__side uvs__exact(double v, uint64_t n)
+{
+	return (struct uvs__side){ .v = v, .lo = v, .hi = v, .n = n };
+}
+
+/* 0, or -ENOMEM: a row that cannot be kept fails the whole check, it is
+ * never left out of the gate. */
+static int uvs__row(struct uvs_check *c, const char *name, const char *unit,
+		    const struct uvs__side *b, int nb,
+		    const struct uvs__side *run, double floor, bool fails,
+		    uint64_t min_n)
 {
 	struct uvs_check_row *r;
-	double sorted[UVS_CHECK_MAX_BASE], slack;
+	double sorted[UVS_CHECK_MAX_BASE], slack, low;
+	uint64_t any = run->n;
 	int i;
 
-	uint64_t any = rn;
-
 	for (i = 0; i < nb; i++)
-		any += bn[i];
-	if (!any || c->nrows == UVS_CHECK_MAX_ROWS)
-		return; /* nothing on either side: nothing to say */
+		any += b[i].n;
+	if (!any)
+		return 0; /* nothing on either side: nothing to say */
+	if (c->nrows == c->cap) {
+		int cap = c->cap ? c->cap * 2 : 64;
+		void *rows = realloc(c->rows, cap * sizeof(*c->rows));
+
+		if (!rows)
+			return uvs_seterr(-ENOMEM, "check: no memory for %d "
+					  "rows", cap);
+		c->rows = rows;
+		c->cap = cap;
+	}
 	r = &c->rows[c->nrows++];
 	memset(r, 0, sizeof(*r));
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	snprintf(r->unit, sizeof(r->unit), "%s", unit);
-	r->run = run;
-	for (i = 0; i < nb; i++)
-		sorted[i] = base[i];
+	r->run = run->v;
+	r->run_low = run->lo;
+	r->base_high = b[0].hi;
+	low = b[0].lo;
+	for (i = 0; i < nb; i++) {
+		sorted[i] = b[i].v;
+		r->base_high = fmax(r->base_high, b[i].hi);
+		low = fmin(low, b[i].lo);
+	}
 	qsort(sorted, nb, sizeof(double), uvs__cmp_d);
 	r->base = nb % 2 ? sorted[nb / 2]
 			 : (sorted[nb / 2 - 1] + sorted[nb / 2]) / 2;
 	r->base_min = sorted[0];
 	r->base_max = sorted[nb - 1];
 	r->noise = r->base_max - r->base_min;
-	r->change = r->base > 0 ? (run - r->base) / r->base : 0;
+	r->from_zero = r->base == 0 && run->v > 0;
+	r->change = r->base > 0 ? (run->v - r->base) / r->base : 0;
 	slack = fmax(fmax(c->opts.max_regression * r->base, floor), r->noise);
-	r->limit = r->base_max + slack;
+	/* in the run's own terms, so that the text's RUN > LIMIT reads as
+	 * the verdict: the run's range below its value widens the limit */
+	r->limit = r->base_high + slack + (run->v - run->lo);
 	for (i = 0; i < nb; i++)
-		if (bn[i] < min_n)
+		if (b[i].n < min_n)
 			r->verdict = UVS_CHECK_SKIPPED;
-	if (rn < min_n)
+	if (run->n < min_n)
 		r->verdict = UVS_CHECK_SKIPPED;
 	if (r->verdict == UVS_CHECK_SKIPPED)
-		return;
+		return 0;
 	if (!fails)
 		r->verdict = UVS_CHECK_INFO;
-	else if (run > r->limit)
+	else if (run->lo > r->base_high + slack)
 		r->verdict = UVS_CHECK_REGRESSION;
-	else if (run < r->base_min - slack)
+	else if (run->hi < low - slack)
 		r->verdict = UVS_CHECK_IMPROVED;
 	else
 		r->verdict = UVS_CHECK_OK;
 	if (r->verdict == UVS_CHECK_REGRESSION)
 		c->regressions++;
+	return 0;
 }
 
-static void uvs__hist_rows(struct uvs_check *c, const char *name,
-			   const struct uvs_hist *const *b, int nb,
-			   const struct uvs_hist *run, double scale,
-			   double floor, bool fails)
+/* The q quantile of h, and the least and most it may be: read at ranks
+ * UVS_RANK_Z standard errors of the rank (sqrt(q(1-q)/n)) below and
+ * above. Of 50 samples the p99 is their largest, and its low end their
+ * second largest: one slow sample does not make a regression. */
+static struct uvs__side uvs__quantile(const struct uvs_hist *h, double q,
+				      double scale)
+{
+	double w = h->count ? UVS_RANK_Z * sqrt(q * (1 - q) / h->count) : 0;
+
+	return (struct uvs__side){
+		.v = uvs_hist__quantile(h, q) / scale,
+		.lo = uvs_hist__quantile(h, q - w) / scale,
+		.hi = uvs_hist__quantile(h, q + w) / scale,
+		.n = h->count,
+	};
+}
+
+static int uvs__hist_rows(struct uvs_check *c, const char *name,
+			  const struct uvs_hist *const *b, int nb,
+			  const struct uvs_hist *run, double scale,
+			  double floor, bool fails)
 {
 	static const struct { double q; const char *n; uint64_t min; } qs[] = {
 		{ 0.5, "p50", UVS_MIN_P50 }, { 0.99, "p99", UVS_MIN_P99 },
 	};
-	double base[UVS_CHECK_MAX_BASE];
-	uint64_t bn[UVS_CHECK_MAX_BASE];
+	struct uvs__side base[UVS_CHECK_MAX_BASE], rs;
 	char label[64];
 	size_t k;
-	int i;
+	int i, err;
 
 	for (k = 0; k < 2; k++) {
-		for (i = 0; i < nb; i++) {
-			base[i] = uvs_hist__quantile(b[i], qs[k].q) / scale;
-			bn[i] = b[i]->count;
-		}
+		for (i = 0; i < nb; i++)
+			base[i] = uvs__quantile(b[i], qs[k].q, scale);
+		rs = uvs__quantile(run, qs[k].q, scale);
 		snprintf(label, sizeof(label), "%s %s", name, qs[k].n);
-		uvs__row(c, label, "ms", base, nb,
-			 uvs_hist__quantile(run, qs[k].q) / scale, floor, fails,
-			 qs[k].min, bn, run->count);
+		err = uvs__row(c, label, "ms", base, nb, &rs, floor, fails,
+			       qs[k].min);
+		if (err)
+			return err;
 	}
+	return 0;
 }
 
 static const struct uvs_pool_kind *uvs__kind(const struct uvs_pool_report *p,
@@ -113,20 +177,20 @@ static const struct uvs_pool_kind *uvs__kind(const struct uvs_pool_report *p,
 }
 
 /* Queue wait per kind of pool work, where every run has that kind. */
-static void uvs__pool_rows(struct uvs_check *c,
-			   const struct uvs_report *const *base, int nb,
-			   const struct uvs_report *run)
+static int uvs__pool_rows(struct uvs_check *c,
+			  const struct uvs_report *const *base, int nb,
+			  const struct uvs_report *run)
 {
 	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
 	const struct uvs_pool_kind *k;
 	char name[96];
-	int i, j;
+	int i, j, err;
 
 	if (!run->has_pool)
-		return;
+		return 0;
 	for (i = 0; i < nb; i++)
 		if (!base[i]->has_pool)
-			return;
+			return 0;
 	for (j = 0; j < run->pool.nkinds; j++) {
 		if (run->pool.kinds[j].via != UVS_VIA_POOL)
 			continue;
@@ -140,49 +204,103 @@ static void uvs__pool_rows(struct uvs_check *c,
 			continue;
 		snprintf(name, sizeof(name), "%.30s queue",
 			 run->pool.kinds[j].name);
-		uvs__hist_rows(c, name, h, nb, &run->pool.kinds[j].queue_ns,
-			       1e6, c->opts.min_change_ms, true);
+		err = uvs__hist_rows(c, name, h, nb,
+				     &run->pool.kinds[j].queue_ns, 1e6,
+				     c->opts.min_change_ms, true);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Episodes of a blocked report that lasted at least cut_ns: how many and
+ * how long in all, from the buckets (each at its middle, within its
+ * 1.5%), exactly when every episode is over the cut. */
+static void uvs__over(const struct uvs_blocked_report *b, double cut_ns,
+		      double *n, double *ns)
+{
+	const struct uvs_hist *h = &b->duration_ns;
+	double mid;
+	int i;
+
+	if (cut_ns <= h->min) {
+		*n = b->count;
+		*ns = b->blocked_ns;
+		return;
+	}
+	*n = *ns = 0;
+	for (i = 0; i < UVS_HIST_NB; i++) {
+		if (!h->b[i])
+			continue;
+		mid = (uvs_hist__lower(i) + (double)uvs_hist__upper(i)) / 2;
+		mid = fmin(fmax(mid, h->min), h->max);
+		if (mid < cut_ns)
+			continue;
+		*n += h->b[i];
+		*ns += h->b[i] * mid;
 	}
 }
 
+/* Blocked time per second and episodes per minute of one report, as
+ * ranges: the high end counts every episode recorded (all over the
+ * threshold); the low end only those over the threshold plus the margin,
+ * and of those not the longest. Durations that hover at the threshold
+ * make an episode of a stretch one time and not the next, and a window
+ * catches one episode more or fewer by chance: neither is a regression.
+ * An episode of 25 ms against a threshold of 20 counts at the low end
+ * with a margin of 10%, and a run with ten of them regresses against a
+ * baseline whose stretches stayed under 20. */
+static void uvs__blocked_sides(const struct uvs_report *r, double margin,
+			       struct uvs__side *ms, struct uvs__side *ep)
+{
+	const struct uvs_blocked_report *b = &r->blocked;
+	double d = r->duration_s > 0 ? r->duration_s : 1, n, ns;
+
+	uvs__over(b, b->threshold_ns * (1 + margin), &n, &ns);
+	if (n > 0) {
+		n -= 1;
+		ns = fmax(0, ns - b->duration_ns.max);
+	}
+	/* a rate over the run: always compared */
+	*ms = (struct uvs__side){ .v = b->blocked_ns / 1e6 / d,
+				  .lo = ns / 1e6 / d, .n = UVS_MIN_P50 };
+	ms->hi = ms->v;
+	*ep = (struct uvs__side){ .v = b->count * 60.0 / d,
+				  .lo = n * 60.0 / d, .n = UVS_MIN_P50 };
+	ep->hi = ep->v;
+}
+
 /* Blocked time per second, episodes per minute, episode durations. */
-static void uvs__blocked_rows(struct uvs_check *c,
-			      const struct uvs_report *const *base, int nb,
-			      const struct uvs_report *run)
+static int uvs__blocked_rows(struct uvs_check *c,
+			     const struct uvs_report *const *base, int nb,
+			     const struct uvs_report *run)
 {
 	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
-	double v[UVS_CHECK_MAX_BASE];
-	uint64_t n[UVS_CHECK_MAX_BASE];
-	double d;
-	int i;
+	struct uvs__side ms[UVS_CHECK_MAX_BASE], ep[UVS_CHECK_MAX_BASE];
+	struct uvs__side rms, rep;
+	double m = c->opts.max_regression;
+	int i, err;
 
 	if (!run->has_blocked)
-		return;
+		return 0;
 	for (i = 0; i < nb; i++)
 		if (!base[i]->has_blocked)
-			return;
-	for (i = 0; i < nb; i++) {
-		d = base[i]->duration_s > 0 ? base[i]->duration_s : 1;
-		v[i] = base[i]->blocked.blocked_ns / 1e6 / d;
-		n[i] = UVS_MIN_P50; /* a rate over the run: always compared */
-	}
-	d = run->duration_s > 0 ? run->duration_s : 1;
-	uvs__row(c, "blocked ms/s", "ms", v, nb,
-		 run->blocked.blocked_ns / 1e6 / d, c->opts.min_change_ms, true,
-		 UVS_MIN_P50, n, UVS_MIN_P50);
-	for (i = 0; i < nb; i++) {
-		d = base[i]->duration_s > 0 ? base[i]->duration_s : 1;
-		v[i] = base[i]->blocked.count * 60.0 / d;
-	}
-	d = run->duration_s > 0 ? run->duration_s : 1;
-	uvs__row(c, "blocked episodes/min", "", v, nb,
-		 run->blocked.count * 60.0 / d, 1, true, UVS_MIN_P50, n,
-		 UVS_MIN_P50);
+			return 0;
+	for (i = 0; i < nb; i++)
+		uvs__blocked_sides(base[i], m, &ms[i], &ep[i]);
+	uvs__blocked_sides(run, m, &rms, &rep);
+	err = uvs__row(c, "blocked ms/s", "ms", ms, nb, &rms,
+		       c->opts.min_change_ms, true, UVS_MIN_P50);
+	if (!err)
+		err = uvs__row(c, "blocked episodes/min", "", ep, nb, &rep, 1,
+			       true, UVS_MIN_P50);
+	if (err)
+		return err;
 	for (i = 0; i < nb; i++)
 		h[i] = &base[i]->blocked.duration_ns;
-	uvs__hist_rows(c, "blocked episode", h, nb,
-		       &run->blocked.duration_ns, 1e6, c->opts.min_change_ms,
-		       true);
+	return uvs__hist_rows(c, "blocked episode", h, nb,
+			      &run->blocked.duration_ns, 1e6,
+			      c->opts.min_change_ms, true);
 }
 
 /* Half the width of the 95% interval of a share of n samples. */
@@ -199,41 +317,46 @@ static double uvs__half_width(uint64_t k, uint64_t n)
  * of the run's and the widest baseline's shares, added in quadrature), so
  * that two recordings of the same program do not differ by chance. Poll
  * wait is shown, never failed. */
-static void uvs__sampled_rows(struct uvs_check *c,
-			      const struct uvs_report *const *base, int nb,
-			      const struct uvs_report *run)
+static int uvs__sampled_rows(struct uvs_check *c,
+			     const struct uvs_report *const *base, int nb,
+			     const struct uvs_report *run)
 {
 	const struct uvs_loop_sampling *rs = &run->loop.sampled, *bs;
-	double v[UVS_CHECK_MAX_BASE], bw, rw;
-	uint64_t n[UVS_CHECK_MAX_BASE], any;
+	struct uvs__side v[UVS_CHECK_MAX_BASE], rv;
+	double bw, rw;
+	uint64_t any;
 	char name[64];
-	int i, st;
+	int i, st, err;
 
 	if (!run->has_loop || !rs->on || !rs->samples)
-		return;
+		return 0;
 	for (i = 0; i < nb; i++)
 		if (!base[i]->has_loop || !base[i]->loop.sampled.on ||
 		    !base[i]->loop.sampled.samples)
-			return;
+			return 0;
 	for (st = 0; st < UVS_SP_NSTATES; st++) {
 		any = rs->n[st];
 		bw = 0;
 		for (i = 0; i < nb; i++) {
 			bs = &base[i]->loop.sampled;
-			v[i] = (double)bs->n[st] / bs->samples;
-			n[i] = bs->samples;
+			v[i] = uvs__exact((double)bs->n[st] / bs->samples,
+					  bs->samples);
 			any += bs->n[st];
 			bw = fmax(bw, uvs__half_width(bs->n[st], bs->samples));
 		}
 		if (!any)
 			continue; /* never seen on either side */
 		rw = uvs__half_width(rs->n[st], rs->samples);
+		rv = uvs__exact((double)rs->n[st] / rs->samples, rs->samples);
 		snprintf(name, sizeof(name), "%s share",
 			 uvs_sample_state_names[st]);
-		uvs__row(c, name, "", v, nb, (double)rs->n[st] / rs->samples,
-			 fmax(0.02, hypot(rw, bw)), st != UVS_SP_POLL_WAIT,
-			 UVS_MIN_P50, n, rs->samples);
+		err = uvs__row(c, name, "", v, nb, &rv,
+			       fmax(0.02, hypot(rw, bw)),
+			       st != UVS_SP_POLL_WAIT, UVS_MIN_P50);
+		if (err)
+			return err;
 	}
+	return 0;
 }
 
 int uvs_check__compare(struct uvs_check *c,
@@ -241,10 +364,10 @@ int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *run)
 {
 	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
-	double v[UVS_CHECK_MAX_BASE];
-	uint64_t n[UVS_CHECK_MAX_BASE];
+	const struct uvs_loop_report *l;
+	struct uvs__side v[UVS_CHECK_MAX_BASE], rv;
 	bool phases = run->loop.phases_known;
-	int i, p;
+	int i, p, err = 0;
 
 	if (nb < 1 || nb > UVS_CHECK_MAX_BASE)
 		return uvs_seterr(-EINVAL, "between 1 and %d baselines",
@@ -255,38 +378,52 @@ int uvs_check__compare(struct uvs_check *c,
 		phases = phases && base[i]->loop.phases_known &&
 			 base[i]->has_loop;
 	phases = phases && run->has_loop;
-	for (p = 0; phases && p < 7; p++) {
+	for (p = 0; phases && !err && p < 7; p++) {
 		for (i = 0; i < nb; i++)
 			h[i] = &base[i]->loop.phase[p].ns;
-		uvs__hist_rows(c, uvs_phase_names[p], h, nb,
-			       &run->loop.phase[p].ns, 1e6,
-			       c->opts.min_change_ms, p != 4);
+		err = uvs__hist_rows(c, uvs_phase_names[p], h, nb,
+				     &run->loop.phase[p].ns, 1e6,
+				     c->opts.min_change_ms, p != 4);
 	}
-	for (i = 0; i < nb; i++) {
-		const struct uvs_loop_report *l = &base[i]->loop;
-
-		v[i] = l->busy_ns + l->wait_ns ?
-			(double)l->busy_ns / (l->busy_ns + l->wait_ns) : 0;
-		n[i] = l->iterations;
-	}
-	if (run->has_loop) {
-		uvs__row(c, "loop utilization", "", v, nb,
-			 run->loop.busy_ns + run->loop.wait_ns ?
-				 (double)run->loop.busy_ns /
-					 (run->loop.busy_ns + run->loop.wait_ns) :
-				 0,
-			 0.02, true, UVS_MIN_P50, n, run->loop.iterations);
+	if (!err && run->has_loop) {
+		for (i = 0; i < nb; i++) {
+			l = &base[i]->loop;
+			v[i] = uvs__exact(l->busy_ns + l->wait_ns ?
+					  (double)l->busy_ns /
+						  (l->busy_ns + l->wait_ns) :
+					  0, l->iterations);
+		}
+		l = &run->loop;
+		rv = uvs__exact(l->busy_ns + l->wait_ns ?
+				(double)l->busy_ns / (l->busy_ns + l->wait_ns) :
+				0, l->iterations);
+		err = uvs__row(c, "loop utilization", "", v, nb, &rv, 0.02,
+			       true, UVS_MIN_P50);
 		for (i = 0; i < nb; i++)
 			h[i] = &base[i]->loop.wait_ns_h;
 		/* Waiting longer is not worse by itself: shown, never
 		 * failed. */
-		uvs__hist_rows(c, "poll wait", h, nb, &run->loop.wait_ns_h,
-			       1e6, c->opts.min_change_ms, false);
+		if (!err)
+			err = uvs__hist_rows(c, "poll wait", h, nb,
+					     &run->loop.wait_ns_h, 1e6,
+					     c->opts.min_change_ms, false);
 	}
-	uvs__sampled_rows(c, base, nb, run);
-	uvs__pool_rows(c, base, nb, run);
-	uvs__blocked_rows(c, base, nb, run);
-	return 0;
+	if (!err)
+		err = uvs__sampled_rows(c, base, nb, run);
+	if (!err)
+		err = uvs__pool_rows(c, base, nb, run);
+	if (!err)
+		err = uvs__blocked_rows(c, base, nb, run);
+	return err;
+}
+
+void uvs_check__fini(struct uvs_check *c)
+{
+	if (!c)
+		return;
+	free(c->rows);
+	c->rows = NULL;
+	c->nrows = c->cap = 0;
 }
 
 const char *uvs_check__verdict(enum uvs_check_verdict v)
