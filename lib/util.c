@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,17 +100,16 @@ int uvs_read_file(const char *path, char *buf, size_t len)
 	return total;
 }
 
-int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx)
+int uvs_maps__parse(FILE *f, uvs_map_fn fn, void *ctx)
 {
-	char path[64], line[4400];
+	char *line = NULL;
+	size_t cap = 0;
 	int err = 0;
-	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (!err && fgets(line, sizeof(line), f)) {
+	/* getline, not a fixed buffer: a path can be longer than PATH_MAX
+	 * (nested directories), and the rest of a split line would read as
+	 * a line of its own, a mapping the target made up */
+	while (!err && getline(&line, &cap, f) > 0) {
 		struct uvs_map_line m = { .path = "" };
 		unsigned long long a, b, off;
 		char file[4096] = "";
@@ -123,8 +123,23 @@ int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx)
 		m.path = file;
 		err = fn(&m, ctx);
 	}
-	fclose(f);
+	free(line);
 	return err < 0 ? err : 0;
+}
+
+int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx)
+{
+	char path[64];
+	int err;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	err = uvs_maps__parse(f, fn, ctx);
+	fclose(f);
+	return err;
 }
 
 bool uvs_signal_fatal_by_default(int sig)
