@@ -14,6 +14,10 @@
 #include <unistd.h>
 #include "uvscope.h"
 
+/* No libuv struct comes near this (uv_getnameinfo_t, the largest, has
+ * 1320 bytes): a larger size is a broken profile. */
+#define UVS_LAYOUT_MAX_SIZE 65536
+
 struct uvs_layout {
 	char version[32];
 	char path[PATH_MAX];
@@ -104,11 +108,105 @@ static void uvs__closest(const char *dir, const char *want, char *out,
 	(void)best;
 }
 
-int uvs_layout__load(const char *version, struct uvs_layout **out)
+/* Whether doc is a layout profile whose numbers can be used: every
+ * member inside its struct, sizes that a struct can have. Readers add
+ * offsets to addresses in the target without checking them again. */
+static int uvs__layout_check(const char *path, json_t *doc)
+{
+	json_t *structs = json_object_get(doc, "structs");
+	json_t *enums = json_object_get(doc, "enums");
+	json_t *st, *fields, *f, *e, *v;
+	const char *sn, *fn, *en, *vn;
+
+	if (strcmp(json_string_value(json_object_get(doc, "schema")) ?: "",
+		   "uvscope-libuv-layout/1") ||
+	    !json_is_object(structs) || (enums && !json_is_object(enums)))
+		return uvs_seterr(-EINVAL, "%s: not a uvscope layout profile",
+				  path);
+	json_object_foreach(structs, sn, st) {
+		json_t *size = json_object_get(st, "size");
+		json_int_t sz;
+
+		fields = json_object_get(st, "fields");
+		if (!json_is_integer(size) || !json_is_object(fields))
+			return uvs_seterr(-EINVAL, "%s: %s: no size or fields",
+					  path, sn);
+		sz = json_integer_value(size);
+		if (sz <= 0 || sz > UVS_LAYOUT_MAX_SIZE)
+			return uvs_seterr(-EINVAL, "%s: %s: size %lld", path,
+					  sn, (long long)sz);
+		json_object_foreach(fields, fn, f) {
+			json_t *o = json_object_get(f, "offset");
+			json_t *fs = json_object_get(f, "size");
+			json_int_t off, fsz;
+
+			if (!json_is_integer(o) || !json_is_integer(fs))
+				return uvs_seterr(-EINVAL, "%s: %s.%s: no "
+						  "offset or size", path, sn, fn);
+			off = json_integer_value(o);
+			fsz = json_integer_value(fs);
+			if (off < 0 || fsz < 0 || off > sz || fsz > sz - off)
+				return uvs_seterr(-EINVAL, "%s: %s.%s: offset "
+						  "%lld size %lld outside the "
+						  "struct's %lld bytes", path,
+						  sn, fn, (long long)off,
+						  (long long)fsz, (long long)sz);
+		}
+	}
+	json_object_foreach(enums, en, e) {
+		if (!json_is_object(e))
+			return uvs_seterr(-EINVAL, "%s: enum %s: not an object",
+					  path, en);
+		json_object_foreach(e, vn, v)
+			if (!json_is_integer(v))
+				return uvs_seterr(-EINVAL, "%s: %s.%s: not an "
+						  "integer", path, en, vn);
+	}
+	return 0;
+}
+
+/* Takes doc (a reference) into a new layout, or frees it. */
+static int uvs__layout_new(const char *path, const char *version, json_t *doc,
+			   const json_error_t *jerr, struct uvs_layout **out)
 {
 	struct uvs_layout *l;
+	int err;
+
+	*out = NULL;
+	if (!doc)
+		return uvs_seterr(-EINVAL, "%s: line %d: %s", path, jerr->line,
+				  jerr->text);
+	err = uvs__layout_check(path, doc);
+	if (err) {
+		json_decref(doc);
+		return err;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		json_decref(doc);
+		return uvs_seterr(-ENOMEM, "out of memory");
+	}
+	snprintf(l->version, sizeof(l->version), "%s", version);
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	l->doc = doc;
+	*out = l;
+	return 0;
+}
+
+int uvs_layout__parse(const char *name, const char *buf, size_t len,
+		      struct uvs_layout **out)
+{
 	json_error_t jerr;
-	char dir[PATH_MAX], near[64];
+	json_t *doc = json_loadb(buf, len, 0, &jerr);
+	const char *v = json_string_value(json_object_get(doc, "libuv"));
+
+	return uvs__layout_new(name, v ?: "", doc, &jerr, out);
+}
+
+int uvs_layout__load(const char *version, struct uvs_layout **out)
+{
+	json_error_t jerr;
+	char dir[PATH_MAX], near[64], path[PATH_MAX];
 
 	*out = NULL;
 	if (!version || !version[0])
@@ -118,31 +216,16 @@ int uvs_layout__load(const char *version, struct uvs_layout **out)
 	if (uvs__profiles_dir(dir, sizeof(dir)))
 		return uvs_seterr(-ENOENT, "no profiles directory found (set "
 				  "UVSCOPE_PROFILES, or make install)");
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return uvs_seterr(-ENOMEM, "out of memory");
-	snprintf(l->version, sizeof(l->version), "%s", version);
-	snprintf(l->path, sizeof(l->path), "%s/libuv/%s.json", dir, version);
-	if (access(l->path, R_OK)) {
+	snprintf(path, sizeof(path), "%s/libuv/%s.json", dir, version);
+	if (access(path, R_OK)) {
 		uvs__closest(dir, version, near, sizeof(near));
-		free(l);
 		return uvs_seterr(-ENOENT, "no struct layout for libuv %s "
 				  "(closest profile: %s); refusing to read the "
 				  "target's memory with a guessed layout", version,
 				  near[0] ? near : "none");
 	}
-	l->doc = json_load_file(l->path, 0, &jerr);
-	if (!l->doc || strcmp(json_string_value(json_object_get(l->doc,
-			"schema")) ?: "", "uvscope-libuv-layout/1")) {
-		int err = uvs_seterr(-EINVAL, "%s: not a uvscope layout "
-				     "profile", l->path);
-
-		json_decref(l->doc);
-		free(l);
-		return err;
-	}
-	*out = l;
-	return 0;
+	return uvs__layout_new(path, version, json_load_file(path, 0, &jerr),
+			       &jerr, out);
 }
 
 long uvs_layout__off(const struct uvs_layout *l, const char *type,
