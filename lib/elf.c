@@ -143,7 +143,8 @@ static int uvs__plt_syms(struct uvs_elf *elf)
 	}
 	if (!nplt)
 		goto out;
-	qsort(got, ngot, sizeof(*got), uvs__got_cmp);
+	if (ngot) /* got is NULL without relocations: qsort wants an array */
+		qsort(got, ngot, sizeof(*got), uvs__got_cmp);
 	/* one symbol an entry; the names in one buffer, "[plt]" first, then
 	 * at most one "name@plt" a relocated slot */
 	for (k = 0; k < nplt; k++)
@@ -515,7 +516,8 @@ const struct uvs_sym *uvs_elf__symbolize(struct uvs_elf *elf, uint64_t vaddr)
 	size_t lo = 0, hi;
 	const struct uvs_sym *s;
 
-	if (!elf->sorted) {
+	/* syms is NULL in a file without symbols: qsort wants an array */
+	if (!elf->sorted && elf->nsyms) {
 		qsort(elf->syms, elf->nsyms, sizeof(*elf->syms),
 		      uvs__sym_addr_cmp);
 		elf->sorted = true;
