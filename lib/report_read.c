@@ -176,6 +176,7 @@ static void uvs__read_sampled(struct uvs__rd *c, json_t *sj,
 	struct uvs_loop_sampling *s = &l->sampled;
 	json_t *ph, *p, *v, *cost;
 	size_t m, m2, i;
+	double w;
 
 	s->on = true;
 	s->rate_hz = uvs__num(c, sj, "rate_hz", 0, 1e6);
@@ -215,8 +216,11 @@ static void uvs__read_sampled(struct uvs__rd *c, json_t *sj,
 		s->unwind_us_p50 = uvs__num(c, cost, "unwind_p50", 0, 1e9);
 	}
 	uvs__up(c, m);
-	/* the utilization the writer derived from the shares */
-	l->wait_ns = util > 0 ? l->busy_ns * (1 - util) / util : 1;
+	/* the utilization the writer derived from the shares; in a double
+	 * first, as a tiny one (or one out of range, already refused) gives
+	 * what no uint64_t holds */
+	w = util > 0 && util <= 1 ? l->busy_ns * (1 - util) / util : 1;
+	l->wait_ns = w < 0x1p64 ? (uint64_t)w : UINT64_MAX;
 }
 
 static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
