@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include "flame.h"
 #include "uvscope.h"
 
@@ -37,6 +38,7 @@ struct uvs_stacks {
 	size_t cap_index; /* a power of two, at least twice nents */
 	uint64_t total;
 	struct uvs__chunk *chunks;
+	uint64_t bytes; /* of distinct stacks, held in chunks */
 };
 
 static uint64_t uvs__hash(const char *s, size_t len)
@@ -164,6 +166,9 @@ int uvs_stacks__add_n(struct uvs_stacks *s, const char *folded, size_t len,
 			}
 		}
 	}
+	if (s->bytes + len + 1 > UVS_STACKS_MAX_BYTES)
+		return uvs_seterr(-E2BIG, "more than %llu MiB of distinct "
+				  "stacks", UVS_STACKS_MAX_BYTES >> 20);
 	if ((s->nents + 1) * 2 > s->cap_index) {
 		if (s->nents + 1 >= UINT32_MAX / 4 || uvs__grow_index(s))
 			return uvs_seterr(-ENOMEM, "out of memory");
@@ -180,6 +185,7 @@ int uvs_stacks__add_n(struct uvs_stacks *s, const char *folded, size_t len,
 	s->ents[s->nents].str = uvs__copy(s, folded, len);
 	if (!s->ents[s->nents].str)
 		return uvs_seterr(-ENOMEM, "out of memory");
+	s->bytes += len + 1;
 	s->ents[s->nents].len = len;
 	s->ents[s->nents].count = count;
 	s->ents[s->nents].hash = h;
@@ -269,19 +275,68 @@ static bool uvs__blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* Lines of a FILE, none longer than UVS_FOLDED_LINE_MAX held: buf[start,
+ * end) is read and not yet returned, with no '\n' in [start, scanned). */
+struct uvs__lines {
+	FILE *f;
+	char *buf;
+	size_t cap, start, end, scanned;
+	bool eof;
+};
+
+/* The next line, without its '\n', at *line: its length, -1 at the end of
+ * the file, -2 for a line longer than UVS_FOLDED_LINE_MAX (read no further
+ * than that). */
+static ssize_t uvs__next_line(struct uvs__lines *r, char **line)
+{
+	char *nl;
+	size_t len;
+
+	for (;;) {
+		nl = memchr(r->buf + r->scanned, '\n', r->end - r->scanned);
+		len = (nl ? (size_t)(nl - r->buf) : r->end) - r->start;
+		if (len > UVS_FOLDED_LINE_MAX)
+			return -2;
+		if (nl || (r->eof && len)) {
+			*line = r->buf + r->start;
+			r->start = r->scanned = r->start + len + (nl != NULL);
+			return len;
+		}
+		if (r->eof)
+			return -1;
+		memmove(r->buf, r->buf + r->start, len);
+		r->start = 0;
+		r->end = r->scanned = len;
+		len = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+		r->end += len;
+		r->eof = !len;
+	}
+}
+
 int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 {
-	char *line = NULL;
-	size_t cap = 0, lineno = 0;
+	struct uvs__lines r = {.f = f, .cap = UVS_FOLDED_LINE_MAX + (256 << 10)};
+	size_t lineno = 0;
 	ssize_t got;
+	char *line, q[200];
 	int err = 0;
 
-	while ((got = getline(&line, &cap, f)) >= 0) {
+	r.buf = malloc(r.cap);
+	if (!r.buf)
+		return uvs_seterr(-ENOMEM, "%s: out of memory", name);
+	while ((got = uvs__next_line(&r, &line)) != -1) {
 		size_t len = got, sp, i;
 		uint64_t count = 0;
 		const char *bad;
 
 		lineno++;
+		if (got == -2) {
+			err = uvs_seterr(-EINVAL,
+					 "%s:%zu: expected folded stacks, found "
+					 "a line longer than %u KiB",
+					 name, lineno, UVS_FOLDED_LINE_MAX >> 10);
+			break;
+		}
 		if (memchr(line, 0, len)) {
 			err =
 			    uvs_seterr(-EINVAL,
@@ -307,23 +362,26 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 		for (i = sp; i < len; i++) {
 			unsigned d = (unsigned char)line[i] - '0';
 
+			/* what is quoted came from the file: escaped */
 			if (d > 9) {
-				err = uvs_seterr(
-				    -EINVAL,
-				    "%s:%zu: expected a whole "
-				    "number of samples after the "
-				    "last blank, found '%.*s'",
-				    name, lineno,
-				    (int)(len - sp > 40 ? 40 : len - sp),
-				    line + sp);
+				uvs_text_esc(q, sizeof(q), line + sp,
+					     len - sp > 40 ? 40 : len - sp,
+					     false);
+				err = uvs_seterr(-EINVAL,
+						 "%s:%zu: expected a whole "
+						 "number of samples after the "
+						 "last blank, found '%s'",
+						 name, lineno, q);
 				break;
 			}
 			if (count > (UINT64_MAX - d) / 10) {
+				uvs_text_esc(q, sizeof(q), line + sp,
+					     len - sp > 40 ? 40 : len - sp,
+					     false);
 				err = uvs_seterr(-EINVAL,
-						 "%s:%zu: sample count '%.*s' "
+						 "%s:%zu: sample count '%s' "
 						 "does not fit in 64 bits",
-						 name, lineno, (int)(len - sp),
-						 line + sp);
+						 name, lineno, q);
 				break;
 			}
 			count = count * 10 + d;
@@ -339,6 +397,13 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 			break;
 		}
 		err = uvs_stacks__add_n(s, line, sp, count);
+		if (err == -E2BIG) {
+			err = uvs_seterr(err, "%s:%zu: more than %llu MiB of "
+					 "distinct stacks: not read further",
+					 name, lineno,
+					 UVS_STACKS_MAX_BYTES >> 20);
+			break;
+		}
 		if (err) {
 			err = uvs_seterr(err, "%s:%zu: %s", name, lineno,
 					 err == -EOVERFLOW
@@ -350,17 +415,28 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 	}
 	if (!err && ferror(f))
 		err = uvs_seterr(-EIO, "%s: read error", name);
-	free(line);
+	free(r.buf);
 	return err;
 }
 
 int uvs_stacks__read_folded(struct uvs_stacks *s, const char *path)
 {
+	struct stat st;
 	FILE *f = fopen(path, "re");
 	int err;
 
 	if (!f)
 		return uvs_seterr(-errno, "%s: %s", path, strerror(errno));
+	/* a device may give bytes for ever (/dev/zero): only what ends
+	 * (/dev/null does), or what a person types, is read */
+	if (fstat(fileno(f), &st) ||
+	    !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) ||
+	      (S_ISCHR(st.st_mode) &&
+	       (st.st_rdev == makedev(1, 3) || isatty(fileno(f)))))) {
+		fclose(f);
+		return uvs_seterr(-EINVAL, "%s: not a regular file, a pipe or "
+				  "a terminal: not read", path);
+	}
 	err = uvs_stacks__read_folded_fp(s, f, path);
 	fclose(f);
 	return err;

@@ -24,7 +24,8 @@ int uvs_stacks__new(struct uvs_stacks **out);
 void uvs_stacks__free(struct uvs_stacks *s);
 /* Adds count samples of a stack (copied), merged with an equal one already
  * held. -EINVAL for an empty stack or frame, or a newline in it; -EOVERFLOW
- * when the total would not fit in 64 bits. A count of 0 adds nothing. */
+ * when the total would not fit in 64 bits; -E2BIG past UVS_STACKS_MAX_BYTES
+ * of distinct stacks. A count of 0 adds nothing. */
 int uvs_stacks__add(struct uvs_stacks *s, const char *folded, uint64_t count);
 /* Same, for a stack that is not NUL-terminated. */
 int uvs_stacks__add_n(struct uvs_stacks *s, const char *folded, size_t len,
@@ -40,8 +41,14 @@ int uvs_stacks__foreach(const struct uvs_stacks *s, uvs_stack_fn fn, void *ctx);
  * the stackcollapse scripts for perf and bpftrace write it)
  * and adds them. Blank lines, trailing blanks and CRLF are tolerated;
  * anything else that is not a stack, blanks and a decimal count is an error
- * naming "file:line: what was expected". On error, lines read before the
- * bad one stay added. path "-" is not special: use _fp for stdin. */
+ * naming "file:line: what was expected", as is a line longer than
+ * UVS_FOLDED_LINE_MAX (read no further than that) and more than
+ * UVS_STACKS_MAX_BYTES of distinct stacks. On error, lines read before the
+ * bad one stay added. path "-" is not special: use _fp for stdin. path
+ * must be a regular file, a pipe or a terminal: a device (/dev/zero) or a
+ * directory is refused before it is read. */
+#define UVS_FOLDED_LINE_MAX (64u << 10)
+#define UVS_STACKS_MAX_BYTES (1ull << 30)
 int uvs_stacks__read_folded(struct uvs_stacks *s, const char *path);
 int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name);
 /* Writes the stacks back as folded lines in uvs_stacks__foreach order, so

@@ -296,6 +296,11 @@ def safety_flame_dev_zero():
     line = one_line_error(rc, err.decode(), "flame /dev/zero")
     check("/dev/zero" in line and "not a regular file" in line,
           "error does not say why: %r" % line)
+    rc, out, err = uvs(["flame", "-o", "/dev/null", "/tmp"])
+    one_line_error(rc, err.decode(), "flame of a directory")
+    # /dev/null ends: an empty base to diff against
+    rc, out, err = uvs(["flame", "/dev/null"])
+    eq(rc, 0, "flame /dev/null (%r)" % err)
     p = subprocess.Popen(["head", "-c", str(1 << 30), "/dev/zero"],
                          stdout=subprocess.PIPE)
     try:
