@@ -240,12 +240,13 @@ def assert_episodes(doc, lo, hi, phase, n_min, what, median=False):
 def busy_truth(lines):
     """The busy periods a fixture timed itself (loopfix, LOOPFIX_LOG=1):
     [(spin start, spin end, next prepare)]: each busy period lasted at
-    least its spin, and at most from the spin's start to the prepare
-    phase that followed it (about to poll again)."""
+    least its spin (or sleep, or nested loop), and at most from its start
+    to the prepare phase that followed it (about to poll again). The
+    thread's CPU time in each: busy_cpu(lines)."""
     spins, preps = [], []
     for ln in lines:
         f = ln.split()
-        if len(f) == 3 and f[0] == "busy":
+        if len(f) == 4 and f[0] == "busy":
             spins.append((float(f[1]), float(f[2])))
         elif len(f) == 2 and f[0] == "prep":
             preps.append(float(f[1]))
@@ -257,37 +258,69 @@ def busy_truth(lines):
     return out
 
 
+def busy_cpu(lines):
+    """[(duration, CPU ms)] of each busy period the fixture logged."""
+    return [(float(f[2]) - float(f[1]), float(f[3]))
+            for f in (ln.split() for ln in lines)
+            if len(f) == 4 and f[0] == "busy"]
+
+
 # what a busy period may have lasted before its callback began (the
 # epoll wait's return, the loop's clock, the timers' heap): microseconds,
 # unless the thread was preempted in between
 LEAD_MS = 1.0
 
 
-def assert_sampled_episodes(doc, truth, phase, n_min, period_ms, what):
-    """Episodes by samples (ptrace) against the fixture's own timing: each
-    one's bounds hold its estimate and a duration the fixture measured
-    (at least its spin, at most spin start to the next prepare), and are
-    as narrow as the samples around it allow (on an idle machine two
-    sample periods)."""
+def assert_episodes_truth(doc, truth, phase, n_min, what, gc=False):
+    """Episodes against the busy periods the fixture timed itself
+    (busy_truth): each agrees with one of them. Measured episodes (eBPF)
+    last at least that period's spin and at most from its start to the
+    prepare phase after it; sampled ones (ptrace) carry bounds that hold
+    their estimate and overlap that range. A loaded machine lengthens
+    the spins and delays a sampler: the truth moves with it. gc: a
+    runtime with a garbage collector may add a pause before the callback
+    now and then; one in five episodes may then be longer than the busy
+    period the script saw, none shorter."""
     b = doc["blocked"]
     check(b["count"] >= n_min, "%s: %d episodes, expected at least %d"
           % (what, b["count"], n_min))
     check(truth, "%s: the fixture timed no busy period" % what)
-    least = min(e - s for s, e, _ in truth)
-    most = max(p - s for s, _, p in truth) + LEAD_MS
-    widths = []
+    ranges = [(e - s, p - s + LEAD_MS) for s, e, p in truth]
+    longer = []
     for ep in b["episodes"]:
         lo, d, hi = ep["duration_lo_ms"], ep["duration_ms"], \
             ep["duration_hi_ms"]
         check(lo <= d <= hi, "%s: estimate %.3f outside its bounds "
               "[%.3f, %.3f]" % (what, d, lo, hi))
-        check(hi >= least - 0.05 and lo <= most,
-              "%s: episode bounds [%.3f, %.3f] exclude every busy period "
-              "the fixture timed (%.3f..%.3f ms)" % (what, lo, hi, least,
-                                                      most))
-        widths.append(hi - lo)
-        eq(ep["phase"], phase, what + ": episode phase")
-    widths.sort()
-    check(widths[len(widths) // 2] <= 3 * period_ms,
-          "%s: median bounds width %.1f ms, over three sample periods"
-          % (what, widths[len(widths) // 2]))
+        # one that began before the trace is seen from the trace's start
+        clipped = ep["start_ms"] <= 1.0
+        ok = any((clipped or hi >= least - 0.05) and lo <= most
+                 for least, most in ranges)
+        msg = "%s: episode of %.3f ms [%.3f, %.3f] is none of the busy " \
+            "periods the fixture timed: %s" % (
+                what, d, lo, hi, ["%.1f..%.1f" % r for r in sorted(ranges)])
+        if gc:
+            check(clipped or hi >= min(r[0] for r in ranges) - 0.05, msg)
+            longer.append(msg) if not ok else None
+        else:
+            check(ok, msg)
+        if isinstance(phase, tuple):
+            check(ep["phase"] in phase, "%s: episode phase %s, expected "
+                  "one of %s" % (what, ep["phase"], phase))
+        else:
+            eq(ep["phase"], phase, what + ": episode phase")
+    check(len(longer) * 5 <= len(b["episodes"]),
+          "%d of %d episodes longer than the script's busy periods:\n%s"
+          % (len(longer), len(b["episodes"]), "\n".join(longer)))
+
+
+def share_at_least(share, n, p, what):
+    """A share measured by n samples, against a claim that the truth is at
+    least p: fails when the share is further below p than two standard
+    errors of n samples allow (the few samples a loaded machine lets a
+    short run take are noisier, not wrong)."""
+    check(n > 0, "%s: no samples" % what)
+    floor = p - 2 * (p * (1 - p) / n) ** 0.5
+    check(share >= floor, "%s: %.1f%% of %d samples, below %.1f%% (%.0f%% "
+          "less two standard errors)" % (what, 100 * share, n, 100 * floor,
+                                         100 * p))
