@@ -38,15 +38,22 @@ static void uvs__on_signal(int sig)
 		kill(uvs__child_pid, sig);
 }
 
-/* What SIGPIPE was when uvscope started (the shell's), so that a launched
- * program gets it back: an ignored signal stays ignored across exec. */
-static struct sigaction uvs__pipe_orig;
-static bool uvs__pipe_saved;
+/* What the signals uvscope changes were when it started (the shell's), so
+ * that a launched program gets them back: an ignored signal stays ignored
+ * across exec (nohup's SIGHUP, a background job's SIGINT), and uvscope's
+ * own SIG_IGN of SIGPIPE would too. */
+static const int uvs__sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGCHLD};
+static struct sigaction uvs__sig_orig[5];
+static bool uvs__sig_saved[5];
 
 void uvs_cli__signals(void)
 {
 	struct sigaction sa;
+	size_t i;
 
+	for (i = 0; i < 5; i++)
+		uvs__sig_saved[i] = !sigaction(uvs__sigs[i], NULL,
+					       &uvs__sig_orig[i]);
 	/* Installed unconditionally: a shell that starts us in the
 	 * background hands us SIGINT ignored. */
 	memset(&sa, 0, sizeof(sa));
@@ -58,7 +65,11 @@ void uvs_cli__signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
 	sigemptyset(&sa.sa_mask);
-	uvs__pipe_saved = !sigaction(SIGPIPE, &sa, &uvs__pipe_orig);
+	sigaction(SIGPIPE, &sa, NULL);
+	/* An inherited SIG_IGN of SIGCHLD has the kernel reap a launched
+	 * program at once: its status lost, waitpid never saw it end. */
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
 }
 
 /* The number at the start of s, by strtod, with where it ends; false for
@@ -491,6 +502,7 @@ static int uvs__launch(struct uvs_cli *c)
 		return -1;
 	}
 	if (pid == 0) {
+		size_t i;
 		char b;
 
 		close(go[1]);
@@ -500,9 +512,12 @@ static int uvs__launch(struct uvs_cli *c)
 		if (read(go[0], &b, 1) != 1)
 			_exit(127);
 		/* The program starts as the shell would have started it:
-		 * handlers reset on exec, but uvscope's SIG_IGN would not. */
-		if (uvs__pipe_saved)
-			sigaction(SIGPIPE, &uvs__pipe_orig, NULL);
+		 * handlers reset on exec, but uvscope's SIG_IGN would not,
+		 * nor would a SIG_IGN it replaced come back. */
+		for (i = 0; i < 5; i++)
+			if (uvs__sig_saved[i])
+				sigaction(uvs__sigs[i], &uvs__sig_orig[i],
+					  NULL);
 		execv(path, c->cmd);
 		err = errno;
 		if (write(eerr[1], &err, sizeof(err)) < 0)
