@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -592,7 +593,7 @@ void uvs_report__print_pool_tick(const struct uvs_pool_tick *k, bool header,
 	fflush(out);
 }
 
-void uvs_report__print_text(const struct uvs_report *r, FILE *out)
+static void uvs__print_text(const struct uvs_report *r, FILE *out)
 {
 	char rt[80];
 
@@ -616,6 +617,25 @@ void uvs_report__print_text(const struct uvs_report *r, FILE *out)
 		uvs__text_exit(r, out);
 	if (r->has_why)
 		uvs__text_why(r, out);
+}
+
+/* The text holds strings the target chose (its comm, exe and symbol names,
+ * perf map names, what it printed) or, read back from a file, anyone: the
+ * whole of it goes to the terminal escaped, whichever field they are in. */
+void uvs_report__print_text(const struct uvs_report *r, FILE *out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+
+	if (!m) {
+		fprintf(out, "uvscope: no report: out of memory\n");
+		return;
+	}
+	uvs__print_text(r, m);
+	if (!fclose(m))
+		uvs_text_put(out, text, len, true);
+	free(text);
 	fflush(out);
 }
 

@@ -463,6 +463,18 @@ static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
 static int uvs__read_doc(const char *file, json_t *doc,
 			 struct uvs_report *r);
 
+/* jansson's message quotes the bytes near the error: escaped for the
+ * terminal the error goes to. */
+static int uvs__json_err(const char *file, const json_error_t *jerr)
+{
+	char text[4 * JSON_ERROR_TEXT_LENGTH];
+
+	uvs_text_esc(text, sizeof(text), jerr->text, strlen(jerr->text),
+		     false);
+	return uvs_seterr(-EINVAL, "%s: line %d, column %d: %s", file,
+			  jerr->line, jerr->column, text);
+}
+
 int uvs_report__read(const char *file, struct uvs_report *r)
 {
 	json_error_t jerr;
@@ -473,8 +485,7 @@ int uvs_report__read(const char *file, struct uvs_report *r)
 	if (!doc) {
 		if (jerr.line < 0 || strstr(jerr.text, "unable to open"))
 			return uvs_seterr(-ENOENT, "%s: %s", file, jerr.text);
-		return uvs_seterr(-EINVAL, "%s: line %d, column %d: %s", file,
-				  jerr.line, jerr.column, jerr.text);
+		return uvs__json_err(file, &jerr);
 	}
 	return uvs__read_doc(file, doc, r);
 }
@@ -488,8 +499,7 @@ int uvs_report__parse(const char *name, const char *buf, size_t len,
 	memset(r, 0, sizeof(*r));
 	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc)
-		return uvs_seterr(-EINVAL, "%s: line %d, column %d: %s", name,
-				  jerr.line, jerr.column, jerr.text);
+		return uvs__json_err(name, &jerr);
 	return uvs__read_doc(name, doc, r);
 }
 

