@@ -534,7 +534,13 @@ static int uvs__launch(struct uvs_cli *c)
 	if (err) {
 		uvs_error("%s", uvs_errmsg());
 		close(c->go_fd);
+		c->go_fd = -1;
+		close(c->exec_err_fd);
+		c->exec_err_fd = -1;
 		waitpid(pid, NULL, 0);
+		/* gone: nothing for uvs_cli__finish to end */
+		c->child = 0;
+		uvs__child_pid = 0;
 		return -1;
 	}
 	return 0;
@@ -675,7 +681,9 @@ int uvs_cli__finish(struct uvs_cli *c)
 		 * asked exits 0. */
 		kill(c->child, SIGTERM);
 		for (i = 0; i < 50; i++) {
-			if (waitpid(c->child, &c->child_status, WNOHANG) == c->child)
+			pid_t w = waitpid(c->child, &c->child_status, WNOHANG);
+
+			if (w == c->child || (w < 0 && errno == ECHILD))
 				break;
 			usleep(100000);
 		}
