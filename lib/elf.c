@@ -53,6 +53,8 @@ static int uvs__got_slots(struct uvs_elf *elf, Elf_Scn *scn,
 	    !(symd = elf_getdata(symscn, NULL)))
 		return 0;
 	n = sh->sh_size / sh->sh_entsize;
+	if (!n) /* realloc to 0 bytes frees: *got would dangle */
+		return 0;
 	g = realloc(*got, (*ngot + n) * sizeof(*g));
 	if (!g)
 		return -ENOMEM;
@@ -149,6 +151,8 @@ static int uvs__plt_syms(struct uvs_elf *elf)
 	 * at most one "name@plt" a relocated slot */
 	for (k = 0; k < nplt; k++)
 		nent += plt[k].size / plt[k].ent;
+	if (!nent) /* empty PLT sections: realloc to 0 bytes would free syms */
+		goto out;
 	need = sizeof("[plt]");
 	for (i = 0; i < ngot; i++)
 		need += got[i].name ? strlen(got[i].name) + sizeof("@plt") : 0;
@@ -201,6 +205,10 @@ static int uvs__elf_syms(struct uvs_elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
 	if (!data || !sh->sh_entsize)
 		return 0;
 	n = sh->sh_size / sh->sh_entsize;
+	/* realloc to 0 bytes (an empty table, and none before it) frees
+	 * syms, which would then be freed again */
+	if (!n)
+		return 0;
 	s = realloc(elf->syms, (elf->nsyms + n) * sizeof(*s));
 	if (!s)
 		return -ENOMEM;
