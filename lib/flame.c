@@ -167,8 +167,9 @@ int uvs_stacks__add_n(struct uvs_stacks *s, const char *folded, size_t len,
 		}
 	}
 	if (s->bytes + len + 1 > UVS_STACKS_MAX_BYTES)
-		return uvs_seterr(-E2BIG, "more than %llu MiB of distinct "
-				  "stacks", UVS_STACKS_MAX_BYTES >> 20);
+		return uvs_seterr(-E2BIG,
+				  "more than %llu MiB of distinct stacks",
+				  UVS_STACKS_MAX_BYTES >> 20);
 	if ((s->nents + 1) * 2 > s->cap_index) {
 		if (s->nents + 1 >= UINT32_MAX / 4 || uvs__grow_index(s))
 			return uvs_seterr(-ENOMEM, "out of memory");
@@ -315,7 +316,8 @@ static ssize_t uvs__next_line(struct uvs__lines *r, char **line)
 
 int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 {
-	struct uvs__lines r = {.f = f, .cap = UVS_FOLDED_LINE_MAX + (256 << 10)};
+	struct uvs__lines r = {.f = f,
+			       .cap = UVS_FOLDED_LINE_MAX + (256 << 10)};
 	size_t lineno = 0;
 	ssize_t got;
 	char *line, q[200];
@@ -331,10 +333,11 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 
 		lineno++;
 		if (got == -2) {
-			err = uvs_seterr(-EINVAL,
-					 "%s:%zu: expected folded stacks, found "
-					 "a line longer than %u KiB",
-					 name, lineno, UVS_FOLDED_LINE_MAX >> 10);
+			err =
+			    uvs_seterr(-EINVAL,
+				       "%s:%zu: expected folded stacks, found "
+				       "a line longer than %u KiB",
+				       name, lineno, UVS_FOLDED_LINE_MAX >> 10);
 			break;
 		}
 		if (memchr(line, 0, len)) {
@@ -398,7 +401,8 @@ int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name)
 		}
 		err = uvs_stacks__add_n(s, line, sp, count);
 		if (err == -E2BIG) {
-			err = uvs_seterr(err, "%s:%zu: more than %llu MiB of "
+			err = uvs_seterr(err,
+					 "%s:%zu: more than %llu MiB of "
 					 "distinct stacks: not read further",
 					 name, lineno,
 					 UVS_STACKS_MAX_BYTES >> 20);
@@ -434,8 +438,10 @@ int uvs_stacks__read_folded(struct uvs_stacks *s, const char *path)
 	      (S_ISCHR(st.st_mode) &&
 	       (st.st_rdev == makedev(1, 3) || isatty(fileno(f)))))) {
 		fclose(f);
-		return uvs_seterr(-EINVAL, "%s: not a regular file, a pipe or "
-				  "a terminal: not read", path);
+		return uvs_seterr(-EINVAL,
+				  "%s: not a regular file, a pipe or a "
+				  "terminal: not read",
+				  path);
 	}
 	err = uvs_stacks__read_folded_fp(s, f, path);
 	fclose(f);
@@ -508,8 +514,8 @@ int uvs_perfmap__parse_line(const char *line, size_t len,
 	if (len && end[-1] == '\r')
 		end--;
 	if (uvs__hex(&p, end, &out->start) || uvs__blanks(&p, end) ||
-	    uvs__hex(&p, end, &out->size) || uvs__blanks(&p, end) ||
-	    p == end || memchr(p, 0, end - p) || !out->size ||
+	    uvs__hex(&p, end, &out->size) || uvs__blanks(&p, end) || p == end ||
+	    memchr(p, 0, end - p) || !out->size ||
 	    out->start + out->size < out->start)
 		return -EINVAL;
 	out->name = p;
@@ -521,13 +527,16 @@ int uvs_perfmap__read(int fd, struct uvs_perfmap_cursor *c, uint64_t end,
 		      uvs_perfmap_fn fn, void *ctx)
 {
 	/* a line being put together: buf[0, have) is the file's from pos -
-	 * have, unless c->skip */
-	const size_t cap = UVS_PERFMAP_LINE_MAX + 1;
-	char *buf = malloc(cap), *start, *scan, *nl;
+	 * have, unless c->skip. buf grows to a line's length, up to the
+	 * longest line taken. */
+	size_t cap = UVS_PERFMAP_LINE_MAX + 1, have = 0, rest;
+	char *buf, *start, *scan, *nl;
 	uint64_t pos = c->off;
-	size_t have = 0, rest;
 	int ret = 0;
 
+	if (end > pos && end - pos < cap)
+		cap = end - pos < 4096 ? 4096 : end - pos;
+	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
 	while (pos < end) {
@@ -581,6 +590,19 @@ int uvs_perfmap__read(int fd, struct uvs_perfmap_cursor *c, uint64_t end,
 		memmove(buf, start, rest);
 		have = rest;
 		c->off = pos - rest;
+		if (have == cap) {
+			char *nb;
+
+			cap = cap * 2 > UVS_PERFMAP_LINE_MAX + 1
+				  ? UVS_PERFMAP_LINE_MAX + 1
+				  : cap * 2;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				ret = -ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
 	}
 	free(buf);
 	return ret < 0 ? ret : 0;
@@ -757,7 +779,8 @@ static size_t uvs__text_ok(const unsigned char *s, size_t left, bool lines)
 	 * U+200F, U+202A..U+202E, U+2066..U+2069 */
 	if ((n == 2 && s[0] == 0xd8 && s[1] == 0x9c) ||
 	    (n == 3 && s[0] == 0xe2 && s[1] == 0x80 &&
-	     (s[2] == 0x8e || s[2] == 0x8f || (s[2] >= 0xaa && s[2] <= 0xae))) ||
+	     (s[2] == 0x8e || s[2] == 0x8f ||
+	      (s[2] >= 0xaa && s[2] <= 0xae))) ||
 	    (n == 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xa6 &&
 	     s[2] <= 0xa9))
 		return 0;

@@ -47,7 +47,7 @@ int uvs_stacks__foreach(const struct uvs_stacks *s, uvs_stack_fn fn, void *ctx);
  * bad one stay added. path "-" is not special: use _fp for stdin. path
  * must be a regular file, a pipe or a terminal: a device (/dev/zero) or a
  * directory is refused before it is read. */
-#define UVS_FOLDED_LINE_MAX (64u << 10)
+#define UVS_FOLDED_LINE_MAX  (64u << 10)
 #define UVS_STACKS_MAX_BYTES (1ull << 30)
 int uvs_stacks__read_folded(struct uvs_stacks *s, const char *path);
 int uvs_stacks__read_folded_fp(struct uvs_stacks *s, FILE *f, const char *name);

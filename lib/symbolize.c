@@ -53,18 +53,18 @@ enum uvs__pm_why {
 	UVS__PM_NSPID, /* the target's pid in its namespace is unknown */
 	UVS__PM_NS,    /* its /tmp cannot be opened */
 	UVS__PM_ERROR,
-	UVS__PM_LINK,  /* the reasons from here on are refusals */
+	UVS__PM_LINK, /* the reasons from here on are refusals */
 	UVS__PM_TYPE,
 	UVS__PM_NLINK,
 	UVS__PM_OWNER,
 };
 
 struct uvs__perfmap {
-	pid_t nspid;	 /* the target's pid in its own namespace */
-	char name[96];	 /* the map as the target names it, for messages */
-	dev_t dev;	 /* the file read */
+	pid_t nspid;   /* the target's pid in its own namespace */
+	char name[96]; /* the map as the target names it, for messages */
+	dev_t dev;     /* the file read */
 	ino_t ino;
-	uint64_t seen;	 /* its size, up to UVS__PERFMAP_MAX, when read */
+	uint64_t seen; /* its size, up to UVS__PERFMAP_MAX, when read */
 	struct uvs_perfmap_cursor cur;
 	unsigned refused; /* reads refused (a link, a FIFO...) */
 	enum uvs__pm_why why;
@@ -218,33 +218,36 @@ static int uvs__pm_open(struct uvs_syms *s)
 				 " (pid %d's namespaces)", s->pid);
 	}
 	if (!s->pm.nspid) {
-		uvs__pm_refuse(s, UVS__PM_NSPID, "/proc/%d/status has no "
-			       "NSpid: the target's pid in its namespace is "
-			       "unknown", s->pid);
+		uvs__pm_refuse(s, UVS__PM_NSPID,
+			       "/proc/%d/status has no NSpid: the target's "
+			       "pid in its namespace is unknown",
+			       s->pid);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/root/tmp", s->pid);
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
-		uvs__pm_refuse(s, UVS__PM_NS, "the target's /tmp (%s) cannot "
-			       "be opened in its mount namespace: %s", path,
-			       errno == ELOOP || errno == ENOTDIR ?
-			       "not a directory (a symbolic link is not "
-			       "followed)" : strerror(errno));
+		uvs__pm_refuse(s, UVS__PM_NS,
+			       "the target's /tmp (%s) cannot be opened in "
+			       "its mount namespace: %s",
+			       path,
+			       errno == ELOOP || errno == ENOTDIR
+				   ? "not a directory (a symbolic link is not "
+				     "followed)"
+				   : strerror(errno));
 		return -1;
 	}
 	snprintf(file, sizeof(file), "perf-%d.map", s->pm.nspid);
-	fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-		    O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		if (uvs__has_jit_code(s))
-			uvs__pm_refuse(s, UVS__PM_NONE, "none (node "
-				       "--perf-basic-prof writes one)");
-	}
+	fd = openat(dfd, file,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	/* no map is news only where there is JIT code to name */
+	if (fd < 0 && errno == ENOENT && uvs__has_jit_code(s))
+		uvs__pm_refuse(s, UVS__PM_NONE,
+			       "none (node --perf-basic-prof writes one)");
 	else if (fd < 0 && errno == ELOOP)
-		uvs__pm_refuse(s, UVS__PM_LINK, "a symbolic link: not "
-			       "followed");
-	else if (fd < 0)
+		uvs__pm_refuse(s, UVS__PM_LINK,
+			       "a symbolic link: not followed");
+	else if (fd < 0 && errno != ENOENT)
 		uvs__pm_refuse(s, UVS__PM_ERROR, "%s", strerror(errno));
 	close(dfd);
 	return fd;
@@ -272,8 +275,9 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 	}
 	/* a hard link to a file someone else may not read */
 	if (st.st_nlink != 1) {
-		uvs__pm_refuse(s, UVS__PM_NLINK, "%ju names for the file (hard "
-			       "links): not read", (uintmax_t)st.st_nlink);
+		uvs__pm_refuse(s, UVS__PM_NLINK,
+			       "%ju names for the file (hard links): not read",
+			       (uintmax_t)st.st_nlink);
 		goto out;
 	}
 	/* a map anyone could have written is not to be believed */
@@ -282,14 +286,15 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 			uvs_warn("ignoring %s: not owned by the target's user",
 				 pm->name);
 		pm->warned_owner = true;
-		uvs__pm_refuse(s, UVS__PM_OWNER, "owned by uid %u, the target "
-			       "runs as %u: not read", st.st_uid, pst.st_uid);
+		uvs__pm_refuse(s, UVS__PM_OWNER,
+			       "owned by uid %u, the target runs as %u: "
+			       "not read",
+			       st.st_uid, pst.st_uid);
 		goto out;
 	}
 	end = (uint64_t)st.st_size < UVS__PERFMAP_MAX ? (uint64_t)st.st_size
-						       : UVS__PERFMAP_MAX;
-	if (st.st_dev != pm->dev || st.st_ino != pm->ino ||
-	    end < pm->cur.off) {
+						      : UVS__PERFMAP_MAX;
+	if (st.st_dev != pm->dev || st.st_ino != pm->ino || end < pm->cur.off) {
 		/* a new file, or this one rewritten: read from the start */
 		uvs__jit_clear(s);
 		memset(&pm->cur, 0, sizeof(pm->cur));
@@ -309,7 +314,8 @@ static void uvs__read_perfmap(struct uvs_syms *s)
 	if (pm->cur.bad && !pm->warned_bad) {
 		/* one warning, however often it is read again */
 		uvs_warn("%s: %ju lines that are not \"ADDR SIZE NAME\" were "
-			 "ignored", pm->name, (uintmax_t)pm->cur.bad);
+			 "ignored",
+			 pm->name, (uintmax_t)pm->cur.bad);
 		pm->warned_bad = true;
 	}
 	if ((uint64_t)st.st_size > UVS__PERFMAP_MAX && !pm->said_cap) {
@@ -347,8 +353,8 @@ static int uvs__code_map(const struct uvs_map_line *l, void *ctx)
 	sc->m[sc->n].start = l->start;
 	sc->m[sc->n].end = l->end;
 	sc->m[sc->n].off = l->off;
-	sc->m[sc->n].file = l->path[0] == '/' ? uvs__file_index(sc->s, l->path)
-					      : -1;
+	sc->m[sc->n].file =
+	    l->path[0] == '/' ? uvs__file_index(sc->s, l->path) : -1;
 	sc->m[sc->n].vdso = !strcmp(l->path, "[vdso]");
 	sc->m[sc->n].anon = !l->path[0];
 	sc->n++;
@@ -357,7 +363,7 @@ static int uvs__code_map(const struct uvs_map_line *l, void *ctx)
 
 int uvs_syms__refresh(struct uvs_syms *s)
 {
-	struct uvs__scan sc = { .s = s };
+	struct uvs__scan sc = {.s = s};
 	int err = uvs_proc_maps(s->pid, uvs__code_map, &sc);
 
 	if (err || !sc.n) {
@@ -410,10 +416,10 @@ bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr)
 /* What an address is: in a mapped file (and which symbol, if any), in
  * JIT code named by the perf map, or neither. */
 struct uvs__where {
-	int map;			/* index in maps, or -1 */
-	struct uvs__file *file;		/* NULL for anonymous code */
+	int map;		/* index in maps, or -1 */
+	struct uvs__file *file; /* NULL for anonymous code */
 	const struct uvs_sym *sym;
-	uint64_t vaddr;			/* link-time address in file */
+	uint64_t vaddr; /* link-time address in file */
 	const struct uvs__jit *jit;
 };
 
@@ -432,8 +438,9 @@ static void uvs__resolve(struct uvs_syms *s, uint64_t a, struct uvs__where *w)
 	if (w->map >= 0 && s->maps[i].file >= 0) {
 		w->file = &s->files[s->maps[i].file];
 		if (w->file->elf &&
-		    !uvs_elf__off_to_vaddr(w->file->elf, a - s->maps[i].start +
-					   s->maps[i].off, &w->vaddr))
+		    !uvs_elf__off_to_vaddr(
+			w->file->elf, a - s->maps[i].start + s->maps[i].off,
+			&w->vaddr))
 			w->sym = uvs_elf__symbolize(w->file->elf, w->vaddr);
 		return;
 	}
@@ -454,8 +461,9 @@ static const char *uvs__demangle(const struct uvs_sym *sym, char **tofree)
 {
 	int st = -1;
 
-	*tofree = sym->name[0] == '_' && sym->name[1] == 'Z' ?
-		  __cxa_demangle(sym->name, NULL, NULL, &st) : NULL;
+	*tofree = sym->name[0] == '_' && sym->name[1] == 'Z'
+		      ? __cxa_demangle(sym->name, NULL, NULL, &st)
+		      : NULL;
 	return st == 0 && *tofree ? *tofree : sym->name;
 }
 
@@ -508,7 +516,7 @@ const char *uvs_syms__frame(struct uvs_syms *s, uint64_t addr, bool ret,
 }
 
 void uvs_syms__current(struct uvs_syms **s, pid_t pid, uint64_t *last,
-			unsigned max_age_ms)
+		       unsigned max_age_ms)
 {
 	uint64_t now = uvs_now_ns();
 
