@@ -185,7 +185,8 @@ int cmd_blocked(int argc, char **argv)
 		now = uvs_now_ns();
 		if (uvs_blocked__ended(b, &reaped, &st)) {
 			uvs_cli__reaped(&c, reaped, st);
-			exited = true;
+			/* the tracer ends at an exec too */
+			exited = !uvs_cli__execd(&c);
 			break;
 		}
 		if (uvs_cli__done(&c, t0, now, &exited))

@@ -7,6 +7,19 @@
 
 #define UVS_EXIT_ERR 2
 
+/* What program a process runs, to tell an exec: the entry point and the
+ * address of the 16 random bytes of its auxiliary vector (ASLR moves them
+ * at every exec), those bytes (new at every exec, ASLR or not) and the
+ * inode of /proc/PID/exe. */
+struct uvs_cli_image {
+	bool known;
+	bool rnd_known; /* the bytes were readable */
+	uint64_t entry, random;
+	unsigned char rnd[16];
+	dev_t dev;
+	ino_t ino;
+};
+
 /* Options every tracing subcommand takes. */
 struct uvs_cli {
 	pid_t pid;
@@ -26,6 +39,12 @@ struct uvs_cli {
 	/* the ptrace backend (ptrace.h) */
 	bool ptrace_ok;		/* the subcommand has one */
 	bool use_ptrace;	/* chosen by uvs_cli__backend_check */
+	/* the program traced, read at attach (uvs_cli__start, or once a
+	 * launched one has exec'd), to see it exec another */
+	struct uvs_cli_image image;
+	uint64_t image_checked_ns;
+	bool execd;		  /* seen by uvs_cli__execd */
+	char exec_path[4096];	  /* what it exec'd */
 };
 
 extern volatile sig_atomic_t uvs_cli_stop;
@@ -46,8 +65,14 @@ bool uvs_cli__target_alive(struct uvs_cli *c);
 /* The ptrace tracer waits for its tracees, so it reaps a launched child
  * itself: with reaped, status is the child's exit status. */
 void uvs_cli__reaped(struct uvs_cli *c, bool reaped, int status);
+/* Whether the target has exec'd since attach (another program, or the
+ * same one afresh: either way not the process the trace began on): reads
+ * its auxiliary vector, cheaply, and remembers a yes (c->execd, with
+ * c->exec_path). False when it cannot tell (the target is gone). */
+bool uvs_cli__execd(struct uvs_cli *c);
 /* After a poll: true when tracing is over (Ctrl-C, the target ended
- * (then *exited), or -d ran out since t0). */
+ * (then *exited), it exec'd (c->execd; *exited stays false), or -d ran
+ * out since t0). */
 bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 		   bool *exited);
 /* The report of a run whose probes are in place: *t0 is now, attach_ms
@@ -57,8 +82,10 @@ struct uvs_report *uvs_cli__new_report(const struct uvs_cli *c,
 				       const char *command,
 				       const char *backend, uint64_t *t0);
 /* After the report is out: says so when a pid being traced ended ("pid N
- * <how> after S s"; how NULL: not worth a line), and returns uvscope's
- * exit status (the launched program's, else 0), the child finished. */
+ * <how> after S s"; how NULL: not worth a line) or exec'd ("pid N exec'd
+ * PATH; trace ended"), and returns uvscope's exit status (the launched
+ * program's, else 0), the child finished (a launched program that
+ * exec'd is ended as when -d runs out: status 0). */
 int uvs_cli__end(struct uvs_cli *c, bool exited, const char *how,
 		 double secs);
 /* Ends a launched child still running; returns the exit status to use. */

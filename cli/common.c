@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -546,6 +547,81 @@ static int uvs__launch(struct uvs_cli *c)
 	return 0;
 }
 
+/* The image pid runs now: 0, or -1 when its auxiliary vector cannot be
+ * read or is not filled in yet (an exec under way). */
+static int uvs__image(pid_t pid, struct uvs_cli_image *im)
+{
+	uint64_t auxv[2 * 64];
+	char path[64];
+	struct stat st;
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	memset(im, 0, sizeof(*im));
+	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, auxv, sizeof(auxv));
+	close(fd);
+	for (i = 0; n > 0 && i + 1 < (size_t)n / sizeof(auxv[0]); i += 2) {
+		if (auxv[i] == AT_ENTRY)
+			im->entry = auxv[i + 1];
+		else if (auxv[i] == AT_RANDOM)
+			im->random = auxv[i + 1];
+	}
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	if (!im->entry || !im->random || stat(path, &st))
+		return -1;
+	im->dev = st.st_dev;
+	im->ino = st.st_ino;
+	im->rnd_known = !uvs_mem_read(pid, im->random, im->rnd,
+				       sizeof(im->rnd));
+	im->known = true;
+	return 0;
+}
+
+/* Reads the image the trace begins on; an exec just done (a launched
+ * program's) may not have filled in its auxiliary vector yet: it is
+ * given up to tries ms. Without it, an exec goes unseen (said with -v). */
+static void uvs__image_start(struct uvs_cli *c, int tries)
+{
+	int i;
+
+	for (i = 1; uvs__image(c->target->pid, &c->image) && i < tries; i++)
+		usleep(1000);
+	if (!c->image.known)
+		uvs_debug("cannot read /proc/%d/auxv: an exec of it would go "
+			  "unseen", c->target->pid);
+}
+
+bool uvs_cli__execd(struct uvs_cli *c)
+{
+	struct uvs_cli_image now;
+	const struct uvs_cli_image *was = &c->image;
+	char path[64];
+	ssize_t n;
+
+	if (c->execd)
+		return true;
+	if (!was->known || uvs__image(c->target->pid, &now))
+		return false;
+	if (now.entry == was->entry && now.random == was->random &&
+	    now.dev == was->dev && now.ino == was->ino &&
+	    (!now.rnd_known || !was->rnd_known ||
+	     !memcmp(now.rnd, was->rnd, sizeof(now.rnd))))
+		return false;
+	c->execd = true;
+	snprintf(path, sizeof(path), "/proc/%d/exe", c->target->pid);
+	n = readlink(path, c->exec_path, sizeof(c->exec_path) - 1);
+	if (n < 0)
+		snprintf(c->exec_path, sizeof(c->exec_path), "?");
+	else
+		c->exec_path[n] = '\0';
+	return true;
+}
+
 int uvs_cli__start(struct uvs_cli *c)
 {
 	int err;
@@ -562,6 +638,7 @@ int uvs_cli__start(struct uvs_cli *c)
 		c->target = NULL;
 		return -1;
 	}
+	uvs__image_start(c, 1);
 	uvs_debug("target pid %d (%s): %s, libuv %s in %s, %s",
 		  c->target->pid, c->target->comm, c->target->runtime,
 		  c->target->libuv_version[0] ? c->target->libuv_version : "?",
@@ -591,6 +668,7 @@ int uvs_cli__release(struct uvs_cli *c)
 		c->child_reaped = true;
 		return -1;
 	}
+	uvs__image_start(c, 200);
 	return 0;
 }
 
@@ -637,6 +715,13 @@ bool uvs_cli__done(struct uvs_cli *c, uint64_t t0, uint64_t now,
 		*exited = true;
 		return true;
 	}
+	/* a poll is 100 ms or less; a few reads of /proc each time cost the
+	 * target nothing, but need not be done more often than that */
+	if (now - c->image_checked_ns >= 50000000ull) {
+		c->image_checked_ns = now;
+		if (uvs_cli__execd(c))
+			return true;
+	}
 	return c->duration && now - t0 >= c->duration * 1e9;
 }
 
@@ -662,7 +747,10 @@ int uvs_cli__end(struct uvs_cli *c, bool exited, const char *how,
 {
 	int ret;
 
-	if (exited && how && !c->cmd)
+	if (c->execd)
+		uvs_error("pid %d exec'd %s; trace ended", c->target->pid,
+			  c->exec_path);
+	else if (exited && how && !c->cmd)
 		uvs_error("pid %d %s after %.1f s", c->pid, how, secs);
 	ret = c->cmd ? uvs_cli__finish(c) : 0;
 	c->child = 0;

@@ -91,6 +91,9 @@ static int exit_ptrace(struct uvs_cli *c)
 		if (uvs_pexit__ended(x, &reaped, &st)) {
 			uvs_cli__reaped(c, reaped, st);
 			ended = true;
+			/* an exec ends the tracer: the same line as the
+			 * other subcommands' (its report says it too) */
+			uvs_cli__execd(c);
 			break;
 		}
 		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
@@ -108,7 +111,7 @@ static int exit_ptrace(struct uvs_cli *c)
 	}
 	uvs_report__init(r, "exit", c->target, "ptrace");
 	r->duration_s = (uvs_now_ns() - t0) / 1e9;
-	r->target_exited = ended;
+	r->target_exited = ended && !c->execd;
 	uvs_pexit__finish(x, c->child && c->child_reaped ? &c->child_status
 							  : NULL, !ended, r);
 	if (r->exit.reason == UVS_EXIT_DRAINED && keeper[0]) {

@@ -223,7 +223,8 @@ static bool src_done(struct loop_src *s, struct uvs_cli *c, uint64_t t0,
 
 	if (s->pt && uvs_ploop__ended(s->pt, &reaped, &st)) {
 		uvs_cli__reaped(c, reaped, st);
-		*exited = true;
+		/* the tracer ends at an exec too */
+		*exited = !uvs_cli__execd(c);
 		return true;
 	}
 	return uvs_cli__done(c, t0, now, exited);
@@ -348,8 +349,7 @@ static int loop_main(int argc, char **argv, const char *command)
 	pl = NULL;
 	if (emit(r, c.json, &of))
 		goto out;
-	ret = uvs_cli__end(&c, exited, c.use_ptrace ? "exited or exec'd" :
-			   "exited", (now - t0) / 1e9);
+	ret = uvs_cli__end(&c, exited, "exited", (now - t0) / 1e9);
 out:
 	uvs_cli__out_discard(&of);
 	uvs_blocked__close(bl);

@@ -3,6 +3,7 @@
 it was found."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -427,3 +428,111 @@ def cli_already_traced_names_the_tracer():
         finally:
             tr.kill()
             tr.wait()
+
+
+# ---- a target that execs: the trace ends there ----
+
+EXECFIX = FIX + "/execfix"
+# a 100 ms timer spinning 30 ms (10 blocked episodes and pool tasks a
+# second, 20 iterations: the timer's and the task's completion) that
+# execs itself 2.5 s after it starts, into a 1 ms one (about 32 a second):
+# had the trace gone on, the second program's would mix in
+EXEC_ARGS = ["2500", "100", "30", "1"]
+
+
+def exec_traced(args, launch=False):
+    """Runs uvscope ARGS --json -d 10 on execfix; returns (status, the
+    document, stderr lines, seconds, pid)."""
+    t0 = time.monotonic()
+    if launch:
+        rc, out, err = run(args + ["--json", "-d", "10", "--", EXECFIX] +
+                           EXEC_ARGS, timeout=30)
+        pid = None
+    else:
+        with Target([EXECFIX] + EXEC_ARGS) as t:
+            t0 = time.monotonic()
+            rc, out, err = run(args + ["--json", "-d", "10", "-p",
+                                       str(t.pid)], timeout=30)
+            pid = t.pid
+            check(t.p.poll() is None, "%s: the target died" % args)
+    secs = time.monotonic() - t0
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    # a launched execfix says "ready" on the same stdout
+    out = "".join(ln for ln in out.splitlines(True) if not
+                  ln.startswith("ready "))
+    try:
+        doc = json.loads(out) if out.strip() else None
+    except ValueError:
+        raise Fail("%s: bad JSON: %r" % (args, out[:300]))
+    return rc, doc, lines, secs, pid
+
+
+def check_exec_ended(args, launch=False, count=None, rate=10):
+    """rate: events a second count() finds in the first program (the
+    second has 3 times as many)."""
+    rc, doc, lines, secs, pid = exec_traced(args, launch)
+    what = " ".join(args) + (" -- execfix" if launch else " -p")
+    eq(rc, 0, "%s: exit status (%s)" % (what, lines))
+    eq(len(lines), 1, "%s: stderr lines" % what)
+    m = re.match(r"uvscope: pid (\d+) exec'd (\S+); trace ended$", lines[0])
+    check(m, "%s: the line should say the pid exec'd: %r" % (what, lines[0]))
+    if pid:
+        eq(int(m.group(1)), pid, what + ": pid in the line")
+    eq(m.group(2), os.path.realpath(EXECFIX), what + ": program in the line")
+    check(secs < 5, "%s: ran %.1f s: the exec at 2.5 s did not end it"
+          % (what, secs))
+    check(doc is not None, "%s: no report of what was traced" % what)
+    within(doc["duration_s"], 0.5, 3, "%s: duration_s (attached in %.0f ms)"
+           % (what, doc["target"]["attach_ms"]))
+    eq(doc["target_exited"], False, what + ": target_exited")
+    if count:
+        within(count(doc), 1, rate * doc["duration_s"] + 4,
+               "%s: events in %.2f s (the exec'd program's mixed in?)"
+               % (what, doc["duration_s"]))
+    return doc
+
+
+@test(timeout=60)
+def cli_exec_ends_loop():
+    it = lambda d: d["loop"]["iterations"]  # noqa: E731
+    check_exec_ended(["loop"], count=it, rate=20)
+    check_exec_ended(["loop"], launch=True, count=it, rate=20)
+    check_exec_ended(["loop", "--backend", "ptrace"])
+    check_exec_ended(["loop", "--backend", "ptrace"], launch=True)
+
+
+@test(timeout=60)
+def cli_exec_ends_record():
+    tmp = "/tmp/uvscope-exec-%d.json" % os.getpid()
+    try:
+        with Target([EXECFIX] + EXEC_ARGS) as t:
+            t0 = time.monotonic()
+            rc, out, err = run(["record", "-o", tmp, "-d", "10", "-p",
+                                str(t.pid)], timeout=30)
+            secs = time.monotonic() - t0
+        eq(rc, 0, "record: exit status (%s)" % err)
+        check(secs < 5, "record ran %.1f s past the exec" % secs)
+        check("exec'd" in err, "stderr: %r" % err)
+        with open(tmp) as f:
+            doc = json.load(f)
+        within(doc["loop"]["iterations"], 1, 20 * doc["duration_s"] + 4,
+               "recorded iterations in %.2f s" % doc["duration_s"])
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@test(timeout=60)
+def cli_exec_ends_blocked():
+    n = lambda d: d["blocked"]["count"]  # noqa: E731
+    check_exec_ended(["blocked"], count=n)
+    check_exec_ended(["blocked", "--backend", "ptrace"])
+
+
+@test(timeout=60)
+def cli_exec_ends_pool():
+    def tasks(d):
+        return sum(k["count"] for k in d["pool"]["tasks"])
+    check_exec_ended(["pool"], count=tasks)
+    check_exec_ended(["pool"], launch=True, count=tasks)
+    check_exec_ended(["pool", "--backend", "ptrace"])
