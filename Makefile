@@ -35,7 +35,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 .SECONDARY:
-.PHONY: all clean deps demo check test asan install bench fixtures format fuzz
+.PHONY: all clean deps demo check test asan install bench fixtures format fuzz \
+	fuzz-build
 all: uvscope
 
 deps:
@@ -87,14 +88,40 @@ $(OUTPUT)/unit/%: tests/unit/%.c $(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS))
 		$(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS)) $(LIBS) -o $@
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*.c))
 
-# A libFuzzer harness for the JSON reader (clang; run bounded by the tests).
-FUZZ_SRCS := lib/report.c lib/report_read.c lib/report_sampled.c lib/hist.c \
-	lib/util.c lib/flame.c
-$(OUTPUT)/fuzz_report: tests/fuzz/fuzz_report.c $(FUZZ_SRCS) $(wildcard lib/*.h bpf/*.h) | $(OUTPUT)
+# libFuzzer harnesses, one per parser of untrusted input: each
+# tests/fuzz/fuzz_NAME.c becomes $(OUTPUT)/fuzz_NAME, linked with the whole
+# library built by clang with ASan and UBSan (a harness calls what it
+# needs). tests/test_fuzz.py runs each from tests/fuzz/corpus/NAME/: for
+# FUZZ_CHECK_SECONDS in `make check`, FUZZ_SECONDS in `make fuzz` (0: build
+# only).
+FUZZ_SECONDS ?= 300
+FUZZ_CHECK_SECONDS ?= 10
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+FUZZ_OBJS := $(patsubst %.c,$(OUTPUT)/fuzz/%.o,$(LIB_SRCS))
+FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,$(OUTPUT)/fuzz_%,\
+	$(wildcard tests/fuzz/fuzz_*.c))
+
+$(OUTPUT)/fuzz/lib:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/fuzz/%.o: %.c $(wildcard lib/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/fuzz/lib
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+		$(WARN) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard lib/*.h bpf/*.h)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-		-Ilib -Ibpf $< $(FUZZ_SRCS) -ljansson -lm -o $@
-fuzz: $(OUTPUT)/fuzz_report
+	$(Q)$(CLANG) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) $(WARN) \
+		$(INCLUDES) $< $(FUZZ_OBJS) $(LIBS) -o $@
+
+fuzz-build: $(FUZZERS)
+
+fuzz: fuzz-build
+ifneq ($(FUZZ_SECONDS),0)
+	$(Q)UVSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) UVSCOPE_FUZZ_KEEP=1 \
+		$(PYTHON) tests/run.py fuzz_
+endif
 
 # The README's first command: a loop report of the bundled demo target.
 demo: deps
@@ -103,9 +130,9 @@ demo: deps
 
 # The README's second command: install, build, run every test.
 check: deps
-	$(Q)$(MAKE) -s uvscope asan fixtures fuzz $(UNIT_TESTS)
+	$(Q)$(MAKE) -s uvscope asan fixtures fuzz-build $(UNIT_TESTS)
 	$(Q)sh scripts/fetch-node.sh 18.20.8 20.20.2 22.12.0 24.11.1 >/dev/null
-	$(Q)$(PYTHON) tests/run.py
+	$(Q)UVSCOPE_FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS) $(PYTHON) tests/run.py
 
 test: check
 
