@@ -10,9 +10,9 @@
  *
  * Each side of a comparison is a range, not a number, where the number
  * sits on an edge that chance moves it across: a quantile of n samples is
- * read at ranks UVS_RANK_Z standard errors of its rank below and above
- * (the p50 of a queue whose waits are 0, 10, 20 and 30 ms sits on the edge
- * between 10 and 20, and a window that cuts one burst more moves it there);
+ * read at the ends of the interval its rank may be in (the p50 of a queue
+ * whose waits are 0, 10, 20 and 30 ms sits on the edge between 10 and 20,
+ * and a window that cuts one burst more moves it there);
  * blocked time and episodes, counted over a threshold that the durations
  * may hover at, count on the run's side only the episodes over the
  * threshold plus the --max-regression margin. The run regresses when the
@@ -27,10 +27,11 @@
 
 #define UVS_MIN_P50 5
 #define UVS_MIN_P99 50
-/* For two runs of the same size, ranks moved by 1.4 standard errors each
- * make the test of their difference a two-sided 95% one (1.4 * sqrt(2)
- * = 1.96 standard errors of the difference). */
-#define UVS_RANK_Z 1.4
+/* Each side's rank moved by 2 standard errors: for two runs of the same
+ * size their difference is then 2 sqrt(2) = 2.83 standard errors, which
+ * chance exceeds 0.23% of the time, so that a check of some ten rows
+ * that can fail cries wolf about 2% of the time from sampling alone. */
+#define UVS_RANK_Z 2.0
 
 /* One side of a row: its value, and the least and most it may be. */
 struct uvs__side {
@@ -71,8 +72,7 @@ static int uvs__row(struct uvs_check *c, const char *name, const char *unit,
 		void *rows = realloc(c->rows, cap * sizeof(*c->rows));
 
 		if (!rows)
-			return uvs_seterr(-ENOMEM, "check: no memory for %d "
-					  "rows", cap);
+			return uvs_seterr(-ENOMEM, "check: %d rows", cap);
 		c->rows = rows;
 		c->cap = cap;
 	}
@@ -121,19 +121,26 @@ static int uvs__row(struct uvs_check *c, const char *name, const char *unit,
 	return 0;
 }
 
-/* The q quantile of h, and the least and most it may be: read at ranks
- * UVS_RANK_Z standard errors of the rank (sqrt(q(1-q)/n)) below and
- * above. Of 50 samples the p99 is their largest, and its low end their
- * second largest: one slow sample does not make a regression. */
+/* The q quantile of h, and the least and most it may be: read at the ends
+ * of the Wilson interval of the rank q of n at UVS_RANK_Z, which unlike
+ * q +- z sqrt(q(1-q)/n) stays wide near the tail: of 100 samples the p50
+ * lies between the 41st and the 60th; of 60 the p99 is the largest, and
+ * its low end the fifth largest: a few slow samples are not a
+ * regression. */
 static struct uvs__side uvs__quantile(const struct uvs_hist *h, double q,
 				      double scale)
 {
-	double w = h->count ? UVS_RANK_Z * sqrt(q * (1 - q) / h->count) : 0;
+	double n = h->count, z2 = UVS_RANK_Z * UVS_RANK_Z, d, mid, w;
 
+	if (!h->count)
+		return (struct uvs__side){ 0 };
+	d = 1 + z2 / n;
+	mid = (q + z2 / (2 * n)) / d;
+	w = UVS_RANK_Z / d * sqrt(q * (1 - q) / n + z2 / (4 * n * n));
 	return (struct uvs__side){
 		.v = uvs_hist__quantile(h, q) / scale,
-		.lo = uvs_hist__quantile(h, q - w) / scale,
-		.hi = uvs_hist__quantile(h, q + w) / scale,
+		.lo = uvs_hist__quantile(h, mid - w) / scale,
+		.hi = uvs_hist__quantile(h, mid + w) / scale,
 		.n = h->count,
 	};
 }
@@ -359,12 +366,19 @@ static int uvs__sampled_rows(struct uvs_check *c,
 	return 0;
 }
 
+/* The busy fraction of the loop's wall time. */
+static double uvs__util(const struct uvs_loop_report *l)
+{
+	uint64_t t = l->busy_ns + l->wait_ns;
+
+	return t ? (double)l->busy_ns / t : 0;
+}
+
 int uvs_check__compare(struct uvs_check *c,
 		       const struct uvs_report *const *base, int nb,
 		       const struct uvs_report *run)
 {
 	const struct uvs_hist *h[UVS_CHECK_MAX_BASE];
-	const struct uvs_loop_report *l;
 	struct uvs__side v[UVS_CHECK_MAX_BASE], rv;
 	bool phases = run->loop.phases_known;
 	int i, p, err = 0;
@@ -386,17 +400,10 @@ int uvs_check__compare(struct uvs_check *c,
 				     c->opts.min_change_ms, p != 4);
 	}
 	if (!err && run->has_loop) {
-		for (i = 0; i < nb; i++) {
-			l = &base[i]->loop;
-			v[i] = uvs__exact(l->busy_ns + l->wait_ns ?
-					  (double)l->busy_ns /
-						  (l->busy_ns + l->wait_ns) :
-					  0, l->iterations);
-		}
-		l = &run->loop;
-		rv = uvs__exact(l->busy_ns + l->wait_ns ?
-				(double)l->busy_ns / (l->busy_ns + l->wait_ns) :
-				0, l->iterations);
+		for (i = 0; i < nb; i++)
+			v[i] = uvs__exact(uvs__util(&base[i]->loop),
+					  base[i]->loop.iterations);
+		rv = uvs__exact(uvs__util(&run->loop), run->loop.iterations);
 		err = uvs__row(c, "loop utilization", "", v, nb, &rv, 0.02,
 			       true, UVS_MIN_P50);
 		for (i = 0; i < nb; i++)
