@@ -194,6 +194,11 @@ static void uvs__deliver(struct uvs_pt *p, const struct uvs_pt_sample *s)
 		p->also[i].fn(s, p->also[i].ctx);
 }
 
+/* An interrupt not answered by a stop in this long is taken as lost (a
+ * second one while the first is pending is harmless: one stop answers
+ * both). */
+#define UVS__IRQ_LOST_NS (50 * 1000000ull)
+
 /* The loop's marks, in one system call. A failed read (the loop freed,
  * the process gone) leaves the sample without marks. */
 static void uvs__read_marks(struct uvs_pt *p, struct uvs_pt_sample *s)
@@ -644,6 +649,11 @@ int uvs_pt__poll(struct uvs_pt *p, int timeout_ms)
 					lt->gone = true;
 			} else if (lt && lt->irq_pending) {
 				p->st.missed++;
+				/* an interrupt whose stop never came (another
+				 * stop took its place: a launched program's
+				 * exec raced it) must not end the sampling */
+				if (now - lt->irq_at > UVS__IRQ_LOST_NS)
+					lt->irq_pending = false;
 			}
 			p->next_ns += p->period_ns;
 			if (p->next_ns <= now)
