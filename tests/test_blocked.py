@@ -4,6 +4,7 @@ import json
 import os
 import pwd
 import tempfile
+import time
 
 from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test,
                      assert_episodes_truth, busy_truth, busy_cpu, LEAD_MS,
@@ -19,6 +20,7 @@ def blocked_json(pid, dur, extra=(), binary=None):
         raise Fail("uvscope blocked: exit %d: %s" % (rc, err.strip()))
     doc = json.loads(out)
     validate(doc, "blocked document")
+    blocked_json.end = time.monotonic() * 1000  # when the trace had ended
     return doc, err
 
 
@@ -53,7 +55,8 @@ def blocked_c_timer_spin_40ms():
                 log=True) as t:
         doc, _ = blocked_json(t.pid, 2)
         lines = t.finish()
-    assert_episodes_truth(doc, busy_truth(lines), "timers", 6, "C spin")
+    assert_episodes_truth(doc, busy_truth(lines), "timers", 6, "C spin",
+                          end=blocked_json.end)
     # a spin is on CPU but for what other processes take from it
     on_cpu_truth(lines, doc["blocked"]["episodes"], "C spin")
     share, n = on_cpu_share(doc, "spin_for_ms")
@@ -80,7 +83,8 @@ def blocked_c_asan_build():
                 log=True) as t:
         doc, _ = blocked_json(t.pid, 1.5, binary=UVSCOPE_ASAN)
         truth = busy_truth(t.finish())
-    assert_episodes_truth(doc, truth, "timers", 5, "C spin (asan)")
+    assert_episodes_truth(doc, truth, "timers", 5, "C spin (asan)",
+                          end=blocked_json.end)
 
 
 @test(timeout=30)
@@ -91,7 +95,8 @@ def blocked_c_check_sleep_50ms():
                 log=True) as t:
         doc, _ = blocked_json(t.pid, 2)
         lines = t.finish()
-    assert_episodes_truth(doc, busy_truth(lines), "check", 6, "C sleep")
+    assert_episodes_truth(doc, busy_truth(lines), "check", 6, "C sleep",
+                          end=blocked_json.end)
     # off CPU all but what the fixture itself ran
     cpu = max(c for _, c in busy_cpu(lines))
     for e in doc["blocked"]["episodes"]:
@@ -133,7 +138,7 @@ def blocked_c_nested_loop_is_blocking():
         doc, _ = blocked_json(t.pid, 2)
         lines = t.finish()
     assert_episodes_truth(doc, busy_truth(lines), ("timers", "unknown"), 4,
-                          "C nested")
+                          "C nested", end=blocked_json.end)
     cpu = max(c for _, c in busy_cpu(lines))
     for e in doc["blocked"]["episodes"]:
         check(e["off_cpu_ms"] >= e["duration_ms"] - cpu - LEAD_MS,
@@ -235,7 +240,8 @@ def blocked_ptrace_spin_40ms():
         eq(tracer_pid(t.pid), 0, "TracerPid after uvscope")
         truth = busy_truth(t.finish())
     eq(doc["target"]["backend"], "ptrace", "backend")
-    assert_episodes_truth(doc, truth, "timers", 6, "ptrace spin")
+    assert_episodes_truth(doc, truth, "timers", 6, "ptrace spin",
+                          end=blocked_json.end)
     share, n = on_cpu_share(doc, "spin_for_ms")
     share_at_least(share, n, 0.9, "spin_for_ms")
 
@@ -272,7 +278,8 @@ def blocked_ptrace_sleep_off_cpu():
                 log=True) as t:
         doc, _ = blocked_json(t.pid, 2.5, ["--backend", "ptrace"])
         truth = busy_truth(t.finish())
-    assert_episodes_truth(doc, truth, "check", 6, "ptrace sleep")
+    assert_episodes_truth(doc, truth, "check", 6, "ptrace sleep",
+                          end=blocked_json.end)
     for e in doc["blocked"]["episodes"]:
         check(e["off_cpu_ms"] >= 0.6 * e["duration_ms"], "off CPU %.1f of "
               "%.1f ms" % (e["off_cpu_ms"], e["duration_ms"]))
@@ -305,7 +312,7 @@ def node_burn(node):
     def fn():
         doc, lines = node_perf_prof(node, "burn", "60", "300")
         assert_episodes_truth(doc, busy_truth(lines), "timers", 6,
-                              "node burn", gc=True)
+                              "node burn", gc=True, end=blocked_json.end)
         share, n = on_cpu_share(doc, "burnCpu")
         share_at_least(share, n, 0.9, "burnCpu")
     return fn
@@ -318,7 +325,7 @@ def node_execsync(node):
             doc, _ = blocked_json(t.pid, 2.5)
             lines = t.finish()
         assert_episodes_truth(doc, busy_truth(lines), "timers", 6,
-                              "execSync", gc=True)
+                              "execSync", gc=True, end=blocked_json.end)
         # off CPU while the child runs: all but what node itself ran
         cpu = max(c for _, c in busy_cpu(lines))
         for e in doc["blocked"]["episodes"]:
@@ -337,7 +344,7 @@ def node_microtasks(node):
     def fn():
         doc, lines = node_perf_prof(node, "microtasks", "50", "300")
         assert_episodes_truth(doc, busy_truth(lines), "timers", 6,
-                              "microtasks", gc=True)
+                              "microtasks", gc=True, end=blocked_json.end)
         for e in doc["blocked"]["episodes"]:
             check(e["microtasks"] >= 0.9, "episode's microtask share %.2f"
                   % e["microtasks"])
