@@ -98,10 +98,14 @@ static int exit_ptrace(struct uvs_cli *c)
 		}
 		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
 			last_snap = uvs_now_ns();
-			if (uvs_why__snapshot(c->target, snap, 0)) {
+			int e = uvs_why__snapshot(c->target, snap, 0);
+
+			/* a loop not created yet is asked for again; a
+			 * libuv without a layout, never */
+			if (e && e != -EAGAIN) {
 				have_layout = false;
 				uvs_debug("no keeper snapshots: %s", uvs_errmsg());
-			} else {
+			} else if (!e) {
 				remember_keeper(snap, keeper, sizeof(keeper));
 				keeper_ms = (last_snap - t0) / 1e6;
 			}
@@ -190,10 +194,14 @@ int cmd_exit(int argc, char **argv)
 		 * if it drains, the last keeper seen is named. */
 		if (snap && have_layout && uvs_now_ns() - last_snap > 500000000ull) {
 			last_snap = uvs_now_ns();
-			if (uvs_why__snapshot(c.target, snap, 0)) {
+			int e = uvs_why__snapshot(c.target, snap, 0);
+
+			/* a loop not created yet is asked for again; a
+			 * libuv without a layout, never */
+			if (e && e != -EAGAIN) {
 				have_layout = false;
 				uvs_debug("no keeper snapshots: %s", uvs_errmsg());
-			} else {
+			} else if (!e) {
 				remember_keeper(snap, keeper, sizeof(keeper));
 				keeper_ms = (last_snap - t0) / 1e6;
 			}

@@ -623,8 +623,10 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	int err;
 
 	memset(out, 0, sizeof(*out));
+	/* -EAGAIN: not yet (a launched program before it maps libuv or
+	 * creates its loop); worth asking again */
 	if (!t->uv_bias_known)
-		return uvs_seterr(-ENOENT, "where %s is loaded in pid %d is "
+		return uvs_seterr(-EAGAIN, "where %s is loaded in pid %d is "
 				  "unknown", t->uv_file, t->pid);
 	err = uvs_target__default_loop(t, &loop);
 	if (err)
@@ -632,7 +634,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 				  "(no default_loop_struct, and uv_default_loop "
 				  "could not be read)", t->uv_file);
 	if (!loop)
-		return uvs_seterr(-ENOENT, "pid %d has not created libuv's "
+		return uvs_seterr(-EAGAIN, "pid %d has not created libuv's "
 				  "default loop", t->pid);
 	err = uvs_layout__load(t->libuv_version, &w.ly);
 	if (err)
