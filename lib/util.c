@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <signal.h>
 #include "uvscope.h"
+#include "flame.h"
 
 static __thread char errbuf[512];
 int uvs_verbose;
@@ -29,11 +30,19 @@ int uvs_seterr(int err, const char *fmt, ...)
 	return err < 0 ? err : -err;
 }
 
+/* A message may carry what a target chose (its comm, a path, a symbol):
+ * escaped as every text from it is before it reaches a terminal. */
 static void uvs__vprint(const char *prefix, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "uvscope: %s", prefix);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[2048], esc[sizeof(msg) * 4];
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	fprintf(stderr, "uvscope: %s%s\n", prefix,
+		uvs_text_esc(esc, sizeof(esc), msg, n, false));
 }
 
 void uvs_debug(const char *fmt, ...)
