@@ -49,15 +49,10 @@ static int flame_read(struct uvs_stacks *s, const char *path)
 
 static double flame_num(const char *s, const char *what)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v > 0) || v > 100000) {
-		uvs_error("bad %s '%s' (expected a positive number)", what, s);
+	if (uvs_cli__parse_double(what, s, NULL, 1e-9, 100000, &v))
 		return -1;
-	}
 	return v;
 }
 
@@ -70,6 +65,7 @@ int cmd_flame(int argc, char **argv)
 	char **files;
 	int nfiles = 0, i, err, ret = UVS_EXIT_ERR;
 	FILE *out = stdout;
+	struct uvs_cli_out file = {.slot = -1};
 	/* one buffer for the run, stdout's included: it outlives the call */
 	static char obuf[1 << 20];
 
@@ -130,6 +126,13 @@ int cmd_flame(int argc, char **argv)
 			  "differential view");
 		goto out;
 	}
+	/* the output is checked before any input is read: a path that
+	 * cannot be written is said at once */
+	if (out_path) {
+		if (uvs_cli__out_open(&file, out_path))
+			goto out;
+		out = file.f;
+	}
 	if (uvs_stacks__new(&run) || (base_path && uvs_stacks__new(&base))) {
 		uvs_error("%s", uvs_errmsg());
 		goto out;
@@ -145,14 +148,8 @@ int cmd_flame(int argc, char **argv)
 		uvs_error("%s", uvs_errmsg());
 		goto out;
 	}
-	if (out_path) {
-		out = fopen(out_path, "we");
-		if (!out) {
-			uvs_error("%s: %s", out_path, strerror(errno));
-			goto out;
-		}
-	}
-	setvbuf(out, obuf, _IOFBF, sizeof(obuf));
+	if (out == stdout)
+		setvbuf(out, obuf, _IOFBF, sizeof(obuf));
 	if (speedscope)
 		/* speedscope names the profile; the file's name by default */
 		err = uvs_flame__write_speedscope(
@@ -162,23 +159,20 @@ int cmd_flame(int argc, char **argv)
 		err = uvs_flame__write_diff_svg(base, run, &o, out);
 	else
 		err = uvs_flame__write_svg(run, &o, out);
+	if (out_path) {
+		/* put in place whole, or said and discarded */
+		if (!uvs_cli__out_close(&file, err))
+			ret = 0;
+		goto out;
+	}
 	if (fflush(out) && !err)
 		err = uvs_seterr(-errno, "%s", strerror(errno));
-	if (err) {
-		uvs_error("%s: %s", out_path ? out_path : "<stdout>",
-			  uvs_errmsg());
-	} else {
+	if (err)
+		uvs_error("<stdout>: %s", uvs_errmsg());
+	else
 		ret = 0;
-	}
 out:
-	if (out && out != stdout) {
-		if (fclose(out) && !ret) {
-			uvs_error("%s: %s", out_path, strerror(errno));
-			ret = UVS_EXIT_ERR;
-		}
-		if (ret)
-			unlink(out_path);
-	}
+	uvs_cli__out_discard(&file);
 	uvs_stacks__free(run);
 	uvs_stacks__free(base);
 	free(files);
