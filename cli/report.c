@@ -481,10 +481,12 @@ static void diff_moved(const struct uvs_stacks *base,
 	printf("moved most (share of each run's total, base -> run):\n");
 	for (k = 0; k < 5 && top[k].s; k++) {
 		size_t len = strlen(top[k].s);
+		const char *tail = len > 66 ? top[k].s + len - 63 : top[k].s;
 
-		printf("  %+6.1f%%  %s%s\n", 100 * top[k].d,
-		       len > 66 ? "..." : "",
-		       len > 66 ? top[k].s + len - 63 : top[k].s);
+		/* frame names come from the target or a file: escaped */
+		printf("  %+6.1f%%  %s", 100 * top[k].d, len > 66 ? "..." : "");
+		uvs_text_put(stdout, tail, strlen(tail), false);
+		putchar('\n');
 	}
 out:
 	free(l[0].e);
