@@ -235,6 +235,16 @@ static int uvs__elf_syms(struct uvs_elf *elf, Elf_Scn *scn, GElf_Shdr *sh)
 	return 0;
 }
 
+static int uvs__sym_addr_cmp(const void *a, const void *b)
+{
+	const struct uvs_sym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	/* prefer sized functions when two names share an address */
+	return (y->size > 0) - (x->size > 0);
+}
+
 int uvs_elf__open(const char *path, struct uvs_elf **out)
 {
 	struct uvs_elf *elf;
@@ -299,6 +309,13 @@ int uvs_elf__open(const char *path, struct uvs_elf **out)
 		uvs_elf__close(elf);
 		return uvs_seterr(err, "out of memory");
 	}
+	/* sorted by address once, here: a symbol handed out (uvs_elf__find)
+	 * stays the same symbol whatever is asked next (sorting them on the
+	 * first symbolize moved the ones found before under their callers) */
+	if (elf->nsyms) /* NULL without symbols: qsort wants an array */
+		qsort(elf->syms, elf->nsyms, sizeof(*elf->syms),
+		      uvs__sym_addr_cmp);
+	elf->sorted = true;
 	*out = elf;
 	return 0;
 }
@@ -509,15 +526,6 @@ int uvs_elf__off_to_vaddr(const struct uvs_elf *elf, uint64_t off,
 	return -ENOENT;
 }
 
-static int uvs__sym_addr_cmp(const void *a, const void *b)
-{
-	const struct uvs_sym *x = a, *y = b;
-
-	if (x->addr != y->addr)
-		return x->addr < y->addr ? -1 : 1;
-	/* prefer sized functions when two names share an address */
-	return (y->size > 0) - (x->size > 0);
-}
 
 const struct uvs_sym *uvs_elf__symbolize(struct uvs_elf *elf, uint64_t vaddr)
 {
