@@ -2,16 +2,22 @@
 /*
  * Why a process ended: exit_group and exit syscalls, signals sent to it and
  * taken by it, the OOM killer's choice, its last writes to stderr, the
- * runtime's exit path and the main loop draining. Every program filters on
+ * runtime's exit path, the main loop draining, and an exec (the end of
+ * the program watched, though not of the process). Every program filters on
  * the target first; only the target's own rare events reach user space, so
  * the cost while it runs is a tracepoint hit per write() on the system.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "exit.h"
 
-#define CLONE_THREAD 0x00010000
+/* the kernel's pseudo-pointers for siginfo, and the codes they mean */
+#define SEND_SIG_NOINFO	0
+#define SEND_SIG_PRIV	1
+#define SI_USER		0
+#define SI_KERNEL	0x80
 
 const volatile __u32 targ_tgid = 0;
 __u64 main_loop = 0; /* set by user space; 0 = any loop */
@@ -21,14 +27,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
-
-/* Thread ids of the target, for signals aimed at one thread. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u8);
-} tids SEC(".maps");
 
 /* uv_run's loop argument, per thread, for its return. */
 struct {
@@ -94,33 +92,38 @@ int thread_exit(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tp/task/task_newtask")
-int newtask(struct trace_event_raw_task_newtask *ctx)
-{
-	__u32 tid = ctx->pid;
-	__u8 one = 1;
+/* The tracepoints that are not system calls are taken raw, as the task
+ * pointers the kernel passes: no record formatted for each, and no wait
+ * for a grace period when released (a perf tracepoint's release waits
+ * for one, each after the other: with the target dead, uvscope took over
+ * a second to let go). */
 
-	if (is_target() && (ctx->clone_flags & CLONE_THREAD))
-		bpf_map_update_elem(&tids, &tid, &one, BPF_ANY);
-	return 0;
+/* si_code as the signal tracepoints' own records give it */
+static __always_inline int si_code(struct kernel_siginfo *info)
+{
+	if ((unsigned long)info == SEND_SIG_NOINFO)
+		return SI_USER;
+	if ((unsigned long)info == SEND_SIG_PRIV)
+		return SI_KERNEL;
+	return BPF_CORE_READ(info, si_code);
 }
 
-SEC("tp/signal/signal_generate")
-int signal_generate(struct trace_event_raw_signal_generate *ctx)
+SEC("raw_tp/signal_generate")
+int BPF_PROG(signal_generate, int sig, struct kernel_siginfo *info,
+	     struct task_struct *task, int group, int result)
 {
-	__u32 tid = ctx->pid;
 	struct uvs_exit_event *e;
 	__u64 id;
 
-	if (tid != targ_tgid && !bpf_map_lookup_elem(&tids, &tid))
+	if ((__u32)BPF_CORE_READ(task, tgid) != targ_tgid)
 		return 0;
 	if (!(e = reserve(UVS_EV_SIGNAL_GEN)))
 		return 0;
 	id = bpf_get_current_pid_tgid();
-	e->tid = tid;
-	e->sig = ctx->sig;
-	e->code = ctx->code;
-	e->result = ctx->result;
+	e->tid = BPF_CORE_READ(task, pid);
+	e->sig = sig;
+	e->code = si_code(info);
+	e->result = result;
 	e->sender_pid = id >> 32;
 	e->sender_tid = (__u32)id;
 	e->sender_uid = (__u32)bpf_get_current_uid_gid();
@@ -128,47 +131,70 @@ int signal_generate(struct trace_event_raw_signal_generate *ctx)
 	return 0;
 }
 
-SEC("tp/signal/signal_deliver")
-int signal_deliver(struct trace_event_raw_signal_deliver *ctx)
+SEC("raw_tp/signal_deliver")
+int BPF_PROG(signal_deliver, int sig, struct kernel_siginfo *info,
+	     struct k_sigaction *ka)
 {
 	struct uvs_exit_event *e;
 
 	if (!is_target() || !(e = reserve(UVS_EV_SIGNAL_DELIVER)))
 		return 0;
-	e->sig = ctx->sig;
-	e->code = ctx->code;
-	e->handler = ctx->sa_handler;
+	e->sig = sig;
+	e->code = si_code(info);
+	e->handler = (__u64)BPF_CORE_READ(ka, sa.sa_handler);
 	user_stack(ctx, e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
-SEC("tp/oom/mark_victim")
-int oom_victim(struct trace_event_raw_mark_victim *ctx)
+SEC("raw_tp/mark_victim")
+int BPF_PROG(oom_victim, struct task_struct *task)
 {
 	struct uvs_exit_event *e;
 
-	if ((__u32)ctx->pid != targ_tgid || !(e = reserve(UVS_EV_OOM_VICTIM)))
+	if ((__u32)BPF_CORE_READ(task, tgid) != targ_tgid ||
+	    !(e = reserve(UVS_EV_OOM_VICTIM)))
 		return 0;
-	e->tid = ctx->pid;
+	e->tid = BPF_CORE_READ(task, pid);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 
-SEC("tp/sched/sched_process_exit")
-int task_exit(struct trace_event_raw_sched_process_exit *ctx)
+/* The last thread out: the kernel counts the group's live threads down
+ * before this tracepoint (the argument saying so is recent; the count
+ * is not). */
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(task_exit, struct task_struct *p)
 {
 	struct uvs_exit_event *e;
-	__u32 tid;
 
-	if (!is_target())
-		return 0;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&tids, &tid);
-	if (!ctx->group_dead || !(e = reserve(UVS_EV_TASK_EXIT)))
+	if (!is_target() || BPF_CORE_READ(p, signal, live.counter) ||
+	    !(e = reserve(UVS_EV_TASK_EXIT)))
 		return 0;
 	e->group_dead = 1;
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* An exec ends the program watched: from any thread, the kernel first
+ * kills the others (the leader too, which /proc shows as a zombie for a
+ * moment) and gives the exec'ing thread the process's pid. */
+SEC("raw_tp/sched_process_exec")
+int BPF_PROG(proc_exec, struct task_struct *p, pid_t old_pid,
+	     struct linux_binprm *bprm)
+{
+	struct uvs_exit_event *e;
+	long n;
+
+	if (!is_target() || !(e = reserve(UVS_EV_EXEC)))
+		return 0;
+	n = bpf_probe_read_kernel_str(e->text, sizeof(e->text),
+				      BPF_CORE_READ(bprm, filename));
+	e->text_len = n > 0 ? n - 1 : 0;
+	e->code = old_pid;
+	/* read at the next poll: a launched program's own exec comes first,
+	 * and must not have uvscope look at a process not yet set up */
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 

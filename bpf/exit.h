@@ -17,6 +17,7 @@ enum uvs_exit_ev {
 	UVS_EV_RUNTIME_EXIT,   /* the runtime's exit path (process.exit) */
 	UVS_EV_LOOP_DONE,      /* uv_run of the main loop returned 0: drained */
 	UVS_EV_TASK_EXIT,      /* a thread is gone (group_dead: the process) */
+	UVS_EV_EXEC,	       /* the process exec'd (text: the new program) */
 };
 
 struct uvs_exit_event {

@@ -6,8 +6,8 @@
  * stacks are named as they arrive, while the process's files are still
  * there to read.
  */
-#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +40,9 @@ struct uvs_exit {
 	bool gen_ext_seen[65];
 	bool oom_victim;
 	uint64_t loop_done_ns, gone_ns;
+	uint64_t exec_ns; /* the program watched exec'd another: its end */
+	char exec_path[UVS_TEXT_MAX];
+	bool launch_exec_seen; /* a launched program's own first exec */
 	char tail[2048];
 	size_t tail_len;
 	struct uvs_exit_report threads; /* only the thread list is used */
@@ -101,6 +104,9 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 
 	if (len < sizeof(*e))
 		return 0;
+	/* after an exec the process runs another program: not ours */
+	if (x->exec_ns)
+		return 0;
 	if (e->nstack)
 		uvs__syms_current(x, 50);
 	switch (e->type) {
@@ -153,30 +159,19 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 	case UVS_EV_TASK_EXIT:
 		x->gone_ns = e->ts_ns;
 		break;
+	case UVS_EV_EXEC:
+		if (x->t->launched && !x->launch_exec_seen) {
+			x->launch_exec_seen = true;
+			break;
+		}
+		x->exec_ns = e->ts_ns;
+		snprintf(x->exec_path, sizeof(x->exec_path), "%.*s",
+			 (int)(e->text_len < UVS_TEXT_MAX ? e->text_len
+							  : UVS_TEXT_MAX),
+			 e->text);
+		break;
 	}
 	return 0;
-}
-
-static void uvs__add_tids(struct uvs_exit *x)
-{
-	char path[64];
-	struct dirent *de;
-	DIR *d;
-	uint8_t one = 1;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", x->t->pid);
-	d = opendir(path);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		uint32_t tid = strtoul(de->d_name, NULL, 10);
-
-		if (tid)
-			bpf_map__update_elem(x->skel->maps.tids, &tid,
-					     sizeof(tid), &one, sizeof(one),
-					     BPF_ANY);
-	}
-	closedir(d);
 }
 
 /* Node's process.exit() path is node::Environment::Exit (its argument type
@@ -239,7 +234,6 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 		if (s)
 			x->skel->bss->main_loop = t->uv_bias + s->addr;
 	}
-	uvs__add_tids(x);
 	x->rb = ring_buffer__new(bpf_map__fd(x->skel->maps.events),
 				 uvs__on_event, x, NULL);
 	if (!x->rb) {
@@ -284,9 +278,16 @@ int uvs_exit__poll(struct uvs_exit *x, int timeout_ms)
 
 	if (err < 0 && err != -EINTR)
 		return uvs_seterr(err, "ring buffer: %s", strerror(-err));
+	/* what came without a wakeup (an exec) */
+	ring_buffer__consume(x->rb);
 	/* a young process is still mapping its libraries */
 	uvs__syms_current(x, uvs_now_ns() - x->t0 < 2000000000ull ? 0 : 250);
 	return 0;
+}
+
+bool uvs_exit__execd(const struct uvs_exit *x)
+{
+	return x->exec_ns != 0;
 }
 
 /* Node prints an uncaught exception as: source line, caret, blank line,
@@ -365,6 +366,15 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	int sig = 0;
 
 	ring_buffer__consume(x->rb);
+	/* An end seen in /proc without the group's death is not sure: a
+	 * thread that is not the leader execs once the leader is dead, and
+	 * the leader is a zombie until then. Its exec, or the process's
+	 * real end, is in the ring within moments. */
+	if (!running && !wait_status) {
+		end = uvs_now_ns() + 500000000ull;
+		while (!x->gone_ns && !x->exec_ns && uvs_now_ns() < end)
+			ring_buffer__poll(x->rb, 10);
+	}
 	memset(o, 0, sizeof(*o));
 	r->has_exit = true;
 	r->lost_events = x->skel->bss->lost;
@@ -373,6 +383,16 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	o->nthreads = x->threads.nthreads;
 	memcpy(o->threads, x->threads.threads, sizeof(o->threads));
 	snprintf(o->stderr_tail, sizeof(o->stderr_tail), "%s", x->tail);
+	if (x->exec_ns) {
+		/* the program ended there, the process did not */
+		r->target_exited = false;
+		o->reason = UVS_EXIT_UNKNOWN;
+		o->at_ms = (x->exec_ns - x->t0) / 1e6;
+		snprintf(o->message, sizeof(o->message),
+			 "the process exec'd %s; uvscope detached",
+			 x->exec_path[0] ? x->exec_path : "another program");
+		return;
+	}
 	if (running) {
 		o->reason = UVS_EXIT_RUNNING;
 		return;
@@ -455,21 +475,70 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 
 void uvs_exit__describe(const struct uvs_exit *x, FILE *out)
 {
-	fprintf(out, "uvscope: tracepoints: exit_group, exit, signal_generate, "
-		"signal_deliver, oom/mark_victim, sched_process_exit, "
-		"task_newtask, write/writev to fd 2\n");
+	fprintf(out, "uvscope: tracepoints: exit_group, exit, write/writev "
+		"to fd 2; raw tracepoints: signal_generate, "
+		"signal_deliver, mark_victim, sched_process_exit, "
+		"sched_process_exec\n");
 	fprintf(out, "uvscope: uprobes: uv_run entry and return%s%s\n",
 		x->runtime_exit_sym[0] ? ", " : "", x->runtime_exit_sym);
 }
 
+static void *uvs__destroy_link(void *link)
+{
+	bpf_link__destroy(link);
+	return NULL;
+}
+
+/* Releasing a perf-based probe (a syscall tracepoint, a uprobe) waits for
+ * the kernel's grace periods: 40-400 ms each, over a second for all of
+ * them one after the other, after the target is gone. Released all at
+ * once the waits overlap, in part (the kernel takes one lock for perf
+ * tracepoints); the raw tracepoints do not wait. */
+static void uvs__detach_all(struct uvs_exit *x)
+{
+	struct bpf_link **l[] = {
+		&x->skel->links.exit_group,
+		&x->skel->links.thread_exit,
+		&x->skel->links.signal_generate,
+		&x->skel->links.signal_deliver,
+		&x->skel->links.oom_victim,
+		&x->skel->links.task_exit,
+		&x->skel->links.proc_exec,
+		&x->skel->links.write_enter,
+		&x->skel->links.writev_enter,
+		&x->skel->links.runtime_exit,
+		&x->skel->links.run_enter,
+		&x->skel->links.run_return,
+		&x->ulinks[0],
+		&x->ulinks[1],
+		&x->ulinks[2],
+	};
+	pthread_t th[sizeof(l) / sizeof(l[0])];
+	bool started[sizeof(l) / sizeof(l[0])] = {false};
+	size_t i;
+
+	_Static_assert(sizeof(x->skel->links) == 12 * sizeof(struct bpf_link *),
+		       "a program of exit.bpf.c is missing from the list");
+	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++) {
+		if (!*l[i])
+			continue;
+		started[i] = !pthread_create(&th[i], NULL, uvs__destroy_link,
+					     *l[i]);
+		if (!started[i])
+			bpf_link__destroy(*l[i]);
+		*l[i] = NULL;
+	}
+	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++)
+		if (started[i])
+			pthread_join(th[i], NULL);
+}
+
 void uvs_exit__close(struct uvs_exit *x)
 {
-	int i;
-
 	if (!x)
 		return;
-	for (i = 0; i < 3; i++)
-		bpf_link__destroy(x->ulinks[i]);
+	if (x->skel)
+		uvs__detach_all(x);
 	ring_buffer__free(x->rb);
 	exit_bpf__destroy(x->skel);
 	uvs_syms__close(x->syms);

@@ -57,6 +57,8 @@ struct uvs_pexit {
 	struct uvs__sender sender[65], sender_ext[65];
 	bool leader_gone;
 	int leader_status;
+	uint64_t exec_ns; /* the program watched exec'd another: its end */
+	char exec_path[4096];
 	char oom_file[4200]; /* memory.events or memory.oom_control */
 	/* stderr, if a regular file: which, and its offset when tracing
 	 * began; what was written since, as of the last exit stop */
@@ -221,8 +223,17 @@ static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 			x->gone_ns = e->ts_ns;
 		}
 		break;
-	case UVS_PT_EXEC:
+	case UVS_PT_EXEC: {
+		/* stopped at the exec's event: the new program is in place */
+		char path[64];
+		ssize_t n;
+
+		x->exec_ns = e->ts_ns;
+		snprintf(path, sizeof(path), "/proc/%d/exe", x->t->pid);
+		n = readlink(path, x->exec_path, sizeof(x->exec_path) - 1);
+		x->exec_path[n > 0 ? n : 0] = '\0';
 		break;
+	}
 	}
 }
 
@@ -346,10 +357,14 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		return;
 	}
 	if (uvs_pt__execd(x->pt)) {
+		/* the program ended there, the process did not */
+		r->target_exited = false;
 		o->reason = UVS_EXIT_UNKNOWN;
+		o->at_ms =
+		    ((x->exec_ns ? x->exec_ns : uvs_now_ns()) - x->t0) / 1e6;
 		snprintf(o->message, sizeof(o->message),
-			 "the process "
-			 "exec'd another program; uvscope detached");
+			 "the process exec'd %s; uvscope detached",
+			 x->exec_path[0] ? x->exec_path : "another program");
 		return;
 	}
 	o->at_ms = ((x->gone_ns ? x->gone_ns : uvs_now_ns()) - x->t0) / 1e6;

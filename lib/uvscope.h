@@ -593,6 +593,10 @@ struct uvs_exit;
 int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out);
 /* Takes events for up to timeout_ms. */
 int uvs_exit__poll(struct uvs_exit *x, int timeout_ms);
+/* The process exec'd: the program watched has ended (the process has
+ * not; /proc cannot tell an exec from a thread that is not the leader
+ * from an exit for a moment), and the watch ends with it. */
+bool uvs_exit__execd(const struct uvs_exit *x);
 /* Decides why the target ended. wait_status is the status from waitpid
  * when uvscope launched it, else NULL; running says it has not ended. */
 void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
