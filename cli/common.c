@@ -844,7 +844,7 @@ int uvs_cli__prepare(struct uvs_cli *c)
  * uvscope), or 0; its name in comm. */
 static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
 {
-	char path[64], buf[2048], *p;
+	char path[64];
 	struct dirent *e;
 	pid_t tracer = 0;
 	DIR *d;
@@ -856,13 +856,14 @@ static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
 	while (!tracer && (e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/status", pid,
-			 e->d_name);
-		if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+		struct uvs_proc_status st;
+		char *end;
+		long tid = strtol(e->d_name, &end, 10);
+
+		if (*end || tid <= 0 || tid > INT32_MAX ||
+		    uvs_proc_status(pid, tid, &st))
 			continue;
-		p = strstr(buf, "\nTracerPid:");
-		if (p)
-			tracer = atoi(p + strlen("\nTracerPid:"));
+		tracer = st.tracer_pid;
 		if (tracer == getpid())
 			tracer = 0;
 	}

@@ -291,17 +291,11 @@ static bool uvs__stop_signal(int sig)
  * ignored), from /proc/PID/status: the dispositions are per process. */
 static bool uvs__default_action(pid_t pid, int sig)
 {
-	char path[64], buf[4096], *l;
-	unsigned long long cgt = 0, ign = 0;
+	struct uvs_proc_status st;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+	if (uvs_proc_status(pid, 0, &st) || !(st.have & UVS_ST_SIGS))
 		return true;
-	if ((l = strstr(buf, "\nSigIgn:")))
-		ign = strtoull(l + 8, NULL, 16);
-	if ((l = strstr(buf, "\nSigCgt:")))
-		cgt = strtoull(l + 8, NULL, 16);
-	return !((cgt | ign) >> (sig - 1) & 1);
+	return !((st.sig_cgt | st.sig_ign) >> (sig - 1) & 1);
 }
 
 static void uvs__emit(struct uvs_pt *p)

@@ -166,26 +166,11 @@ uvs__pm_refuse(struct uvs_syms *s, enum uvs__pm_why why, const char *fmt, ...)
  * names its perf map; 0 where /proc does not say (Linux < 4.1). */
 static pid_t uvs__nspid(pid_t pid)
 {
-	char path[64], *line = NULL, *p, *e;
-	size_t cap = 0;
-	pid_t ns = 0;
-	long v;
-	FILE *f;
+	struct uvs_proc_status st;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (uvs_proc_status(pid, 0, &st) || !(st.have & UVS_ST_NSPID))
 		return 0;
-	while (getline(&line, &cap, f) > 0) {
-		if (strncmp(line, "NSpid:", 6))
-			continue;
-		for (p = line + 6; (v = strtol(p, &e, 10)) > 0 && e != p; p = e)
-			ns = v;
-		break;
-	}
-	free(line);
-	fclose(f);
-	return ns;
+	return st.nspid;
 }
 
 /* Whether it has anonymous code (JIT) that a perf map would name. */

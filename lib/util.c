@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -159,4 +161,118 @@ bool uvs_signal_fatal_by_default(int sig)
 		return false;
 	}
 	return sig > 0 && sig < 65;
+}
+
+/* One "Key:\tvalue" line of status, bounded: the value's text copied
+ * out, NUL-terminated, or NULL when the line is not key's. */
+static const char *uvs__st_val(const char *line, size_t n, const char *key,
+			       char *out, size_t size)
+{
+	size_t k = strlen(key);
+
+	if (n <= k || memcmp(line, key, k) || line[k] != ':')
+		return NULL;
+	line += k + 1;
+	n -= k + 1;
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, line, n);
+	out[n] = '\0';
+	return out;
+}
+
+static bool uvs__st_num(const char *s, int base, unsigned long long max,
+			unsigned long long *v)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (!(base == 16 ? isxdigit((unsigned char)*s)
+			 : isdigit((unsigned char)*s)))
+		return false;
+	errno = 0;
+	*v = strtoull(s, &e, base);
+	return !errno && e != s && *v <= max;
+}
+
+int uvs_status__parse(const char *buf, size_t len, struct uvs_proc_status *st)
+{
+	unsigned long long v, sigs[3];
+	unsigned nsig = 0;
+	const char *line = buf, *end = buf + len;
+	char val[256];
+
+	memset(st, 0, sizeof(*st));
+	while (line < end) {
+		const char *nl = memchr(line, '\n', end - line);
+		size_t n = (nl ? nl : end) - line;
+		const char *s;
+
+		if ((s = uvs__st_val(line, n, "TracerPid", val, sizeof(val))) &&
+		    uvs__st_num(s, 10, INT32_MAX, &v)) {
+			st->tracer_pid = v;
+			st->have |= UVS_ST_TRACER;
+		} else if ((s = uvs__st_val(line, n, "NSpid", val,
+					    sizeof(val)))) {
+			/* the last of the fields, each a pid */
+			char *e;
+
+			for (;;) {
+				while (*s == ' ' || *s == '\t')
+					s++;
+				if (!isdigit((unsigned char)*s))
+					break;
+				errno = 0;
+				v = strtoull(s, &e, 10);
+				if (errno || v > INT32_MAX)
+					break;
+				st->nspid = v;
+				st->have |= UVS_ST_NSPID;
+				s = e;
+			}
+		} else if ((s = uvs__st_val(line, n, "Uid", val,
+					    sizeof(val))) &&
+			   uvs__st_num(s, 10, UINT32_MAX - 1, &v)) {
+			st->uid = v;
+			st->have |= UVS_ST_UID;
+		} else if (((s = uvs__st_val(line, n, "SigBlk", val,
+					     sizeof(val))) &&
+			    uvs__st_num(s, 16, UINT64_MAX, &sigs[0]) &&
+			    (nsig |= 1)) ||
+			   ((s = uvs__st_val(line, n, "SigIgn", val,
+					     sizeof(val))) &&
+			    uvs__st_num(s, 16, UINT64_MAX, &sigs[1]) &&
+			    (nsig |= 2)) ||
+			   ((s = uvs__st_val(line, n, "SigCgt", val,
+					     sizeof(val))) &&
+			    uvs__st_num(s, 16, UINT64_MAX, &sigs[2]) &&
+			    (nsig |= 4))) {
+			/* read together below */
+		}
+		line += n + 1;
+	}
+	if (nsig == 7) {
+		st->sig_blk = sigs[0];
+		st->sig_ign = sigs[1];
+		st->sig_cgt = sigs[2];
+		st->have |= UVS_ST_SIGS;
+	}
+	return 0;
+}
+
+int uvs_proc_status(pid_t pid, pid_t tid, struct uvs_proc_status *st)
+{
+	char path[64], buf[8192];
+	int n;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid,
+			 tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	n = uvs_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n;
+	return uvs_status__parse(buf, n, st);
 }

@@ -45,6 +45,24 @@ int uvs_proc_maps(pid_t pid, uvs_map_fn fn, void *ctx);
 /* The same for text in the format of /proc/PID/maps, read from f. */
 int uvs_maps__parse(FILE *f, uvs_map_fn fn, void *ctx);
 
+/* What uvscope reads of /proc/PID/status (the one parser of it). */
+#define UVS_ST_TRACER 1u
+#define UVS_ST_NSPID 2u
+#define UVS_ST_UID 4u
+#define UVS_ST_SIGS 8u /* SigBlk, SigIgn and SigCgt all read */
+struct uvs_proc_status {
+	unsigned have;	  /* UVS_ST_* found */
+	pid_t tracer_pid; /* TracerPid: 0 when not traced */
+	pid_t nspid;	  /* the last NSpid: as its own namespace numbers it */
+	uid_t uid;	  /* the real uid */
+	uint64_t sig_blk, sig_ign, sig_cgt;
+};
+/* Parses len bytes of status text (not NUL-terminated); lines it does
+ * not know, or cannot read, are skipped. Always 0. */
+int uvs_status__parse(const char *buf, size_t len, struct uvs_proc_status *st);
+/* /proc/PID/status, or with tid /proc/PID/task/TID/status. 0 or -errno. */
+int uvs_proc_status(pid_t pid, pid_t tid, struct uvs_proc_status *st);
+
 /* ---- ELF symbols (elf.c) ---- */
 struct uvs_elf;
 struct uvs_sym {
