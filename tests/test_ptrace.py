@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from test_pool import assert_sampled_truth
+from harness import LoopTruth
 from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Skip, Target,
                      assert_episodes, assert_episodes_truth, busy_truth,
                      check, eq, kill, node_binaries, run,
@@ -129,7 +130,7 @@ def ptrace_loop_c_timer_period_not_disturbed():
                 env=dict(os.environ, LOOPFIX_LOG="1"), log=True) as t:
         doc = ploop(["-p", str(t.pid), "-d", "5"])
         t1 = time.monotonic() * 1000
-        spins = [tuple(float(x) for x in ln.split()[1:])
+        spins = [tuple(float(x) for x in ln.split()[1:3])
                  for ln in t.finish() if ln.startswith("busy ")]
     # uvscope's 5 s end where the test's window does (attach first)
     a = t1 - 5000
@@ -628,3 +629,49 @@ def ptrace_record_carries_blocked_and_pool():
     for k in ("sampled", "mean_busy_threads", "saturation", "max_queue_depth",
               "slow_io_limit"):
         eq(again["pool"][k], p[k], "pool.%s read back" % k)
+
+
+@test(timeout=60)
+def ptrace_and_ebpf_agree_with_a_fast_loop():
+    """A timer every millisecond (some 750 iterations/s, a few percent
+    busy), and a tier-B build of it: utilization from both backends
+    against the busy share the fixture timed itself (its waits, from each
+    prepare phase to the next callback): eBPF within a point of it, and
+    the ptrace interval holding it. A sample that cut a wait short would
+    add iterations (EINTR) and busy time; the fixture's iteration rate
+    must be the same whether ptrace samples it or not."""
+    for fix in ("/loopfix", "/loopfix-shared"):
+        rates = {}
+        for backend in ([], ["--backend", "ptrace"]):
+            with Target([FIX + fix, "timer", "0", "1"],
+                        env=dict(os.environ, LOOPFIX_LOG="1"),
+                        log=True) as t:
+                rc, out, err = run(["loop", "--json", "-d", "3", "-p",
+                                    str(t.pid)] + backend)
+                end = time.monotonic() * 1000
+                lines = t.finish()
+            eq(rc, 0, "uvscope loop %s (%s)" % (backend, err[-300:]))
+            doc = json.loads(out)
+            truth = LoopTruth(lines, end - doc["duration_s"] * 1000, end)
+            what = "%s %s" % (fix[1:], backend[-1] if backend else "ebpf")
+            u = doc["loop"]["utilization"]
+            if backend:
+                w = sampled(doc)["phases"]["poll_wait"]
+                lo, hi = 1 - w["share_hi"], 1 - w["share_lo"]
+                check(lo - 0.01 <= truth.busy_share <= hi + 0.01,
+                      "%s: utilization %.3f [%.3f, %.3f] does not hold the "
+                      "fixture's busy share %.3f" % (what, u, lo, hi,
+                                                     truth.busy_share))
+            else:
+                within(u, truth.busy_share - 0.01, truth.busy_share + 0.01,
+                       "%s: utilization (the fixture's busy share %.3f)"
+                       % (what, truth.busy_share))
+                within(doc["loop"]["iterations_per_s"],
+                       0.95 * truth.iterations_per_s,
+                       1.05 * truth.iterations_per_s,
+                       "%s: iterations/s (the fixture's %.1f)"
+                       % (what, truth.iterations_per_s))
+            rates[what] = truth.iterations_per_s
+        a, b = rates.values()
+        within(b, 0.9 * a, 1.1 * a, "%s: the fixture's iterations/s under "
+               "ptrace (%.1f) against under eBPF (%.1f)" % (fix, b, a))
