@@ -39,6 +39,9 @@ struct uvs_cli {
 	/* the ptrace backend (ptrace.h) */
 	bool ptrace_ok;		/* the subcommand has one */
 	bool use_ptrace;	/* chosen by uvs_cli__backend_check */
+	bool reads_only;	/* its ptrace backend only reads memory
+				 * (pool): no tracer reaps a launched child,
+				 * uvscope does */
 	/* the program traced, read at attach (uvs_cli__start, or once a
 	 * launched one has exec'd), to see it exec another */
 	struct uvs_cli_image image;

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "ptrace.h"
 
 volatile sig_atomic_t uvs_cli_stop;
 static volatile sig_atomic_t uvs__child_pid;
@@ -675,7 +676,7 @@ int uvs_cli__release(struct uvs_cli *c)
 bool uvs_cli__target_alive(struct uvs_cli *c)
 {
 	/* a traced child's statuses are the tracer's to reap */
-	if (c->child && c->use_ptrace)
+	if (c->child && c->use_ptrace && !c->reads_only)
 		return !c->child_reaped;
 	if (c->child) {
 		if (c->child_reaped)
@@ -763,6 +764,22 @@ int uvs_cli__finish(struct uvs_cli *c)
 
 	if (!c->child)
 		return 0;
+	/* the ptrace tracer may have reaped it as it let go (Ctrl-C
+	 * forwarded to the program ends it while uvscope detaches) */
+	if (!c->child_reaped &&
+	    uvs_pt__reaped(c->child, &c->child_status))
+		c->child_reaped = true;
+	/* Ctrl-C (or SIGTERM) went on to the program: it ends by it, as it
+	 * would have without uvscope, and that is its status */
+	for (i = 0; uvs_cli_stop && !c->child_reaped && i < 20; i++) {
+		pid_t w = waitpid(c->child, &c->child_status, WNOHANG);
+
+		if (w == c->child || (w < 0 && errno == ECHILD))
+			c->child_reaped = w == c->child;
+		if (w != 0)
+			break;
+		usleep(100000);
+	}
 	if (!c->child_reaped) {
 		/* -d ran out: end the program we started, politely first.
 		 * Its status is then ours to decide: a run that went as

@@ -106,6 +106,7 @@ int cmd_pool(int argc, char **argv)
 		return UVS_EXIT_ERR;
 	}
 	c.ptrace_ok = true;
+	c.reads_only = true; /* sampled from memory: nothing is traced */
 	if (uvs_cli__prepare(&c))
 		return UVS_EXIT_ERR;
 	po.sampled = c.use_ptrace;

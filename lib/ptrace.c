@@ -194,6 +194,20 @@ static void uvs__deliver(struct uvs_pt *p, const struct uvs_pt_sample *s)
 		p->also[i].fn(s, p->also[i].ctx);
 }
 
+/* The last process this tracer reaped, and how it ended: a wait status is
+ * the process's to take once, and a tracer that takes it (its detach, say)
+ * keeps it here for whoever started that process (uvs_pt__reaped). */
+static pid_t uvs__reaped_pid;
+static int uvs__reaped_status;
+
+bool uvs_pt__reaped(pid_t pid, int *status)
+{
+	if (!pid || pid != uvs__reaped_pid)
+		return false;
+	*status = uvs__reaped_status;
+	return true;
+}
+
 /* An interrupt not answered by a stop in this long is taken as lost (a
  * second one while the first is pending is harmless: one stop answers
  * both). */
@@ -390,6 +404,8 @@ static void uvs__handle(struct uvs_pt *p, pid_t tid, int status)
 			p->ended = true;
 			p->leader_reaped = true;
 			p->leader_status = status;
+			uvs__reaped_pid = tid;
+			uvs__reaped_status = status;
 		}
 		return;
 	}

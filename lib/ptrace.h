@@ -161,6 +161,9 @@ double uvs_pt__rate_hz(const struct uvs_pt *p);
 struct uvs_unwind *uvs_pt__unwinder(struct uvs_pt *p);
 /* Detaches from every thread; the target runs on as it would have. */
 void uvs_pt__close(struct uvs_pt *p);
+/* Whether a tracer of this process reaped pid (a launched program that
+ * ended, perhaps while being detached), and its wait status. */
+bool uvs_pt__reaped(pid_t pid, int *status);
 
 /* ---- loop by sampling (loop_ptrace.c) ---- */
 struct uvs_ploop_opts {

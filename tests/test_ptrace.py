@@ -675,3 +675,32 @@ def ptrace_and_ebpf_agree_with_a_fast_loop():
         a, b = rates.values()
         within(b, 0.9 * a, 1.1 * a, "%s: the fixture's iterations/s under "
                "ptrace (%.1f) against under eBPF (%.1f)" % (fix, b, a))
+
+
+@test(timeout=40)
+def ptrace_launched_program_ends_and_gives_its_status():
+    """pool --backend ptrace reads memory and traces nothing, so no tracer
+    reaps a launched program: uvscope must (it waited for ever). And
+    Ctrl-C under ptrace goes on to the program, which ends by it: its
+    status is the program's (the tracer reaped it while detaching and
+    uvscope said 0), for every subcommand with a ptrace backend."""
+    t0 = time.monotonic()
+    rc, out, err = run(["pool", "--backend", "ptrace", "--",
+                        FIX + "/loopfix", "exit", "3", "300"], timeout=20)
+    eq(rc, 3, "pool's exit status: the program's (%s)" % err[-200:])
+    check(time.monotonic() - t0 < 5, "pool took %.1f s to see the program "
+          "end" % (time.monotonic() - t0))
+    for cmd in (["loop"], ["blocked"], ["record", "-o", os.devnull]):
+        p = subprocess.Popen([UVSCOPE] + cmd + ["--backend", "ptrace", "--",
+                             FIX + "/loopfix", "timer", "30", "100"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.5)
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=15)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        eq(p.returncode, 128 + signal.SIGINT, "%s: exit status after Ctrl-C "
+           "(the program's, ended by the SIGINT passed on) %s"
+           % (cmd[0], err.decode()[-200:]))
