@@ -69,12 +69,12 @@ $(OUTPUT)/asan/%.o: %.c $(wildcard lib/*.h cli/*.h bpf/*.h) $(SKELS) | $(OUTPUT)
 
 uvscope: $(OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $^ $(LIBS) -o $@.tmp && mv -f $@.tmp $@
 
 # The same program built with AddressSanitizer and UBSan, for the tests.
 $(OUTPUT)/uvscope-asan: $(ASAN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(SAN) $^ $(LIBS) -o $@
+	$(Q)$(CC) $(SAN) $^ $(LIBS) -o $@.tmp && mv -f $@.tmp $@
 asan: $(OUTPUT)/uvscope-asan
 
 fixtures:
