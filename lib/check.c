@@ -14,10 +14,11 @@
  * whose waits are 0, 10, 20 and 30 ms sits on the edge between 10 and 20,
  * and a window that cuts one burst more moves it there);
  * blocked time and episodes, counted over a threshold that the durations
- * may hover at, count on the run's side only the episodes over the
- * threshold plus the --max-regression margin. The run regresses when the
- * low end of its range is above the high end of the baselines' by more
- * than the slack above.
+ * may hover at, count at the low end only the episodes over the threshold
+ * plus the --max-regression margin, and at the high end the stretches
+ * within that margin under it too. The run regresses when the low end of
+ * its range is above the high end of the baselines' by more than the
+ * slack above.
  */
 #include <errno.h>
 #include <math.h>
@@ -27,11 +28,13 @@
 
 #define UVS_MIN_P50 5
 #define UVS_MIN_P99 50
-/* Each side's rank moved by 2 standard errors: for two runs of the same
- * size their difference is then 2 sqrt(2) = 2.83 standard errors, which
- * chance exceeds 0.23% of the time, so that a check of some ten rows
- * that can fail cries wolf about 2% of the time from sampling alone. */
-#define UVS_RANK_Z 2.0
+/* Each side's rank moved by 1.6 standard errors: for two runs of the same
+ * size their difference is then 1.6 sqrt(2) = 2.26 standard errors, which
+ * chance exceeds about 1% of the time, where no slack covers it (few
+ * samples, a gap between two modes, a long tail). At 2 standard errors,
+ * 16 queue waits of four 60 ms items a burst did not regress against
+ * 20 ms ones one time in four. */
+#define UVS_RANK_Z 1.6
 
 /* One side of a row: its value, and the least and most it may be. */
 struct uvs__side {
@@ -124,8 +127,8 @@ static int uvs__row(struct uvs_check *c, const char *name, const char *unit,
 /* The q quantile of h, and the least and most it may be: read at the ends
  * of the Wilson interval of the rank q of n at UVS_RANK_Z, which unlike
  * q +- z sqrt(q(1-q)/n) stays wide near the tail: of 100 samples the p50
- * lies between the 41st and the 60th; of 60 the p99 is the largest, and
- * its low end the fifth largest: a few slow samples are not a
+ * lies between the 43rd and the 58th; of 60 the p99 is the largest, and
+ * its low end the fourth largest: a few slow samples are not a
  * regression. */
 static struct uvs__side uvs__quantile(const struct uvs_hist *h, double q,
 				      double scale)
@@ -248,33 +251,68 @@ static void uvs__over(const struct uvs_blocked_report *b, double cut_ns,
 	}
 }
 
+/* The loop's phases (but poll, whose time is mostly its wait) that lasted
+ * from lo_ns up to the threshold: busy stretches just under it, which the
+ * blocked section does not list. By the buckets, generously: a bucket
+ * that starts in the band counts in full, at its upper end (one that
+ * reaches over the threshold may also be an episode: counted twice, on
+ * the side where that only makes a regression harder to call). */
+static void uvs__under(const struct uvs_report *r, double lo_ns,
+		       double *n, double *ns)
+{
+	const struct uvs_hist *h;
+	double l;
+	int p, i;
+
+	*n = *ns = 0;
+	if (!r->has_loop || !r->loop.phases_known)
+		return;
+	for (p = 0; p < 7; p++) {
+		if (p == 4)
+			continue;
+		h = &r->loop.phase[p].ns;
+		for (i = 0; h->count && i < UVS_HIST_NB; i++) {
+			l = uvs_hist__lower(i);
+			if (!h->b[i] || l < lo_ns ||
+			    l >= r->blocked.threshold_ns)
+				continue;
+			*n += h->b[i];
+			*ns += h->b[i] * fmin((double)uvs_hist__upper(i),
+					      h->max);
+		}
+	}
+}
+
 /* Blocked time per second and episodes per minute of one report, as
- * ranges: the high end counts every episode recorded (all over the
- * threshold); the low end only those over the threshold plus the margin,
- * and of those not the longest. Durations that hover at the threshold
- * make an episode of a stretch one time and not the next, and a window
- * catches one episode more or fewer by chance: neither is a regression.
- * An episode of 25 ms against a threshold of 20 counts at the low end
- * with a margin of 10%, and a run with ten of them regresses against a
- * baseline whose stretches stayed under 20. */
+ * ranges, with the threshold's margin (--max-regression) on either side
+ * of it: the high end counts every episode recorded and the stretches of
+ * the loop's phases within the margin under the threshold; the low end
+ * only the episodes over the threshold plus the margin, and of those not
+ * the longest. A stretch that hovers at the threshold is an episode one
+ * time and not the next, and a window catches one episode more or fewer
+ * by chance: neither is a regression. Stretches of 15 ms that became
+ * 25 ms, against a threshold of 20 and a margin of 10%, are. */
 static void uvs__blocked_sides(const struct uvs_report *r, double margin,
 			       struct uvs__side *ms, struct uvs__side *ep)
 {
 	const struct uvs_blocked_report *b = &r->blocked;
-	double d = r->duration_s > 0 ? r->duration_s : 1, n, ns;
+	double d = r->duration_s > 0 ? r->duration_s : 1, n, ns, un, uns;
 
 	uvs__over(b, b->threshold_ns * (1 + margin), &n, &ns);
 	if (n > 0) {
 		n -= 1;
 		ns = fmax(0, ns - b->duration_ns.max);
 	}
+	uvs__under(r, b->threshold_ns * (1 - margin), &un, &uns);
 	/* a rate over the run: always compared */
 	*ms = (struct uvs__side){ .v = b->blocked_ns / 1e6 / d,
-				  .lo = ns / 1e6 / d, .n = UVS_MIN_P50 };
-	ms->hi = ms->v;
+				  .lo = ns / 1e6 / d,
+				  .hi = (b->blocked_ns + uns) / 1e6 / d,
+				  .n = UVS_MIN_P50 };
 	*ep = (struct uvs__side){ .v = b->count * 60.0 / d,
-				  .lo = n * 60.0 / d, .n = UVS_MIN_P50 };
-	ep->hi = ep->v;
+				  .lo = n * 60.0 / d,
+				  .hi = (b->count + un) * 60.0 / d,
+				  .n = UVS_MIN_P50 };
 }
 
 /* Blocked time per second, episodes per minute, episode durations. */
