@@ -54,6 +54,30 @@ static int uvs__rd32(struct uvs__why *w, uint64_t a, uint32_t *v)
 	return uvs_mem_read(w->pid, a, v, 4);
 }
 
+/* A member of the struct at a, where the profile puts it: 0, or -1 (and
+ * *v zeroed) when the profile lacks it or the target's memory does not
+ * read; a missing offset is never read as -1 bytes before the struct. */
+static int uvs__fld(struct uvs__why *w, uint64_t a, const char *type,
+		    const char *field, void *v, size_t n)
+{
+	long off = uvs_layout__off(w->ly, type, field);
+
+	if (off >= 0 && a && !uvs_mem_read(w->pid, a + off, v, n))
+		return 0;
+	memset(v, 0, n);
+	return -1;
+}
+
+/* The request whose work_req is at wk; 0 when the profile lacks it (the
+ * reads from 0 that follow fail and leave their values empty). */
+static uint64_t uvs__container(struct uvs__why *w, uint64_t wk,
+			       const char *type)
+{
+	long off = uvs_layout__off(w->ly, type, "work_req");
+
+	return off >= 0 && wk > (uint64_t)off ? wk - off : 0;
+}
+
 static void uvs__cstr(struct uvs__why *w, uint64_t a, char *buf, size_t len)
 {
 	size_t i;
@@ -240,12 +264,12 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		struct timespec ts;
 		int64_t now, due;
 
-		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "timeout"),
-			  &timeout);
-		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "repeat"),
-			  &repeat);
-		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_timer_t", "timer_cb"),
-			  &cb);
+		if (uvs__fld(w, h, "uv_timer_t", "timeout", &timeout, 8) ||
+		    uvs__fld(w, h, "uv_timer_t", "repeat", &repeat, 8)) {
+			snprintf(o->detail, sizeof(o->detail), "(unreadable)");
+			break;
+		}
+		uvs__fld(w, h, "uv_timer_t", "timer_cb", &cb, 8);
 		/* loop->time is CLOCK_MONOTONIC_COARSE in ms */
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 		now = ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -267,8 +291,10 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		break;
 	}
 	case 16: /* signal */
-		uvs__rd32(w, h + uvs_layout__off(w->ly, "uv_signal_t", "signum"),
-			  &u);
+		if (uvs__fld(w, h, "uv_signal_t", "signum", &u, 4)) {
+			snprintf(o->detail, sizeof(o->detail), "(unreadable)");
+			break;
+		}
 		o->signum = u;
 		if (u && sigabbrev_np(u))
 			snprintf(o->detail, sizeof(o->detail), "SIG%s",
@@ -280,8 +306,10 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		char path[64], cmd[256];
 		int n, i;
 
-		uvs__rd32(w, h + uvs_layout__off(w->ly, "uv_process_t", "pid"),
-			  &u);
+		if (uvs__fld(w, h, "uv_process_t", "pid", &u, 4)) {
+			snprintf(o->detail, sizeof(o->detail), "(unreadable)");
+			break;
+		}
 		o->child_pid = u;
 		snprintf(path, sizeof(path), "/proc/%u/cmdline", u);
 		n = uvs_read_file(path, cmd, sizeof(cmd));
@@ -293,8 +321,7 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 		break;
 	}
 	case 3: /* fs_event */
-		uvs__rd64(w, h + uvs_layout__off(w->ly, "uv_fs_event_t", "path"),
-			  &v);
+		uvs__fld(w, h, "uv_fs_event_t", "path", &v, 8);
 		uvs__cstr(w, v, tmp, sizeof(tmp));
 		snprintf(o->detail, sizeof(o->detail), "watching %s",
 			 tmp[0] ? tmp : "(path unreadable)");
@@ -336,8 +363,7 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 			[9] = { "uv_prepare_t", "prepare_cb" },
 		};
 
-		uvs__rd64(w, h + uvs_layout__off(w->ly, t[type][0], t[type][1]),
-			  &cb);
+		uvs__fld(w, h, t[type][0], t[type][1], &cb, 8);
 		break;
 	}
 	}
@@ -579,11 +605,9 @@ static void uvs__queued_work(struct uvs__why *w, const struct uvs_target *t,
 				uint32_t ft = 0;
 				const char *fname;
 
-				req = wk - uvs_layout__off(w->ly, "uv_fs_t", "work_req");
-				uvs__rd32(w, req + uvs_layout__off(w->ly, "uv_fs_t",
-								   "fs_type"), &ft);
-				uvs__rd64(w, req + uvs_layout__off(w->ly, "uv_fs_t",
-								   "path"), &p);
+				req = uvs__container(w, wk, "uv_fs_t");
+				uvs__fld(w, req, "uv_fs_t", "fs_type", &ft, 4);
+				uvs__fld(w, req, "uv_fs_t", "path", &p, 8);
 				uvs__cstr(w, p, tmp, sizeof(tmp));
 				fname = uvs_layout__enum_name(w->ly, "uv_fs_type",
 							      (int32_t)ft);
@@ -592,17 +616,13 @@ static void uvs__queued_work(struct uvs__why *w, const struct uvs_target *t,
 				for (; *d && *d != ' '; d++)
 					*d = *d >= 'A' && *d <= 'Z' ? *d + 32 : *d;
 			} else if (k == 1) {
-				req = wk - uvs_layout__off(w->ly, "uv_getaddrinfo_t",
-							   "work_req");
-				uvs__rd64(w, req + uvs_layout__off(w->ly,
-					  "uv_getaddrinfo_t", "hostname"), &p);
+				req = uvs__container(w, wk, "uv_getaddrinfo_t");
+				uvs__fld(w, req, "uv_getaddrinfo_t", "hostname", &p, 8);
 				uvs__cstr(w, p, tmp, sizeof(tmp));
 				snprintf(d, 256, "%s", tmp);
 			} else if (k == 3) {
-				req = wk - uvs_layout__off(w->ly, "uv_work_t",
-							   "work_req");
-				uvs__rd64(w, req + uvs_layout__off(w->ly, "uv_work_t",
-								   "work_cb"), &p);
+				req = uvs__container(w, wk, "uv_work_t");
+				uvs__fld(w, req, "uv_work_t", "work_cb", &p, 8);
 				uvs__cb_name(w, p, d, 256);
 			} else if (k == 5) {
 				uvs__cb_name(w, fn, d, 256);

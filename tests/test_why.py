@@ -212,3 +212,34 @@ def why_bad_targets():
     one_line_error(rc, err, "no such pid")
     rc, out, err = run(["why", "--", "true"])
     one_line_error(rc, err, "launch")
+
+
+@test(timeout=30)
+def why_profile_without_a_member_reads_nothing_for_it():
+    """A profile that lacks a member why uses to describe a handle (a
+    timer's timeout, a process's pid): that handle is described as
+    unreadable, never from the bytes before it (offset -1 was added to
+    the handle's address and read)."""
+    prof = tempfile.mkdtemp()
+    tmp = tempfile.mkdtemp()
+    try:
+        shutil.copytree(os.path.join(ROOT, "profiles", "libuv"),
+                        os.path.join(prof, "libuv"))
+        path = os.path.join(prof, "libuv", "1.44.2.json")
+        with open(path) as f:
+            p = json.load(f)
+        del p["structs"]["uv_timer_t"]["fields"]["timeout"]
+        del p["structs"]["uv_process_t"]["fields"]["pid"]
+        with open(path, "w") as f:
+            json.dump(p, f)
+        with Target([FIX + "/loopfix", "keepers", tmp]) as t:
+            w = why(t.pid, binary=UVSCOPE_ASAN,
+                    env=dict(os.environ, UVSCOPE_PROFILES=prof))
+        for h in find(w["keepers"], "timer") + find(w["keepers"], "process"):
+            eq(h["detail"], "(unreadable)", "%s handle described from a "
+               "missing member" % h["type"])
+        eq(len(find(w["keepers"], "timer")), 1, "the timer is still listed")
+        check(find(w["keepers"], "tcp"), "the other keepers still read")
+    finally:
+        shutil.rmtree(prof)
+        shutil.rmtree(tmp)
