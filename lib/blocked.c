@@ -631,11 +631,6 @@ static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
 	return b->acc;
 }
 
-static bool uvs__epoll_nr(long nr)
-{
-	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait ||
-	       nr == SYS_epoll_pwait2;
-}
 
 /* A run of busy samples ends at the sample at now (idle, or in the next
  * iteration): an episode if it lasted the threshold. */
@@ -696,9 +691,9 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 
 	/* a launched program's loop is set up between two polls: look for
 	 * its epoll fd as soon as a sample waits in one */
-	if (b->epfd < 0 && uvs__epoll_nr(s->syscall))
+	if (b->epfd < 0 && uvs_pt__is_epoll_wait(s->syscall))
 		uvs__find_epfd(b);
-	idle = s->in_wait || (uvs__epoll_nr(s->syscall) && b->epfd >= 0 &&
+	idle = s->in_wait || (uvs_pt__is_epoll_wait(s->syscall) && b->epfd >= 0 &&
 			      s->arg0 == b->epfd);
 
 	if (!uvs__acc(b))

@@ -593,7 +593,7 @@ void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd)
 	p->wait_fd = fd;
 }
 
-static bool uvs__epoll_nr(long nr)
+bool uvs_pt__is_epoll_wait(long nr)
 {
 	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait
 #ifdef SYS_epoll_pwait2
@@ -617,7 +617,7 @@ static bool uvs__peek(struct uvs_pt *p, struct uvs__thr *t)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", p->pid,
 		 t->tid);
 	if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
-	    sscanf(buf, "%ld %lx", &nr, &fd) != 2 || !uvs__epoll_nr(nr) ||
+	    sscanf(buf, "%ld %lx", &nr, &fd) != 2 || !uvs_pt__is_epoll_wait(nr) ||
 	    fd != p->wait_fd)
 		return false;
 	s->ts_ns = uvs_now_ns();

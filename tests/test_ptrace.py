@@ -704,3 +704,43 @@ def ptrace_launched_program_ends_and_gives_its_status():
         eq(p.returncode, 128 + signal.SIGINT, "%s: exit status after Ctrl-C "
            "(the program's, ended by the SIGINT passed on) %s"
            % (cmd[0], err.decode()[-200:]))
+
+
+@test(timeout=40)
+def ptrace_tierb_luv_waits_not_cut_short():
+    """luv on luajit: a stripped libuv, loaded with dlopen. With no phase
+    to tell its waits apart, every sample stopped the loop thread, in its
+    epoll wait too: each stop ended the wait with EINTR and libuv, whose
+    clock is in milliseconds, waited up to one less (the program's 4 ms
+    spin every 50 ms came every 51 ms where it comes every 54: its timer
+    is re-armed from the time before the callback). The loop thread seen
+    blocked in epoll names the fd, and waits are sampled without a stop:
+    the period is never shorter than 54 ms (a loaded machine may only
+    make it longer), and the utilization interval holds the busy share
+    the program timed."""
+    if not shutil.which("luajit"):
+        raise Skip("luajit is not installed (make deps installs it)")
+    with Target([shutil.which("luajit"), JSFIX + "/loop.lua", "timer", "4",
+                 "50"], log=True) as t:
+        doc = ploop(["-p", str(t.pid), "-d", "3"])
+        end = time.monotonic() * 1000
+        lines = t.finish()
+    traced = LoopTruth(lines, end - doc["duration_s"] * 1000, end)
+    starts = sorted(float(ln.split()[1]) for ln in lines
+                    if ln.startswith("busy ") and
+                    end - doc["duration_s"] * 1000 <= float(ln.split()[1]))
+    periods = sorted(b - a for a, b in zip(starts, starts[1:]))
+    check(len(periods) >= 20, "the program spun %d times in 3 s"
+          % len(starts))
+    check(periods[len(periods) // 2] >= 53.5, "median period %.1f ms under "
+          "ptrace, shorter than 4 + 50: waits were cut short"
+          % periods[len(periods) // 2])
+    s = sampled(doc)
+    check(s["without_stop"] >= 0.7 * s["phases"]["poll_wait"]["samples"],
+          "waits sampled without a stop: %d of %d"
+          % (s["without_stop"], s["phases"]["poll_wait"]["samples"]))
+    w = s["phases"]["poll_wait"]
+    lo, hi = 1 - w["share_hi"], 1 - w["share_lo"]
+    check(lo - 0.01 <= traced.busy_share <= hi + 0.01,
+          "utilization [%.3f, %.3f] does not hold the program's busy share "
+          "%.3f" % (lo, hi, traced.busy_share))
