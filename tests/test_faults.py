@@ -594,18 +594,19 @@ def race_one(cmd, be, kind, rng, binary, clear=False):
         shutil.rmtree(outdir, ignore_errors=True)
 
 
-@test(timeout=300)
+@test(timeout=240 + 6 * TRIALS)
 def faults_target_exits_or_execs_during_attach():
     """Every subcommand on both backends, against targets that exit (code
     3), exec from their loop thread, or exec from another thread, up to
     0.2 s before uvscope starts and up to 0.4 s after (in its attach, or
     just after): each run ends with its report or with one line (status
     2), within bounds, and the ASan build finds nothing; a target that
-    lives on (an exec) is left untraced and unprobed."""
+    lives on (an exec) is left untraced and unprobed. Four races for each
+    (UVSCOPE_FAULT_TRIALS / 5: more with make fuzz)."""
     jobs = []
     for c, b in COMBOS:
         rng = random.Random("%d/race/%s/%s" % (SEED, c, b))
-        for kind in ("exit", "exec", "texec", "exit"):
+        for kind in ("exit", "exec", "texec", "exit") * max(1, TRIALS // 20):
             jobs.append(lambda c=c, b=b, k=kind, r=rng:
                         race_one(c, b, k, r, UVSCOPE_ASAN))
     run_parallel(jobs, 4)
