@@ -16,7 +16,7 @@
  * blocked time and episodes, counted over a threshold that the durations
  * may hover at, count at the low end only the episodes over the threshold
  * plus the --max-regression margin, and at the high end the stretches
- * within that margin under it too. The run regresses when the low end of
+ * within that margin under it too (from the loop's phases). The run regresses when the low end of
  * its range is above the high end of the baselines' by more than the
  * slack above.
  */
@@ -252,16 +252,16 @@ static void uvs__over(const struct uvs_blocked_report *b, double cut_ns,
 }
 
 /* The loop's phases (but poll, whose time is mostly its wait) that lasted
- * from lo_ns up to the threshold: busy stretches just under it, which the
- * blocked section does not list. By the buckets, generously: a bucket
- * that starts in the band counts in full, at its upper end (one that
- * reaches over the threshold may also be an episode: counted twice, on
- * the side where that only makes a regression harder to call). */
-static void uvs__under(const struct uvs_report *r, double lo_ns,
-		       double *n, double *ns)
+ * at least lo_ns, from their buckets: a bucket that reaches past lo_ns
+ * counts in full, at its upper end. Each lies in a busy stretch at least
+ * as long, and two of them in one stretch make it an episode anyway: as
+ * many stretches lasted lo_ns, and at least that long, and the blocked
+ * section, which lists only those over the threshold, does not say so
+ * of those just under it. */
+static void uvs__phases_over(const struct uvs_report *r, double lo_ns,
+			     double *n, double *ns)
 {
 	const struct uvs_hist *h;
-	double l;
 	int p, i;
 
 	*n = *ns = 0;
@@ -272,9 +272,7 @@ static void uvs__under(const struct uvs_report *r, double lo_ns,
 			continue;
 		h = &r->loop.phase[p].ns;
 		for (i = 0; h->count && i < UVS_HIST_NB; i++) {
-			l = uvs_hist__lower(i);
-			if (!h->b[i] || l < lo_ns ||
-			    l >= r->blocked.threshold_ns)
+			if (!h->b[i] || uvs_hist__upper(i) <= lo_ns)
 				continue;
 			*n += h->b[i];
 			*ns += h->b[i] * fmin((double)uvs_hist__upper(i),
@@ -285,10 +283,10 @@ static void uvs__under(const struct uvs_report *r, double lo_ns,
 
 /* Blocked time per second and episodes per minute of one report, as
  * ranges, with the threshold's margin (--max-regression) on either side
- * of it: the high end counts every episode recorded and the stretches of
- * the loop's phases within the margin under the threshold; the low end
- * only the episodes over the threshold plus the margin, and of those not
- * the longest. A stretch that hovers at the threshold is an episode one
+ * of it: the high end counts every episode recorded or, where they say
+ * more, the loop's phases that lasted the threshold less the margin; the
+ * low end only the episodes over the threshold plus the margin, and of
+ * those not the longest. A stretch that hovers at the threshold is an episode one
  * time and not the next, and a window catches one episode more or fewer
  * by chance: neither is a regression. Stretches of 15 ms that became
  * 25 ms, against a threshold of 20 and a margin of 10%, are. */
@@ -296,22 +294,22 @@ static void uvs__blocked_sides(const struct uvs_report *r, double margin,
 			       struct uvs__side *ms, struct uvs__side *ep)
 {
 	const struct uvs_blocked_report *b = &r->blocked;
-	double d = r->duration_s > 0 ? r->duration_s : 1, n, ns, un, uns;
+	double d = r->duration_s > 0 ? r->duration_s : 1, n, ns, pn, pns;
 
 	uvs__over(b, b->threshold_ns * (1 + margin), &n, &ns);
 	if (n > 0) {
 		n -= 1;
 		ns = fmax(0, ns - b->duration_ns.max);
 	}
-	uvs__under(r, b->threshold_ns * (1 - margin), &un, &uns);
+	uvs__phases_over(r, b->threshold_ns * (1 - margin), &pn, &pns);
 	/* a rate over the run: always compared */
 	*ms = (struct uvs__side){ .v = b->blocked_ns / 1e6 / d,
 				  .lo = ns / 1e6 / d,
-				  .hi = (b->blocked_ns + uns) / 1e6 / d,
+				  .hi = fmax(b->blocked_ns, pns) / 1e6 / d,
 				  .n = UVS_MIN_P50 };
 	*ep = (struct uvs__side){ .v = b->count * 60.0 / d,
 				  .lo = n * 60.0 / d,
-				  .hi = (b->count + un) * 60.0 / d,
+				  .hi = fmax(b->count, pn) * 60.0 / d,
 				  .n = UVS_MIN_P50 };
 }
 
