@@ -739,6 +739,7 @@ struct uvs_report *uvs_cli__new_report(const struct uvs_cli *c,
 	*t0 = uvs_now_ns();
 	uvs_report__init(r, command, c->target, backend);
 	r->attach_ms = (*t0 - uvs_cli_t0) / 1e6;
+	r->start_monotonic_s = *t0 / 1e9;
 	uvs_debug("attached in %.1f ms", r->attach_ms);
 	return r;
 }

@@ -918,6 +918,15 @@ int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
 	uvs_stacks__free(r->blocked.stacks);
 	memcpy(&r->blocked, a, sizeof(*a));
 	r->has_blocked = true;
+	/* episodes' starts from the report's start, not this source's
+	 * opening: one clock for every source of a report */
+	if (r->start_monotonic_s > 0) {
+		double shift = b->t0 / 1e6 - r->start_monotonic_s * 1e3;
+		int i;
+
+		for (i = 0; i < r->blocked.nepisodes; i++)
+			r->blocked.episodes[i].start_ms += shift;
+	}
 	if (b->skel) {
 		r->lost_events += b->skel->bss->lost - b->lost_seen;
 		b->lost_seen = b->skel->bss->lost;

@@ -1016,6 +1016,9 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 		"uvscope_version", UVS_VERSION));
 	json_object_set_new(o, "duration_s", json_real(r->duration_s));
 	json_object_set_new(o, "interval_start_s", json_real(r->interval_start_s));
+	if (r->start_monotonic_s > 0)
+		json_object_set_new(o, "start_monotonic_s",
+				    json_real(r->start_monotonic_s));
 	json_object_set_new(o, "lost_events", json_integer(r->lost_events));
 	json_object_set_new(o, "target_exited", json_boolean(r->target_exited));
 	if (r->has_loop)

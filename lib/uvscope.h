@@ -529,6 +529,10 @@ struct uvs_report {
 	uint64_t lost_events;
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
+	/* CLOCK_MONOTONIC when tracing began (s; 0: not said): lines the
+	 * report's times up with this machine's other monotonic clocks (a
+	 * program's own, perf's, the kernel's) */
+	double start_monotonic_s;
 	struct uvs_loop_report loop;
 	bool has_loop, has_exit, has_why, has_pool, has_blocked;
 	struct uvs_pool_report pool;
