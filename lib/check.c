@@ -252,12 +252,11 @@ static void uvs__over(const struct uvs_blocked_report *b, double cut_ns,
 }
 
 /* The loop's phases (but poll, whose time is mostly its wait) that lasted
- * at least lo_ns, from their buckets: a bucket that reaches past lo_ns
- * counts in full, at its upper end. Each lies in a busy stretch at least
- * as long, and two of them in one stretch make it an episode anyway: as
- * many stretches lasted lo_ns, and at least that long, and the blocked
- * section, which lists only those over the threshold, does not say so
- * of those just under it. */
+ * at least lo_ns: how many and how long in all, from their buckets (one
+ * that reaches past lo_ns counts in full, at its upper end). Each lies in
+ * a busy stretch at least as long, so at least as many stretches lasted
+ * lo_ns: this sees the stretches just under the threshold, which the
+ * blocked section does not list. */
 static void uvs__phases_over(const struct uvs_report *r, double lo_ns,
 			     double *n, double *ns)
 {
@@ -286,10 +285,11 @@ static void uvs__phases_over(const struct uvs_report *r, double lo_ns,
  * of it: the high end counts every episode recorded or, where they say
  * more, the loop's phases that lasted the threshold less the margin; the
  * low end only the episodes over the threshold plus the margin, and of
- * those not the longest. A stretch that hovers at the threshold is an episode one
- * time and not the next, and a window catches one episode more or fewer
- * by chance: neither is a regression. Stretches of 15 ms that became
- * 25 ms, against a threshold of 20 and a margin of 10%, are. */
+ * those not the longest. A stretch that hovers at the threshold is an
+ * episode one time and not the next, and a window catches one episode
+ * more or fewer by chance: neither is a regression. Stretches of 15 ms
+ * that became 25 ms, against a threshold of 20 and a margin of 10%,
+ * are. */
 static void uvs__blocked_sides(const struct uvs_report *r, double margin,
 			       struct uvs__side *ms, struct uvs__side *ep)
 {
