@@ -12,13 +12,13 @@
  * sits on an edge that chance moves it across: a quantile of n samples is
  * read at the ends of the interval its rank may be in (the p50 of a queue
  * whose waits are 0, 10, 20 and 30 ms sits on the edge between 10 and 20,
- * and a window that cuts one burst more moves it there);
- * blocked time and episodes, counted over a threshold that the durations
- * may hover at, count at the low end only the episodes over the threshold
- * plus the --max-regression margin, and at the high end the stretches
- * within that margin under it too (from the loop's phases). The run regresses when the low end of
- * its range is above the high end of the baselines' by more than the
- * slack above.
+ * and a window that cuts one burst more moves it there); blocked time and
+ * episodes, counted over a threshold that the durations may hover at,
+ * count at the low end only the episodes over the threshold plus the
+ * --max-regression margin, and at the high end the stretches within that
+ * margin under it too (from the loop's phases). The run regresses when
+ * the low end of its range is above the high end of the baselines' by
+ * more than the slack above.
  */
 #include <errno.h>
 #include <math.h>
