@@ -155,7 +155,7 @@ int uvs_cli__parse(struct uvs_cli *c, int argc, char **argv, const char *cmd,
 /* Signals, libbpf's log, backend choice, and the target. */
 int uvs_cli__prepare(struct uvs_cli *c);
 /* The one line for a backend that failed to attach. */
-void uvs_cli__attach_failed(const struct uvs_cli *c);
+void uvs_cli__attach_failed(struct uvs_cli *c);
 /* libbpf's messages: silent unless -v (debug ones with -vv). */
 void uvs_cli__libbpf_log(void);
 

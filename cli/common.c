@@ -893,13 +893,20 @@ static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
 	return tracer;
 }
 
-void uvs_cli__attach_failed(const struct uvs_cli *c)
+void uvs_cli__attach_failed(struct uvs_cli *c)
 {
 	char comm[64];
 	pid_t tracer;
 
 	if (!c->cmd && !uvs_target__alive(c->target)) {
 		uvs_error("pid %d exited during attach", c->pid);
+		return;
+	}
+	/* probes placed in the old program, or ptrace refused by the exec:
+	 * either way, say what happened, not what it broke */
+	if (!c->cmd && uvs_cli__execd(c)) {
+		uvs_error("pid %d exec'd %s during attach; nothing was traced",
+			  c->pid, c->exec_path);
 		return;
 	}
 	/* ptrace refused: one tracer to a thread, so name the one there */

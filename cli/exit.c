@@ -187,6 +187,19 @@ int cmd_exit(int argc, char **argv)
 		}
 		if (!uvs_cli__target_alive(&c)) {
 			ended = true;
+			/* an exec from a thread other than the leader shows
+			 * the leader a zombie for a moment: the exec's own
+			 * event tells it from an end */
+			uvs_exit__poll(x, 50);
+			if (uvs_exit__execd(x))
+				uvs_cli__execd(&c);
+			break;
+		}
+		/* an exec ends the program watched: the same line as the
+		 * other subcommands' (its report says it too) */
+		if (uvs_exit__execd(x)) {
+			ended = true;
+			uvs_cli__execd(&c);
 			break;
 		}
 		/* Twice a second, what keeps the main loop alive (a read of
@@ -211,12 +224,13 @@ int cmd_exit(int argc, char **argv)
 	}
 	uvs_report__init(r, "exit", c.target, uvs_tier_name(c.target->tier));
 	r->duration_s = (uvs_now_ns() - t0) / 1e9;
-	r->target_exited = ended;
+	r->target_exited = ended && !c.execd;
 	/* the kernel may still be delivering the last events */
 	if (ended)
 		uvs_exit__poll(x, 50);
+	/* after an exec the process runs on: not an end to classify */
 	uvs_exit__finish(x, c.cmd && c.child_reaped ? &c.child_status : NULL,
-			 !ended, r);
+			 !ended || c.execd, r);
 	if (r->exit.reason == UVS_EXIT_DRAINED && keeper[0]) {
 		snprintf(r->exit.last_keeper, sizeof(r->exit.last_keeper), "%s",
 			 keeper);

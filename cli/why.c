@@ -53,7 +53,8 @@ int cmd_why(int argc, char **argv)
 	err = uvs_why__snapshot(c.target, &r->why, UVS_WHY_NAMES |
 				UVS_WHY_ALL_LOOPS | UVS_WHY_REQUESTS);
 	if (err) {
-		uvs_error("%s", uvs_errmsg());
+		/* a target that ended or exec'd while being read says so */
+		uvs_cli__attach_failed(&c);
 		free(r);
 		uvs_target__close(c.target);
 		return UVS_EXIT_ERR;

@@ -303,7 +303,7 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 			snprintf(o->detail, sizeof(o->detail), "no signal set");
 		break;
 	case 10: { /* process */
-		char path[64], cmd[256];
+		char path[96], cmd[256];
 		int n, i;
 
 		if (uvs__fld(w, h, "uv_process_t", "pid", &u, 4)) {
@@ -311,7 +311,10 @@ static void uvs__describe(struct uvs__why *w, uint64_t h, int type,
 			break;
 		}
 		o->child_pid = u;
-		snprintf(path, sizeof(path), "/proc/%u/cmdline", u);
+		/* the pid is the target's namespace's: its own /proc names
+		 * it (the host's /proc, a stranger with that number) */
+		snprintf(path, sizeof(path), "/proc/%d/root/proc/%u/cmdline",
+			 w->pid, u);
 		n = uvs_read_file(path, cmd, sizeof(cmd));
 		for (i = 0; i < n - 1; i++)
 			if (!cmd[i])

@@ -617,17 +617,12 @@ def faults_attach_race_lines_say_why():
     """The line that ends an attach the target's exit or exec has cut short
     says so (or that its pid is gone, or what it now runs).
 
-    KNOWN FAILING, unclear lines (small fixes in cli/):
-    - an exec from a thread that is not the leader, during the attach:
-      eBPF loop or record say "cannot attach uprobe (entry of
-      uv__run_timers) in .../threadfix: Invalid argument", ptrace
-      "ptrace of pid N refused: it is another user's, or already traced
-      ..." (the leader is a zombie for a moment); uvs_cli__attach_failed
-      (cli/common.c) could say "pid N exec'd PATH during attach" when
-      uvs_cli__execd(c) says so;
-    - why on a target that exits as it reads: "cannot read the loop at
-      0x... in pid N" (cli/why.c prints uvs_errmsg() where
-      uvs_cli__attach_failed would say "pid N exited during attach")."""
+    Lines that were unclear: an exec from a thread that is not the leader,
+    during the attach, read as "cannot attach uprobe (entry of
+    uv__run_timers) ...: Invalid argument" (eBPF) or "ptrace ... refused:
+    another user's, or already traced" (the leader a zombie for a
+    moment); why on a target that exits as it reads, as "cannot read the
+    loop at 0x... in pid N"."""
     jobs = []
     for c, b, kind in (("loop", "ebpf", "texec"), ("record", "ebpf", "texec"),
                        ("blocked", "ptrace", "texec"), ("why", None, "exit"),
@@ -688,10 +683,8 @@ def faults_exit_exec_is_not_an_exit():
 def faults_exit_ends_at_an_exec():
     """The watch ends at the exec, as the other subcommands' traces do.
 
-    KNOWN FAILING (cli/exit.c): the eBPF watch goes on after an exec
-    until -d or Ctrl-C (its report then says exec'd, rightly): the loop of
-    cmd_exit should end when uvs_exit__execd(x) says so (as exit_ptrace's
-    ends on the tracer's end), and print the line the others print."""
+    The eBPF watch went on after an exec until -d or Ctrl-C (its report
+    then said exec'd, rightly)."""
     for be in ("ptrace", "ebpf"):
         for kind in ("exec", "texec"):
             rc, doc, err, took = exit_on_exec(be, kind)
@@ -899,11 +892,10 @@ def faults_why_names_a_child_in_its_namespace():
     """why names a child process by its command line, read in the
     target's own /proc.
 
-    KNOWN FAILING (lib/why.c:286): the child's pid, read from the
-    target's memory, is a pid of the target's namespace, and its command
-    line is read at /proc/PID/cmdline of the host's: "child pid 4:
-    (exited)", or the command of an unrelated host process that has that
-    pid. /proc/TARGET/root/proc/PID/cmdline is the target's own /proc."""
+    The child's pid, read from the target's memory, is a pid of the
+    target's namespace: read at the host's /proc/PID/cmdline it gave
+    "child pid 4: (exited)", or the command of an unrelated host process
+    with that pid."""
     with in_namespaces([LOOPFIX, "keepers", "/tmp/w"], "mkdir /tmp/w &&") as t:
         pid = ns_pid(t)
         rc, out, err = run(["why", "--json", "-p", str(pid)])
