@@ -117,11 +117,17 @@ $(OUTPUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard lib/*.h bpf/*.h)
 
 fuzz-build: $(FUZZERS)
 
+# and the fault trials, FAULT_TRIALS each (20 in make check): uvscope
+# SIGKILLed at random moments, targets that exit or exec during the attach
+FAULT_TRIALS ?= 200
 fuzz: fuzz-build
 ifneq ($(FUZZ_SECONDS),0)
 	$(Q)UVSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) UVSCOPE_FUZZ_KEEP=1 \
 		$(PYTHON) tests/run.py fuzz_
 endif
+	$(Q)$(MAKE) -s uvscope asan fixtures
+	$(Q)UVSCOPE_FAULT_TRIALS=$(FAULT_TRIALS) \
+		$(PYTHON) tests/run.py faults_sigkill faults_target_exits
 
 # The README's first command: a loop report of the bundled demo target.
 demo: deps
