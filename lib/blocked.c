@@ -924,8 +924,15 @@ int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
 		double shift = b->t0 / 1e6 - r->start_monotonic_s * 1e3;
 		int i;
 
-		for (i = 0; i < r->blocked.nepisodes; i++)
-			r->blocked.episodes[i].start_ms += shift;
+		for (i = 0; i < r->blocked.nepisodes; i++) {
+			double *at = &r->blocked.episodes[i].start_ms;
+
+			/* begun in the last moments of the attach: as
+			 * tracing began */
+			*at += shift;
+			if (*at < 0)
+				*at = 0;
+		}
 	}
 	if (b->skel) {
 		r->lost_events += b->skel->bss->lost - b->lost_seen;

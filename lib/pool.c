@@ -1501,9 +1501,15 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	/* submit times from the report's start, not this source's opening:
 	 * one clock for every source of a report */
 	if (r->start_monotonic_s > 0)
-		for (i = 0; i < (size_t)o->nslowest; i++)
-			o->slowest[i].submit_ms +=
-			    p->t0 / 1e6 - r->start_monotonic_s * 1e3;
+		for (i = 0; i < (size_t)o->nslowest; i++) {
+			double *at = &o->slowest[i].submit_ms;
+
+			*at += p->t0 / 1e6 - r->start_monotonic_s * 1e3;
+			/* submitted in the last moments of the attach:
+			 * as tracing began */
+			if (*at < 0)
+				*at = 0;
+		}
 	qsort(o->slowest, o->nslowest, sizeof(o->slowest[0]), uvs__by_total);
 	o->ntimeline = uvs_pool__timeline(p, o->timeline, UVS_POOL_TIMELINE);
 	/* afresh for the next report; tasks in flight carry over */
