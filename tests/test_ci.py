@@ -58,15 +58,17 @@ def hist_count(h, lo_ms):
     return sum(n for lo, hi, n in h["hist"]["buckets"] if lo >= lo_ms * 1e6)
 
 
-def edge_pairs(what, paths, steady):
+def edge_pairs(what, paths, steady, metric):
     """Each recording checked against the one before it, of those where the
     fixture kept to what it is known to do (steady(doc): a machine loaded
     by others holds it back for tens of ms, and that is a program that
-    changed). Returns the flagged pairs, and why it could not tell when
-    fewer than 10 pairs were left. Loop utilization has no threshold and
-    moves with the machine's load (0.02 to 0.14 for poolfix's idle loop
-    on a loaded 2-core machine: it spins in uv__async_spin while a worker
-    preempted inside uv_async_send is away): not what this is about."""
+    changed): the pairs where a row at the threshold under test
+    (metric(name)) regressed, and why it could not tell when fewer than
+    10 pairs were left. Other rows move with the machine, not with a
+    threshold: poolfix's loop is preempted by its own worker on a 2-core
+    machine (timers p50 0.07 or 3.5 ms) and spins in uv__async_spin while
+    a worker preempted inside uv_async_send is away (loop utilization
+    0.02 to 0.14)."""
     kept = [p for p in paths if steady(json.load(open(p)))]
     if len(kept) < 11:
         return [], ("%s: %d of %d recordings steady, the machine held the "
@@ -74,7 +76,7 @@ def edge_pairs(what, paths, steady):
                     % (what, len(kept), len(paths), os.getloadavg()[0]))
     flagged = []
     for b, p in zip(kept, kept[1:]):
-        rows = [r for r in regressed(b, p) if r != "loop utilization"]
+        rows = [r for r in regressed(b, p) if metric(r)]
         if rows:
             rc, out, err = run(["check", "-b", b, p])
             flagged.append("%s: %s against %s: %s\n%s"
@@ -105,7 +107,8 @@ def blocked_at_the_threshold(tmp):
           % (episodes, stretches, edge))
     return edge_pairs(
         "blocked", blk,
-        lambda d: 18 <= d["loop"]["phases"]["timers"]["p50_ms"] <= 22)
+        lambda d: 18 <= d["loop"]["phases"]["timers"]["p50_ms"] <= 22,
+        lambda m: m.startswith("blocked "))
 
 
 def pool_work(doc):
@@ -116,44 +119,43 @@ def pool_work(doc):
 
 
 def pool_at_the_thresholds(tmp):
-    """Bursts of 4 work items of 5 ms on one thread every 100 ms, recorded
+    """Bursts of 4 work items of 10 ms on one thread every 100 ms, recorded
     for 1.5 s one at a time (two poolfix workers on two cores hold each
     other's items back)."""
     env = dict(os.environ, UV_THREADPOOL_SIZE="1")
-    pool = record_many(tmp, "pool", [FIX + "/poolfix", "burst", "4", "5",
+    pool = record_many(tmp, "pool", [FIX + "/poolfix", "burst", "4", "10",
                                      "100", "100"], 21, "1.5", env=env,
                        at_once=1)
     counts = [pool_work(json.load(open(p)))["count"] for p in pool]
     check(sum(c >= 50 for c in counts) >= 15,
           "not at the p99 edge: items per recording %r" % counts)
-    # nine items in ten wait no longer than the four of their burst take
-    # (a few more are the noise check has to take), and the loop only
-    # submits and completes: its callbacks take microseconds, and it
-    # never blocks (on a loaded machine it does: it waits in sched_yield
-    # for a worker preempted inside uv_async_send, libuv's
-    # uv__async_spin)
+    # the last item of a burst waits for the three before it (30 ms):
+    # steady where the p99 (of 60: about their largest) waited at most
+    # 5 ms more. One hiccup of the worker delays the rest of its burst,
+    # so a loaded machine moves the top few waits together.
     return edge_pairs(
         "pool", pool,
-        lambda d: pool_work(d)["queue_ms"]["p90_ms"] <= 4 * 5 and
-        d["loop"]["phases"]["timers"]["p50_ms"] <= 1 and
-        d["blocked"]["count"] == 0)
+        lambda d: pool_work(d)["queue_ms"]["p99_ms"] <= 3 * 10 + 5,
+        lambda m: m.startswith("work busy_work (poolfix) queue"))
 
 
 @test(timeout=180)
 def ci_check_same_program_at_the_thresholds():
     """Recordings of the same program whose numbers sit on the edge of
-    check's thresholds are not flagged: 21 recordings of 2 s each, each
-    checked against the one before (20 pairs, fewer where the machine
+    check's thresholds are not flagged there: 21 recordings of 2 s each,
+    each checked against the one before (20 pairs, fewer where the machine
     held the fixture back), for
     - blocked: a timer callback of 20 ms every 250 ms, with the blocked
       threshold at the median of its busy stretches, so that each stretch
-      is an episode or not by chance; before the ranges 7 to 9 of some
-      20 such pairs flagged blocked ms/s and episodes/min;
-    - pool: bursts of 4 work items on one thread, 5 ms each, every
-      100 ms: queue waits 0, 5, 10, 15 ms, so the p50 sits on the edge
+      is an episode or not by chance: its blocked rows; before the
+      ranges 7 to 9 of some 20 such pairs flagged blocked ms/s and
+      episodes/min;
+    - pool: bursts of 4 work items on one thread, 10 ms each, every
+      100 ms: queue waits 0, 10, 20, 30 ms, so the p50 sits on the edge
       between two of them, and some 60 items in 1.5 s, just over the 50
-      that p99 needs (the p99 of so few is their largest); before the
-      ranges 7 of 11 such pairs flagged the queue p50 or p99."""
+      that p99 needs (the p99 of so few is their largest): its queue
+      rows; before the ranges 8 of 20 such pairs flagged the queue p50
+      or p99."""
     tmp = tempfile.mkdtemp()
     try:
         flagged, skip = blocked_at_the_threshold(tmp)
