@@ -3,6 +3,7 @@
 uvscope, and assertions that print both sides."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -404,3 +405,19 @@ class LoopTruth:
         check(xs, "the fixture logged nothing to compare with")
         xs = sorted(xs)
         return xs[len(xs) // 2]
+
+
+def in_container(argv, setup=""):
+    """The unshare(1) command line that runs argv as a container would:
+    its own pid and mount namespaces, its own /proc, a private tmpfs on
+    /tmp. The repository is bound at /mnt first (paths under it in argv
+    are rewritten), so the tmpfs hides none of its files when it lives
+    under /tmp itself, as a CI clone may."""
+    if not shutil.which("unshare"):
+        raise Skip("no unshare(1)")
+    moved = [a.replace(ROOT, "/mnt") if isinstance(a, str) else a
+             for a in argv]
+    sh = "mount --bind %s /mnt && mount -t tmpfs tmpfs /tmp && %s exec %s" % (
+        ROOT, setup, " ".join(moved))
+    return ["/usr/bin/unshare", "--pid", "--mount", "--fork", "--mount-proc",
+            "--kill-child", "sh", "-c", sh]

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from harness import (FIX, ROOT, UVSCOPE, UVSCOPE_ASAN, Fail, Skip, Target,
+from harness import (in_container, FIX, ROOT, UVSCOPE, UVSCOPE_ASAN, Fail, Skip, Target,
                      check, eq, one_line_error, run, test, wait_for, within)
 from test_ptrace import assert_untraced, tracer_pids
 from test_safety import children
@@ -96,7 +96,8 @@ _FILES = {}
 
 
 def _file_bytes(path, off, n):
-    key = (path, off, n)
+    st = os.stat(path)
+    key = (st.st_dev, st.st_ino, off, n)
     if key not in _FILES:
         with open(path, "rb") as f:
             f.seek(off)
@@ -117,11 +118,11 @@ def code_diffs(pid):
             if len(p) < 6 or "x" not in p[1] or not p[5].startswith("/"):
                 continue
             lo, hi = (int(x, 16) for x in p[0].split("-"))
-            # the very file mapped, in whatever mount namespace
+            # the very file mapped, in whatever mount namespace (its
+            # path there may name nothing, or another file, here)
             path = "/proc/%d/map_files/%s" % (pid, p[0])
             try:
-                want = _file_bytes(os.path.realpath(path), int(p[2], 16),
-                                   hi - lo)
+                want = _file_bytes(path, int(p[2], 16), hi - lo)
             except OSError:
                 continue
             mem.seek(lo)
@@ -809,12 +810,7 @@ def faults_two_uvscopes_on_one_target():
 def in_namespaces(argv, setup=""):
     """argv in new pid and mount namespaces, /proc of its own and a
     private tmpfs on /tmp, as a container has them."""
-    if not shutil.which("unshare"):
-        raise Skip("no unshare(1)")
-    sh = "mount -t tmpfs tmpfs /tmp && %s exec %s" % (
-        setup, " ".join(argv))
-    return Target(["/usr/bin/unshare", "--pid", "--mount", "--fork",
-                   "--mount-proc", "--kill-child", "sh", "-c", sh])
+    return Target(in_container(argv, setup))
 
 
 def ns_pid(t):

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (FIX, JSFIX, ROOT, UVSCOPE, UVSCOPE_ASAN, Fail, Skip,
+from harness import (in_container, FIX, JSFIX, ROOT, UVSCOPE, UVSCOPE_ASAN, Fail, Skip,
                      Target, check, eq, one_line_error, test, validate,
                      wait_for)
 
@@ -251,13 +251,9 @@ def safety_perfmap_container():
     """node --perf-basic-prof in its own pid and mount namespaces, with a
     private /tmp: its map is /tmp/perf-1.map there, read through
     /proc/PID/root; a decoy at the host's /tmp/perf-HOSTPID.map is not."""
-    if not shutil.which("unshare"):
-        raise Skip("no unshare(1)")
     d = tempfile.mkdtemp(prefix="uvs-safety-")
-    cmd = ("mount -t tmpfs tmpfs /tmp && exec %s --perf-basic-prof %s "
-           "burn 60 300" % (NODE, JSFIX + "/blocked.js"))
-    with Target(["/usr/bin/unshare", "--pid", "--mount", "--fork",
-                 "--mount-proc", "--kill-child", "sh", "-c", cmd],
+    with Target(in_container([NODE, "--perf-basic-prof",
+                              JSFIX + "/blocked.js", "burn", "60", "300"]),
                 cwd=d) as t:
         kids = children(t.pid)
         eq(len(kids), 1, "children of unshare")
