@@ -487,7 +487,11 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
 	if (a->nepisodes < UVS_BLK_EPISODES) {
 		ep = &a->episodes[a->nepisodes++];
 		memset(ep, 0, sizeof(*ep));
-		ep->start_ms = (e->ts - e->dur - b->t0) / 1e6;
+		/* signed: a run begun as the trace began (half a sample
+		 * before its first) would wrap to thousands of years */
+		ep->start_ms = (int64_t)(e->ts - e->dur - b->t0) / 1e6;
+		if (ep->start_ms < 0)
+			ep->start_ms = 0;
 		ep->duration_ms = e->dur / 1e6;
 		ep->duration_lo_ms = ep->duration_hi_ms = ep->duration_ms;
 		if (b->pt) {

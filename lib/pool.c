@@ -571,7 +571,7 @@ static void uvs__slowest(struct uvs_pool *p, const struct uvs__task *k,
 			return;
 	}
 	snprintf(s->kind, sizeof(s->kind), "%s", p->kinds[k->kind].name);
-	s->submit_ms = (k->submit - p->t0) / 1e6;
+	s->submit_ms = (int64_t)(k->submit - p->t0) / 1e6; /* signed */
 	s->queue_ms = (k->start - k->submit) / 1e6;
 	s->run_ms = (k->end - k->start) / 1e6;
 	s->done_ms = (done - k->end) / 1e6;

@@ -346,9 +346,15 @@ static void uvs__read_pool(struct uvs__rd *c, json_t *pj,
 	json_array_foreach(a, i, t) {
 		struct uvs_pool_kind *kd;
 
-		if (c->err || o->nkinds == UVS_POOL_KINDS)
+		if (c->err)
 			break;
 		snprintf(c->path + m, sizeof(c->path) - m, "[%zu]", i);
+		/* uvscope writes no more (the last collects the rest): more
+		 * is not its document, and dropping rows would hide them */
+		if (o->nkinds == UVS_POOL_KINDS) {
+			uvs__bad(c, "more task kinds than uvscope writes (48)");
+			break;
+		}
 		if (!json_is_object(t)) {
 			uvs__bad(c, "expected an object");
 			break;
