@@ -95,7 +95,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*
 # FUZZ_CHECK_SECONDS in `make check`, FUZZ_SECONDS in `make fuzz` (0: build
 # only).
 FUZZ_SECONDS ?= 300
-FUZZ_CHECK_SECONDS ?= 10
+FUZZ_CHECK_SECONDS ?= 5
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 FUZZ_OBJS := $(patsubst %.c,$(OUTPUT)/fuzz/%.o,$(LIB_SRCS))

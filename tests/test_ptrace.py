@@ -646,7 +646,7 @@ def ptrace_and_ebpf_agree_with_a_fast_loop():
             with Target([FIX + fix, "timer", "0", "1"],
                         env=dict(os.environ, LOOPFIX_LOG="1"),
                         log=True) as t:
-                rc, out, err = run(["loop", "--json", "-d", "3", "-p",
+                rc, out, err = run(["loop", "--json", "-d", "2", "-p",
                                     str(t.pid)] + backend)
                 end = time.monotonic() * 1000
                 lines = t.finish()
