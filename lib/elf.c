@@ -19,7 +19,10 @@ struct uvs_elf {
 	size_t nsyms;
 	GElf_Phdr *loads;
 	size_t nloads;
-	bool sorted; /* syms sorted by address (for symbolisation) */
+	/* syms by address, for symbolisation: an index, built at the first
+	 * uvs_elf__symbolize, so that syms keeps its order and a symbol
+	 * handed out (uvs_elf__find) stays the same symbol */
+	const struct uvs_sym **by_addr;
 	char *plt_names; /* "name@plt" strings of the synthesized symbols */
 };
 
@@ -309,13 +312,6 @@ int uvs_elf__open(const char *path, struct uvs_elf **out)
 		uvs_elf__close(elf);
 		return uvs_seterr(err, "out of memory");
 	}
-	/* sorted by address once, here: a symbol handed out (uvs_elf__find)
-	 * stays the same symbol whatever is asked next (sorting them on the
-	 * first symbolize moved the ones found before under their callers) */
-	if (elf->nsyms) /* NULL without symbols: qsort wants an array */
-		qsort(elf->syms, elf->nsyms, sizeof(*elf->syms),
-		      uvs__sym_addr_cmp);
-	elf->sorted = true;
 	*out = elf;
 	return 0;
 }
@@ -329,6 +325,7 @@ void uvs_elf__close(struct uvs_elf *elf)
 	if (elf->fd >= 0)
 		close(elf->fd);
 	free(elf->syms);
+	free(elf->by_addr);
 	free(elf->loads);
 	free(elf->plt_names);
 	free(elf);
@@ -527,32 +524,41 @@ int uvs_elf__off_to_vaddr(const struct uvs_elf *elf, uint64_t off,
 }
 
 
+static int uvs__sym_ptr_cmp(const void *a, const void *b)
+{
+	return uvs__sym_addr_cmp(*(const struct uvs_sym *const *)a,
+				 *(const struct uvs_sym *const *)b);
+}
+
 const struct uvs_sym *uvs_elf__symbolize(struct uvs_elf *elf, uint64_t vaddr)
 {
-	size_t lo = 0, hi;
-	const struct uvs_sym *s;
+	const struct uvs_sym **ix = elf->by_addr, *s;
+	size_t lo = 0, hi, i;
 
-	/* syms is NULL in a file without symbols: qsort wants an array */
-	if (!elf->sorted && elf->nsyms) {
-		qsort(elf->syms, elf->nsyms, sizeof(*elf->syms),
-		      uvs__sym_addr_cmp);
-		elf->sorted = true;
+	if (!ix && elf->nsyms) {
+		ix = malloc(elf->nsyms * sizeof(*ix));
+		if (!ix)
+			return NULL;
+		for (i = 0; i < elf->nsyms; i++)
+			ix[i] = &elf->syms[i];
+		qsort(ix, elf->nsyms, sizeof(*ix), uvs__sym_ptr_cmp);
+		elf->by_addr = ix;
 	}
-	hi = elf->nsyms;
+	hi = ix ? elf->nsyms : 0;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (elf->syms[mid].addr <= vaddr)
+		if (ix[mid]->addr <= vaddr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	if (!lo)
 		return NULL;
-	s = &elf->syms[lo - 1];
+	s = ix[lo - 1];
 	/* walk back over same-address aliases to the sized one */
-	while (lo > 1 && elf->syms[lo - 2].addr == s->addr && !s->size)
-		s = &elf->syms[--lo - 1];
+	while (lo > 1 && ix[lo - 2]->addr == s->addr && !s->size)
+		s = ix[--lo - 1];
 	if (s->size && vaddr >= s->addr + s->size)
 		return NULL;
 	if (!s->size && vaddr - s->addr > 4096)
