@@ -110,36 +110,35 @@ def stack_names(doc):
 
 # ---- the perf map: never block, never follow, never unbounded ----
 
-@test(timeout=40)
-def safety_perfmap_fifo():
-    """A FIFO at /tmp/perf-PID.map: opened without blocking, refused as not
-    a regular file (one -v line); the report is made all the same."""
+def assert_hostile_map_refused(plant, why):
+    """A loopfix traced with plant(path) done at /tmp/perf-PID.map: uvscope
+    neither blocks nor spins on it, reports all the same, and says why it
+    refused the map."""
     with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
         path = "/tmp/perf-%d.map" % t.pid
-        os.mkfifo(path)
+        plant(path)
         try:
             doc, err, took = blocked_run(t.pid)
         finally:
             os.unlink(path)
     check(took < 8, "uvscope took %.1f s" % took)
     check(doc["blocked"]["count"] >= 5, "episodes still reported")
-    refused(err, "not a regular file")
+    refused(err, why)
+
+
+@test(timeout=40)
+def safety_perfmap_fifo():
+    """A FIFO at /tmp/perf-PID.map: opened without blocking, refused as not
+    a regular file (one -v line); the report is made all the same."""
+    assert_hostile_map_refused(os.mkfifo, "not a regular file")
 
 
 @test(timeout=40)
 def safety_perfmap_symlink_dev_zero():
     """/tmp/perf-PID.map -> /dev/zero: the link is not followed (it spun at
     100% CPU reading zeros for ever)."""
-    with Target([FIX + "/loopfix", "timer", "30", "100"]) as t:
-        path = "/tmp/perf-%d.map" % t.pid
-        os.symlink("/dev/zero", path)
-        try:
-            doc, err, took = blocked_run(t.pid)
-        finally:
-            os.unlink(path)
-    check(took < 8, "uvscope took %.1f s" % took)
-    check(doc["blocked"]["count"] >= 5, "episodes still reported")
-    refused(err, "symbolic link")
+    assert_hostile_map_refused(lambda p: os.symlink("/dev/zero", p),
+                               "symbolic link")
 
 
 @test(timeout=60)
