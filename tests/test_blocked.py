@@ -74,7 +74,14 @@ def blocked_c_timer_spin_40ms():
     rooted = sum(v for k, v in on.items() if k.split(";")[0] == "timers")
     share_at_least(rooted / sum(on.values()), sum(on.values()), 0.9,
                    "timers-rooted samples")
-    eq(doc["blocked"]["stacks_truncated"], 0, "truncated stacks")
+    # Debian's libuv_a.a has no frame pointers, and the fixture's log
+    # runs a prepare handle in it every iteration: a sample there can walk
+    # a garbage chain to the frame limit (one sample in a few hundred, in
+    # about one CI run in two; issue 13 unwinds such code by CFI).
+    total = sum(on.values())
+    check(doc["blocked"]["stacks_truncated"] <= max(1, total // 100),
+          "truncated stacks: %d of %d samples"
+          % (doc["blocked"]["stacks_truncated"], total))
 
 
 @test(timeout=30)
