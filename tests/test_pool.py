@@ -110,9 +110,11 @@ def assert_tasks_agree(doc, tasks, what):
         within(s["run_ms"], end - start - EDGE_MS, end - start + EDGE_MS,
                "%s: run of task %d (the fixture's: %.3f ms)"
                % (what, i, end - start))
-        within(s["done_delay_ms"], done - end - EDGE_MS,
-               done - end + EDGE_MS, "%s: completion delay of task %d "
-               "(the fixture's: %.3f ms)" % (what, i, done - end))
+        # the fixture times the callback after those run before it in the
+        # same batch (and their prints): an upper bound of the delay
+        within(s["done_delay_ms"], 0, done - end + EDGE_MS,
+               "%s: completion delay of task %d (the fixture's callback "
+               "came %.3f ms after its end)" % (what, i, done - end))
     return sl, mine
 
 
