@@ -98,7 +98,7 @@ struct uvs_blocked {
 	/* a run lasts from halfway between the sample before it and its
 	 * first, to halfway between its last and the sample after it: the
 	 * samples' own times, since the sampler itself may run late */
-	uint64_t run_start, run_last, prev_ts, run_prev;
+	uint64_t run_last, prev_ts, run_prev;
 	uint64_t ep_lo_ns, ep_hi_ns; /* bounds of the episode being added */
 	/* the loop's marks (uvs_pt_iter): a run never spans two iterations */
 	int marks_state; /* 0 still looking, 1 read with samples, -1 none */
@@ -641,8 +641,9 @@ static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
 static void uvs__end_run(struct uvs_blocked *b, uint64_t now)
 {
 	struct uvs_blk_event *e = b->ev;
+	uint64_t start = b->run_first - (b->run_first - b->run_prev) / 2;
 	uint64_t end = b->run_last + (now - b->run_last) / 2;
-	uint64_t dur = end > b->run_start ? end - b->run_start : 0;
+	uint64_t dur = end > start ? end - start : 0;
 
 	if (b->in_run && dur >= b->opts.threshold_ns) {
 		b->ep_lo_ns = b->run_last - b->run_first;
@@ -724,7 +725,6 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 		b->run_prev = b->prev_ts && b->prev_ts < s->ts_ns
 				  ? b->prev_ts
 				  : s->ts_ns - b->period_ns;
-		b->run_start = s->ts_ns - (s->ts_ns - b->run_prev) / 2;
 		b->run_samples = b->run_off = 0;
 	}
 	b->run_last = s->ts_ns;
