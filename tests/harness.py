@@ -266,6 +266,68 @@ def busy_cpu(lines):
             if len(f) == 4 and f[0] == "busy"]
 
 
+def steal_ticks():
+    """The machine's time stolen by its hypervisor so far, per CPU, in
+    clock ticks (/proc/stat)."""
+    with open("/proc/stat") as f:
+        return [int(ln.split()[8]) for ln in f
+                if ln.startswith("cpu") and ln[3].isdigit()]
+
+
+def stolen_ms(before, after):
+    """What the hypervisor may have taken from the machine between two
+    steal_ticks(): /proc/stat truncates each CPU's count to a tick, so one
+    more a CPU."""
+    tick = 1000.0 / os.sysconf("SC_CLK_TCK")
+    return sum(b - a + 1 for a, b in zip(before, after)) * tick
+
+
+def assert_off_cpu(doc, lines, what, stolen=0.0):
+    """Each episode's off-CPU time against the busy period the fixture
+    timed inside it: in that period (its clock, ms) the thread was off CPU
+    all but the process's CPU time there (busy_cpu). Around it (the timers'
+    dispatch, the log line, a GC pause) the fixture measured nothing, so
+    that part bounds nothing. Episodes clipped by the trace's window, or
+    holding no busy period of the fixture (a GC pause), are left out; at
+    least one must hold one.
+
+    stolen: the time the hypervisor took from the machine meanwhile
+    (stolen_ms). A vCPU stolen while the thread is on it is on CPU to the
+    kernel's scheduler (and so to uvscope) but not in the thread's CPU
+    time: the episodes may fall short by that much in all."""
+    t0 = doc["start_monotonic_s"] * 1000
+    periods = [(float(f[1]), float(f[2]), float(f[3]))
+               for f in (ln.split() for ln in lines)
+               if len(f) == 4 and f[0] == "busy"]
+    seen, short = 0, []
+    for ep in doc["blocked"]["episodes"]:
+        a = t0 + ep["start_ms"]
+        b = a + ep["duration_ms"]
+        check(ep["off_cpu_ms"] <= ep["duration_ms"] + 1e-6,
+              "%s: off CPU %.3f ms of an episode of %.3f" % (
+                  what, ep["off_cpu_ms"], ep["duration_ms"]))
+        inside = [(max(s, a), min(e, b), c) for s, e, c in periods
+                  if s >= a - LEAD_MS and e <= b + LEAD_MS]
+        if not inside:
+            continue
+        seen += 1
+        least = sum(max(0.0, e - s - c) for s, e, c in inside) - LEAD_MS
+        if ep["off_cpu_ms"] < least:
+            short.append((least - ep["off_cpu_ms"],
+                          "off CPU %.1f of %.1f ms; in the %.1f ms it timed "
+                          "the fixture ran %.3f ms" % (
+                              ep["off_cpu_ms"], ep["duration_ms"],
+                              sum(e - s for s, e, _ in inside),
+                              sum(c for _, _, c in inside))))
+    check(seen, "%s: no episode holds a busy period the fixture timed: %s"
+          % (what, [(ep["start_ms"], ep["duration_ms"])
+                    for ep in doc["blocked"]["episodes"]]))
+    missing = sum(m for m, _ in short)
+    check(missing <= stolen, "%s: %.1f ms off CPU missing (the hypervisor "
+          "took %.0f ms at most): %s" % (what, missing, stolen,
+                                         "; ".join(t for _, t in short)))
+
+
 # what a busy period may have lasted before its callback began (the
 # epoll wait's return, the loop's clock, the timers' heap): microseconds,
 # unless the thread was preempted in between
