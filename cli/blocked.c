@@ -172,6 +172,7 @@ int cmd_blocked(int argc, char **argv)
 		uvs_blocked__describe(b, stderr);
 	if (uvs_cli__release(&c))
 		goto out;
+	uvs_cli__sampler_priority(&c);
 	r = uvs_cli__new_report(&c, "blocked", bo.ptrace ? "ptrace" :
 				uvs_tier_name(c.target->tier), &t0);
 	if (!r)

@@ -63,6 +63,7 @@ void uvs_cli__signals(void);
 int uvs_cli__start(struct uvs_cli *c);
 /* Lets a launched command run (after probes are attached). */
 int uvs_cli__release(struct uvs_cli *c);
+void uvs_cli__sampler_priority(struct uvs_cli *c);
 /* True while the target runs; reaps a launched child. */
 bool uvs_cli__target_alive(struct uvs_cli *c);
 /* The ptrace tracer waits for its tracees, so it reaps a launched child

@@ -297,6 +297,7 @@ static int loop_main(int argc, char **argv, const char *command)
 		uvs_warn("record: no blocked section: %s", uvs_errmsg());
 	if (uvs_cli__release(&c))
 		goto out;
+	uvs_cli__sampler_priority(&c);
 	r = uvs_cli__new_report(&c, command, backend, &t0);
 	if (!r)
 		goto out;

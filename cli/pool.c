@@ -120,6 +120,7 @@ int cmd_pool(int argc, char **argv)
 		uvs_pool__describe(p, stderr);
 	if (uvs_cli__release(&c))
 		goto out;
+	uvs_cli__sampler_priority(&c);
 	ticks = calloc(UVS_POOL_TIMELINE, sizeof(*ticks));
 	if (!ticks) {
 		uvs_error("out of memory");

@@ -513,6 +513,9 @@ def ptrace_non_root_user_on_own_process():
     eq(rc, 0, "exit status as uid %d (%s)" % (uid, err[-300:]))
     check("backend: ptrace (chosen by feature probes: eBPF unavailable"
           in err, "-v does not say why: %s" % err[-600:])
+    # no CAP_SYS_NICE nor RLIMIT_RTPRIO: it samples at normal priority
+    check("sampling at normal priority" in err, "-v does not say the "
+          "sampler's priority: %s" % err[-600:])
     doc = json.loads(out)
     eq(doc["target"]["backend"], "ptrace", "backend")
     within(sampled(doc)["phases"]["poll_wait"]["share"], 0.9, 1.0,
@@ -540,6 +543,51 @@ def ptrace_non_root_user_on_own_process():
     check(rec["blocked"]["count"] >= 5 and rec["pool"]["sampled"],
           "record without BPF: blocked %d episodes, pool %r"
           % (rec["blocked"]["count"], rec["pool"]["sampled"]))
+
+
+def sched_policy(pid):
+    """A process's scheduling policy and real-time priority (proc(5))."""
+    with open("/proc/%d/stat" % pid) as f:
+        f = f.read().rsplit(")", 1)[1].split()
+    return int(f[38]), int(f[37])  # policy (field 41), rt_priority (40)
+
+
+@test(timeout=40)
+def ptrace_sampler_realtime_not_passed_on():
+    """The ptrace sampler runs at SCHED_FIFO 1 (its samples on time on a
+    loaded machine); the program it launches, and one it attaches to,
+    keep their own policy (SCHED_OTHER, 0); UVSCOPE_NO_REALTIME=1 keeps
+    uvscope at its own."""
+    FIFO = 1
+    for env, want in ((None, (FIFO, 1)),
+                      (dict(os.environ, UVSCOPE_NO_REALTIME="1"), (0, 0))):
+        p = subprocess.Popen([UVSCOPE, "loop", "-v", "--backend", "ptrace",
+                              "-d", "2", "--", FIX + "/loopfix", "timer",
+                              "5", "50"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+        try:
+            # the policy changes once the launched program runs
+            time.sleep(1)
+            kids = [int(x) for x in open("/proc/%d/task/%d/children"
+                                         % (p.pid, p.pid)).read().split()]
+            check(kids, "no launched program")
+            eq(sched_policy(p.pid), want, "uvscope's policy")
+            for k in kids:
+                eq(sched_policy(k), (0, 0), "the launched program's policy")
+        finally:
+            _, err = p.communicate(timeout=15)
+        eq(p.returncode, 0, "uvscope: %s" % err.decode()[-300:])
+        check(("sampling at SCHED_FIFO priority 1" in err.decode())
+              == (env is None), "-v on the priority: %s"
+              % err.decode()[-300:])
+    with Target([FIX + "/loopfix", "timer", "5", "50"]) as t:
+        tr = Traced(t.pid, ["--backend", "ptrace"])
+        time.sleep(1)
+        eq(sched_policy(tr.p.pid), (FIFO, 1), "uvscope's policy attached")
+        eq(sched_policy(t.pid), (0, 0), "the target's policy")
+        rc, _, err = tr.stop()
+        eq(rc, 0, "uvscope -p: %s" % err[-300:])
+        eq(sched_policy(t.pid), (0, 0), "the target's policy after")
 
 
 @test(timeout=40)
