@@ -158,6 +158,10 @@ static __always_inline int wait_enter(int epfd, int maxevents, __s32 timeout)
 	st.cur_maxevents = maxevents;
 	st.wait_enter = now;
 	st.in_wait = 1;
+	__sync_fetch_and_add(&agg.seq, 1);
+	agg.cur_wait_enter = now;
+	agg.seen_enter = 1;
+	__sync_fetch_and_add(&agg.seq, 1);
 	return 0;
 }
 
@@ -165,9 +169,21 @@ static __always_inline int wait_exit(long ret)
 {
 	__u64 now;
 
-	if (!on_loop_thread() || !st.in_wait)
+	if (!on_loop_thread())
 		return 0;
 	now = bpf_ktime_get_ns();
+	if (!st.in_wait) {
+		if (!agg.seen_enter && !agg.pre_exit) {
+			__sync_fetch_and_add(&agg.seq, 1);
+			agg.pre_exit = now;
+			__sync_fetch_and_add(&agg.seq, 1);
+		}
+		return 0;
+	}
+	__sync_fetch_and_add(&agg.seq, 1);
+	agg.wait_all_ns += now - st.wait_enter;
+	agg.cur_wait_enter = 0;
+	__sync_fetch_and_add(&agg.seq, 1);
 	st.in_wait = 0;
 	st.wait_ns += now - st.wait_enter;
 	st.nwaits++;

@@ -42,6 +42,14 @@ struct uvs_loop_agg {
 	__u64 probe_hits;	/* phase-boundary uprobe hits */
 	__u64 nested_ignored;	/* hits from another loop on the loop thread */
 	__u64 other_epfd;	/* waits on another epoll fd (nested loop) */
+	/* The loop's waits as time, whatever iteration they belong to, so
+	 * that a window's wait (and busy) time is cut at its edges: */
+	__u64 wait_all_ns;	/* every wait on the loop's fd that ended */
+	__u64 cur_wait_enter;	/* the one in progress began (0: none) */
+	__u64 seen_enter;	/* a wait on the loop's fd began since attach */
+	__u64 pre_exit;		/* the loop thread's first epoll exit, if
+				 * before any such begin: the end of a wait
+				 * begun before attach, if it was in one */
 	__u32 wait_h[UVS_HIST_NB];		/* ns per iteration */
 	__u32 timeout_h[UVS_HIST_NB];		/* ms, finite */
 	__u32 phase_h[UVS_NPHASES][UVS_HIST_NB];	/* ns, over the floor */

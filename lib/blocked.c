@@ -696,9 +696,9 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 
 	/* a launched program's loop is set up between two polls: look for
 	 * its epoll fd as soon as a sample waits in one */
-	if (b->epfd < 0 && uvs_pt__is_epoll_wait(s->syscall))
+	if (b->epfd < 0 && uvs_is_epoll_wait(s->syscall))
 		uvs__find_epfd(b);
-	idle = s->in_wait || (uvs_pt__is_epoll_wait(s->syscall) && b->epfd >= 0 &&
+	idle = s->in_wait || (uvs_is_epoll_wait(s->syscall) && b->epfd >= 0 &&
 			      s->arg0 == b->epfd);
 
 	if (!uvs__acc(b))

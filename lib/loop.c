@@ -57,6 +57,13 @@ struct uvs_loop {
 	bool on;
 	struct uvs_window win;	/* when the phase probes are on */
 	uint64_t opened_at;
+	/* the window's edges: the epoll fd the loop thread was blocked in
+	 * once the tracepoints were on (-1: none), and when; the waits'
+	 * time at the previous collect, and when that was */
+	int attach_fd;
+	bool polled;
+	uint64_t attached_at;
+	uint64_t cum_wait, cum_at;
 	struct uvs_loop_agg *last; /* snapshot at the previous collect */
 	struct uvs_loop_agg *cur;
 };
@@ -373,6 +380,10 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 				 strerror(-err));
 		goto fail;
 	}
+	/* With the tracepoints on, a wait the loop thread is in now ends in
+	 * an exit they see (agg.pre_exit) */
+	l->attached_at = l->cum_at = uvs_now_ns();
+	l->attach_fd = uvs_target__epoll_waiting(t, skel->bss->loop_tid);
 	uvs_window__init(&l->win, l->opts.probe_budget,
 			 l->opts.exact || !l->nsites, uvs_now_ns());
 	err = uvs__probes_on(l);
@@ -385,9 +396,22 @@ fail:
 	return err;
 }
 
+static void uvs__snapshot(struct uvs_loop *l, struct uvs_loop_agg *c);
+static uint64_t uvs__waited(const struct uvs_loop *l,
+			    const struct uvs_loop_agg *c, uint64_t now);
+
 int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 {
 	uint64_t hits;
+
+	if (!l->polled) {
+		/* the report's clock starts with the first poll: its window's
+		 * waits are counted from here, not from the attach */
+		l->polled = true;
+		uvs__snapshot(l, l->cur);
+		l->cum_at = uvs_now_ns();
+		l->cum_wait = uvs__waited(l, l->cur, l->cum_at);
+	}
 
 	uvs_window__sleep(&l->win, timeout_ms);
 	hits = l->skel->bss->agg.probe_hits;
@@ -405,6 +429,27 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 	default:
 		return 0;
 	}
+}
+
+/* The loop's time in waits from attach to now: those that ended, the one
+ * in progress, and the part after attach of one it was in then. */
+static uint64_t uvs__waited(const struct uvs_loop *l,
+			    const struct uvs_loop_agg *c, uint64_t now)
+{
+	int fd = l->skel->data->loop_epfd;
+	uint64_t w = c->wait_all_ns;
+
+	if (c->cur_wait_enter && now > c->cur_wait_enter)
+		w += now - c->cur_wait_enter;
+	/* a loop fd not learnt yet: the loop thread's own wait is taken as
+	 * the loop's */
+	if (l->attach_fd >= 0 && (fd < 0 || fd == l->attach_fd)) {
+		if (c->pre_exit > l->attached_at)
+			w += c->pre_exit - l->attached_at;
+		else if (!c->pre_exit && !c->seen_enter && now > l->attached_at)
+			w += now - l->attached_at;
+	}
+	return w;
 }
 
 /* Copies the counters between two iterations: the BPF side makes the
@@ -438,9 +483,10 @@ void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 	int i;
 
 	const struct loop_state *st = &l->skel->data->st;
-	uint64_t now = uvs_now_ns(), since;
+	uint64_t now, since;
 
 	uvs__snapshot(l, c);
+	now = uvs_now_ns(); /* after it: no wait in it ends later */
 	memset(o, 0, sizeof(*o));
 	/* The iteration in progress: a loop stuck in one callback completes
 	 * no iteration, and this is the only place that shows it. */
@@ -451,14 +497,11 @@ void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 		o->now_for_ns = now > since ? now - since : 0;
 	} else {
 		/* no wait seen since we attached: was the loop in one? */
-		long nr = -1;
-		int in = uvs_target__thread_syscall(l->t,
-						    l->skel->bss->loop_tid, &nr);
+		int fd = uvs_target__epoll_waiting(l->t,
+						   l->skel->bss->loop_tid);
 
-		if (in >= 0) {
-			bool waiting = in == 1 && (nr == SYS_epoll_wait ||
-						   nr == SYS_epoll_pwait ||
-						   nr == SYS_epoll_pwait2);
+		if (fd >= -1) {
+			bool waiting = fd >= 0;
 
 			o->now_state = waiting ? UVS_NOW_WAITING : UVS_NOW_BUSY;
 			o->now_for_ns = now - l->opened_at;
@@ -471,8 +514,20 @@ void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 		o->phase_derived[i] = l->derived[i];
 #define D(f) (c->f - p->f)
 	o->iterations = D(iterations);
-	o->busy_ns = D(busy_ns);
-	o->wait_ns = D(wait_ns);
+	/* busy and waiting over the window itself, cut at its edges: a wait
+	 * begun before it or still going counts for its part in it, and a
+	 * loop that never came back to poll is busy throughout */
+	{
+		uint64_t cum = uvs__waited(l, c, now);
+		uint64_t wall = now > l->cum_at ? now - l->cum_at : 0;
+
+		o->wait_ns = cum > l->cum_wait ? cum - l->cum_wait : 0;
+		if (o->wait_ns > wall)
+			o->wait_ns = wall;
+		o->busy_ns = wall - o->wait_ns;
+		l->cum_wait = cum;
+		l->cum_at = now;
+	}
 	o->timed_out = D(timed_out);
 	o->woken = D(woken);
 	o->interrupted = D(interrupted);

@@ -270,18 +270,12 @@ static void uvs__debug_sample(struct uvs_ploop *l,
  * less: luv's 50 ms timer ran 19.5 times a second where it runs 17.8. */
 static void uvs__learn_wait_fd(struct uvs_ploop *l, pid_t tid)
 {
-	char path[64], buf[256];
-	long nr, fd;
+	int fd = uvs_target__epoll_waiting(l->t, tid);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", l->t->pid,
-		 tid);
-	if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
-	    sscanf(buf, "%ld %lx", &nr, &fd) != 2 ||
-	    !uvs_pt__is_epoll_wait(nr) || fd < 0 || fd > INT32_MAX ||
-	    !uvs_target__is_epoll_fd(l->t, fd))
+	if (fd < 0 || !uvs_target__is_epoll_fd(l->t, fd))
 		return;
 	l->wait_fd_known = true;
-	uvs_debug("ptrace: the loop waits on epoll fd %ld (seen blocked in "
+	uvs_debug("ptrace: the loop waits on epoll fd %d (seen blocked in "
 		  "it)", fd);
 	uvs_pt__set_wait_fd(l->pt, fd);
 }

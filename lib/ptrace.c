@@ -593,32 +593,19 @@ void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd)
 	p->wait_fd = fd;
 }
 
-bool uvs_pt__is_epoll_wait(long nr)
-{
-	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait
-#ifdef SYS_epoll_pwait2
-	       || nr == SYS_epoll_pwait2
-#endif
-	    ;
-}
-
 /* A sample without a stop, if the thread is blocked in epoll on the wait
  * fd: /proc/PID/task/TID/syscall shows a blocked thread's system call and
  * arguments ("running" otherwise). */
 static bool uvs__peek(struct uvs_pt *p, struct uvs__thr *t)
 {
 	struct uvs_pt_sample *s = &p->sample;
-	char path[64], buf[256];
 	long nr, fd;
 
 	/* the test hook wants stops to hold */
 	if (p->wait_fd < 0 || p->o.hold_us)
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", p->pid,
-		 t->tid);
-	if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
-	    sscanf(buf, "%ld %lx", &nr, &fd) != 2 || !uvs_pt__is_epoll_wait(nr) ||
-	    fd != p->wait_fd)
+	if (uvs_proc_syscall(p->pid, t->tid, &nr, &fd) != 1 ||
+	    !uvs_is_epoll_wait(nr) || fd != p->wait_fd)
 		return false;
 	s->ts_ns = uvs_now_ns();
 	s->tid = t->tid;

@@ -146,8 +146,6 @@ void uvs_pt__stats(const struct uvs_pt *p, struct uvs_pt_stats *out);
  * stopping the thread, since an interrupted epoll_wait returns EINTR and
  * libuv would end that poll early. -1 turns it off. */
 void uvs_pt__set_wait_fd(struct uvs_pt *p, int fd);
-/* Whether a system call number is one of epoll's waits. */
-bool uvs_pt__is_epoll_wait(long nr);
 /* The loop's marks to read with every sample (one process_vm_readv while
  * the thread is stopped); NULL turns it off. */
 void uvs_pt__set_marks(struct uvs_pt *p, const struct uvs_pt_marks *m);

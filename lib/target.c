@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include "uvscope.h"
 
@@ -270,8 +271,23 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 	 * replaced since, and inside the target's mount namespace. */
 	err = uvs_elf__open(path, &exe);
 	if (err) {
-		err = uvs_seterr(err, "cannot read the executable of pid %d "
-				 "(%s): %s", pid, t->exe, uvs_errmsg());
+		/* an exec or an exit in between takes the file away: say so */
+		char now[sizeof(t->exe)];
+
+		n = readlink(path, now, sizeof(now) - 1);
+		if (n >= 0)
+			now[n] = '\0';
+		if (n < 0 || !uvs_target__alive(t))
+			err = uvs_seterr(-ESRCH, "pid %d exited while uvscope "
+					 "read its executable", pid);
+		else if (strcmp(now, t->exe))
+			err = uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope "
+					 "read its executable %s", pid, now,
+					 t->exe);
+		else
+			err = uvs_seterr(err, "cannot read the executable of "
+					 "pid %d (%s): %s", pid, t->exe,
+					 uvs_errmsg());
 		goto fail;
 	}
 	err = uvs__read_maps(pid, &maps, &nmaps);
@@ -452,20 +468,49 @@ int uvs_target__first_epoll_fd(const struct uvs_target *t)
 	return best;
 }
 
-int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
-			       long *nr)
+int uvs_proc_syscall(pid_t pid, pid_t tid, long *nr, long *arg0)
 {
-	char path[96], buf[256];
+	char path[96], buf[256], *end;
+	unsigned long a;
 	int n;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", t->pid, tid);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
 	n = uvs_read_file(path, buf, sizeof(buf));
 	if (n <= 0)
 		return n ? n : -EIO;
 	if (!strncmp(buf, "running", 7))
 		return 0;
-	*nr = strtol(buf, NULL, 10);
-	return *nr >= 0 ? 1 : 0;
+	/* "NR 0xARG0 ... SP PC", or "-1 SP PC" outside a system call */
+	errno = 0;
+	*nr = strtol(buf, &end, 10);
+	if (end == buf || errno || *nr < 0)
+		return 0;
+	if (arg0) {
+		a = strtoul(end, &end, 16);
+		*arg0 = a <= LONG_MAX ? (long)a : -1;
+	}
+	return 1;
+}
+
+bool uvs_is_epoll_wait(long nr)
+{
+	return nr == SYS_epoll_wait || nr == SYS_epoll_pwait
+#ifdef SYS_epoll_pwait2
+	       || nr == SYS_epoll_pwait2
+#endif
+	    ;
+}
+
+int uvs_target__epoll_waiting(const struct uvs_target *t, pid_t tid)
+{
+	long nr, fd;
+	int in = uvs_proc_syscall(t->pid, tid, &nr, &fd);
+
+	if (in < 0)
+		return in == -EPERM ? -EACCES : in;
+	if (in == 0 || !uvs_is_epoll_wait(nr) || fd < 0 || fd > INT32_MAX)
+		return -1;
+	return fd;
 }
 
 /* Where the default loop is: the default_loop_struct symbol, or, in a

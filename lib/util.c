@@ -24,11 +24,14 @@ const char *uvs_errmsg(void)
 
 int uvs_seterr(int err, const char *fmt, ...)
 {
+	char msg[sizeof(errbuf)];
 	va_list ap;
 
+	/* through a copy: the message may quote the last one (uvs_errmsg) */
 	va_start(ap, fmt);
-	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	memcpy(errbuf, msg, sizeof(errbuf));
 	return err < 0 ? err : -err;
 }
 

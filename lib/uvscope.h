@@ -132,10 +132,14 @@ bool uvs_target__alive(const struct uvs_target *t);
 /* Learns where libuv is loaded, once a launched program has mapped it:
  * 0 when uv_bias is known, or -errno. */
 int uvs_target__locate(struct uvs_target *t);
-/* 1 and the number if thread tid is blocked in a system call, 0 if it is
- * running, or -errno. */
-int uvs_target__thread_syscall(const struct uvs_target *t, pid_t tid,
-			       long *nr);
+/* What thread tid of pid is doing (/proc/PID/task/TID/syscall): 1, the
+ * system call it is blocked in and its first argument (arg0 may be NULL),
+ * 0 if it is running, or -errno. */
+int uvs_proc_syscall(pid_t pid, pid_t tid, long *nr, long *arg0);
+bool uvs_is_epoll_wait(long nr);
+/* The epoll fd thread tid is blocked waiting in, -1 if none (running, or
+ * in another call), or -errno (< -1) if it cannot be read. */
+int uvs_target__epoll_waiting(const struct uvs_target *t, pid_t tid);
 /* Where libuv's default loop is (0 if not created yet); 0 or -errno.
  * Needs uv_bias. */
 int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop);

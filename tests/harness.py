@@ -407,8 +407,11 @@ class LoopTruth:
     iteration (its prepare phase, or for a script without one the end of
     its callback) to the first callback of the next (the poll wait, and
     the microseconds around it); iterations_per_s and busy_share, over
-    its whole iterations in the window; rest: each iteration's time outside its wait and its
-    busy callbacks (the other phases' time, preemptions included)."""
+    its whole iterations in the window; rest: each iteration's time
+    outside its wait and its busy callbacks (the other phases' time,
+    preemptions included); busy_iter: each iteration's time from its first
+    callback to its end (prep lines); periods: from each busy callback's
+    start to the next one's."""
 
     def __init__(self, lines, a=None, b=None):
         ev = []
@@ -454,6 +457,9 @@ class LoopTruth:
         # each whole iteration's time in neither a wait nor a busy
         # callback: what the loop's other phases took (prep lines only)
         self.rest = []
+        # and from its first callback to its end: a phase of it lasted no
+        # longer (prep lines only)
+        self.busy_iter = []
         preps = [e[0] for e in ev if e[1] == "prep"]
         for p0, p1 in zip(preps, preps[1:]):
             mid = [e for e in ev if p0 < e[0] < p1 and e[1] != "prep"]
@@ -461,6 +467,12 @@ class LoopTruth:
                 continue
             spun = sum(e[2] - e[0] for e in mid if e[1] == "start")
             self.rest.append((p1 - p0) - (mid[0][0] - p0) - spun)
+            self.busy_iter.append(p1 - mid[0][0])
+        # from each busy callback's start to the next one's: a script whose
+        # callbacks follow each other with no wait (a setImmediate chain)
+        # spends no longer in the phase that runs them
+        starts = [e[0] for e in inside if e[1] == "start"]
+        self.periods = [t1 - t0 for t0, t1 in zip(starts, starts[1:])]
 
     @staticmethod
     def median(xs):
