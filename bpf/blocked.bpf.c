@@ -315,6 +315,18 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
 	return 0;
 }
 
+/* The loop thread's end: a busy period still going then ends there, not
+ * when uvscope notices. Fires once a thread exits, system-wide: cheap. */
+SEC("tp/sched/sched_process_exit")
+int loop_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if ((id >> 32) == targ_tgid && is_loop((__u32)id) && !st.exited_at)
+		st.exited_at = bpf_ktime_get_ns();
+	return 0;
+}
+
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(sched_wakeup, struct task_struct *p)
 {

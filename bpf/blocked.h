@@ -49,6 +49,7 @@ struct blk_state {
 	__u32 preempted;	/* switched out still runnable, or no stack */
 	__u64 tokens, tokens_at; /* off-CPU stacks allowed, x 1e9 */
 	__u64 nostack;		/* voluntary switches left without a stack */
+	__u64 exited_at;	/* the loop thread exited (0: not seen) */
 };
 
 #endif

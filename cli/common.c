@@ -760,8 +760,9 @@ struct uvs_report *uvs_cli__new_report(const struct uvs_cli *c,
 		uvs_error("out of memory");
 		return NULL;
 	}
-	*t0 = uvs_now_ns();
+	/* the window begins as the sources are first polled, right after */
 	uvs_report__init(r, command, c->target, backend);
+	*t0 = uvs_now_ns();
 	r->attach_ms = (*t0 - uvs_cli_t0) / 1e6;
 	r->start_monotonic_s = *t0 / 1e9;
 	uvs_debug("attached in %.1f ms", r->attach_ms);

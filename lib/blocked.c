@@ -68,6 +68,8 @@ struct uvs_blocked {
 	int *perf_fd;
 	struct bpf_link **perf_link;
 	uint64_t t0, period_ns;
+	uint64_t started_ns;	/* the first poll: the report's window begins */
+	pid_t tid;
 	/* where the phases are */
 	struct uvs__range ranges[8];
 	int nranges;
@@ -466,8 +468,13 @@ static int uvs__fold(struct uvs_blocked *b, const struct uvs__pend *p,
 	return 0;
 }
 
-static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
+/* An episode from the event that ended it, or (ongoing) from one made up
+ * as tracing ends while the thread is still busy: its duration so far, and
+ * the stacks of its samples so far, which stay for the rest of it. */
+static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *ev,
+			 bool ongoing)
 {
+	struct uvs_blk_event clip, *e = &clip;
 	struct uvs_blocked_report *a = b->acc;
 	struct uvs_blocked_episode *ep = NULL;
 	struct uvs__folded f = { 0 };
@@ -475,6 +482,22 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
 	int i, k, phase, best;
 	bool mt;
 
+	/* only its part in the trace's window: one begun before tracing
+	 * began (or the loop busy as it began) is seen from there */
+	clip.ts = ev->ts;
+	clip.dur = ev->dur;
+	clip.off_ns = ev->off_ns;
+	if (b->started_ns && ev->ts - ev->dur < b->started_ns) {
+		clip.dur = ev->ts > b->started_ns ? ev->ts - b->started_ns : 0;
+		if (b->pt && b->ep_hi_ns > clip.dur)
+			b->ep_hi_ns = clip.dur;
+		if (b->pt && b->ep_lo_ns > clip.dur)
+			b->ep_lo_ns = clip.dur;
+		/* off CPU spread evenly over it: what the cut leaves */
+		if (ev->dur)
+			clip.off_ns = (uint64_t)((double)ev->off_ns * clip.dur /
+						 ev->dur);
+	}
 	if (!b->syms && uvs_syms__open(b->t->pid, &b->syms))
 		b->syms = NULL;
 	else if (b->syms)
@@ -500,6 +523,7 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *e)
 		}
 		ep->off_cpu_ms = (e->off_ns < e->dur ? e->off_ns : e->dur) / 1e6;
 		ep->on_cpu_ms = ep->duration_ms - ep->off_cpu_ms;
+		ep->ongoing = ongoing;
 		ep->waker_pid = b->waker_pid;
 		memcpy(ep->waker_comm, b->waker_comm, sizeof(ep->waker_comm));
 	}
@@ -573,7 +597,7 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 		}
 		break;
 	case UVS_BEV_BUSY:
-		uvs__episode(b, e);
+		uvs__episode(b, e, false);
 		uvs__pend_clear(b);
 		break;
 	}
@@ -636,28 +660,100 @@ static struct uvs_blocked_report *uvs__acc(struct uvs_blocked *b)
 }
 
 
-/* A run of busy samples ends at the sample at now (idle, or in the next
- * iteration): an episode if it lasted the threshold. */
-static void uvs__end_run(struct uvs_blocked *b, uint64_t now)
+/* A run of busy samples as an episode, if it lasted the threshold: ended
+ * by the sample at now (idle, or in the next iteration), or (ongoing)
+ * still busy as tracing ends at now. A target gone busy is seen by no
+ * sample after: its end is taken as for a sample a period later, but the
+ * episode is ongoing. */
+static void uvs__run_episode(struct uvs_blocked *b, uint64_t now,
+			     bool ongoing)
 {
 	struct uvs_blk_event *e = b->ev;
+	bool gone = ongoing && uvs_pt__ended(b->pt, NULL, NULL);
 	uint64_t start = b->run_first - (b->run_first - b->run_prev) / 2;
-	uint64_t end = b->run_last + (now - b->run_last) / 2;
-	uint64_t dur = end > start ? end - start : 0;
+	uint64_t end, dur;
 
-	if (b->in_run && dur >= b->opts.threshold_ns) {
-		b->ep_lo_ns = b->run_last - b->run_first;
-		b->ep_hi_ns = now - b->run_prev;
-		memset(e, 0, sizeof(*e));
-		e->type = UVS_BEV_BUSY;
-		e->ts = end;
-		e->dur = dur;
-		/* the share of its samples found in a system call */
-		e->off_ns = dur * b->run_off / b->run_samples;
-		uvs__episode(b, e);
-	}
+	if (gone)
+		now = b->run_last + b->period_ns;
+	end = ongoing && !gone ? now : b->run_last + (now - b->run_last) / 2;
+	dur = end > start ? end - start : 0;
+
+	if (!b->in_run || dur < b->opts.threshold_ns)
+		return;
+	b->ep_lo_ns = b->run_last - b->run_first;
+	b->ep_hi_ns = now - b->run_prev;
+	memset(e, 0, sizeof(*e));
+	e->type = UVS_BEV_BUSY;
+	e->ts = end;
+	e->dur = dur;
+	/* the share of its samples found in a system call */
+	e->off_ns = dur * b->run_off / b->run_samples;
+	uvs__episode(b, e, ongoing);
+}
+
+static void uvs__end_run(struct uvs_blocked *b, uint64_t now)
+{
+	uvs__run_episode(b, now, false);
 	uvs__pend_clear(b);
 	b->in_run = false;
+}
+
+/* Where the loop thread is as tracing begins (eBPF): blocked in the loop's
+ * own epoll wait, the wait's end begins a busy period; anywhere else, it
+ * is busy since before the trace, and a callback that never returns
+ * completes no wait to tell. Set against what the programs may have seen
+ * meanwhile: a wait begun since is left as they saw it. */
+static void uvs__initial_state(struct uvs_blocked *b, pid_t tid)
+{
+	struct blk_state *st = &b->skel->bss->st;
+	int fd;
+
+	if (b->epfd < 0)
+		return;
+	fd = uvs_target__epoll_waiting(b->t, tid);
+	if (fd < -1)
+		return;
+	if (fd == b->epfd) {
+		/* had it left the wait meanwhile, its next one resets it */
+		__sync_bool_compare_and_swap(&st->in_wait, 0, 1);
+		return;
+	}
+	if (__sync_bool_compare_and_swap(&st->busy_since, 0, b->started_ns) &&
+	    __atomic_load_n(&st->in_wait, __ATOMIC_SEQ_CST))
+		__sync_bool_compare_and_swap(&st->busy_since, b->started_ns, 0);
+	uvs_debug("the loop thread is busy as tracing begins (%s)",
+		  fd >= 0 ? "in another epoll wait" : "not in a wait");
+}
+
+/* The busy period still going as tracing ends (eBPF), as an episode so
+ * far: a loop stuck in a callback ends no period, and this is the only
+ * place it shows. */
+static void uvs__ongoing(struct uvs_blocked *b)
+{
+	volatile struct blk_state *st = &b->skel->bss->st;
+	struct uvs_blk_event *e = b->ev;
+	uint64_t since = st->busy_since, seq = st->seq, off = st->off_ns;
+	uint64_t out = st->switched_out, now = uvs_now_ns();
+
+	/* the thread exited busy: its period ended there */
+	if (st->exited_at && st->exited_at < now)
+		now = st->exited_at;
+
+	if (!since || st->in_wait || now <= since ||
+	    now - since < b->opts.threshold_ns)
+		return;
+	if (seq != b->cur_seq) {
+		/* no sample of it has come yet */
+		uvs__pend_clear(b);
+		b->cur_seq = seq;
+	}
+	memset(e, 0, sizeof(*e));
+	e->type = UVS_BEV_BUSY;
+	e->ts = now;
+	e->seq = seq;
+	e->dur = now - since;
+	e->off_ns = off + (out && now > out ? now - out : 0);
+	uvs__episode(b, e, true);
 }
 
 /* The loop's marks, read by the sampler with each sample; looked for
@@ -768,6 +864,9 @@ static int uvs__open_ebpf(struct uvs_blocked *b, pid_t tid)
 	struct blocked_bpf *skel;
 	int err, i;
 
+	b->ev = calloc(1, sizeof(*b->ev));
+	if (!b->ev)
+		return uvs_seterr(-ENOMEM, "out of memory");
 	uvs_features__probe(&feat);
 	if (!uvs_features__ebpf_ok(&feat))
 		return uvs_seterr(-EPERM, "eBPF unavailable: %s", feat.why_not);
@@ -878,6 +977,7 @@ int uvs_blocked__open(struct uvs_target *t, const struct uvs_blocked_opts *o,
 	if (uvs_syms__open(t->pid, &b->syms))
 		b->syms = NULL; /* a launched program: opened at first need */
 	b->t0 = uvs_now_ns();
+	b->tid = tid;
 	uvs__find_epfd(b);
 	*out = b;
 	return 0;
@@ -894,6 +994,12 @@ int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms)
 
 	if (!uvs__acc(b))
 		return uvs_seterr(-ENOMEM, "out of memory");
+	if (!b->started_ns) {
+		/* the report's clock starts with the first poll */
+		b->started_ns = uvs_now_ns();
+		if (b->skel)
+			uvs__initial_state(b, b->tid);
+	}
 	if (b->pt) {
 		uvs__find_epfd(b);
 		/* a shared sampler is polled by its owner */
@@ -914,8 +1020,12 @@ int uvs_blocked__collect(struct uvs_blocked *b, struct uvs_report *r)
 
 	if (!a)
 		return uvs_seterr(-ENOMEM, "out of memory");
-	if (b->rb)
+	if (b->rb) {
 		ring_buffer__consume(b->rb);
+		uvs__ongoing(b);
+	} else if (b->pt && b->in_run) {
+		uvs__run_episode(b, uvs_now_ns(), true);
+	}
 	a->threshold_ns = b->opts.threshold_ns;
 	a->sample_hz = b->opts.sample_hz;
 	a->kernel = b->opts.kernel;

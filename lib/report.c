@@ -274,6 +274,29 @@ static void uvs__text_why_loop(const struct uvs_why_report *w, int idx,
 	}
 }
 
+/* A loop's thread: waiting in its poll, or busy (what a hung process
+ * looks like: its handles are as the running callback left them). */
+static void uvs__text_loop_state(const struct uvs_why_report *w, int i,
+				 FILE *out)
+{
+	if (w->loops[i].state != UVS_LOOP_BUSY)
+		return;
+	if (w->loops[i].busy_ms >= 0)
+		fprintf(out, "the loop is BUSY: its thread is not waiting in "
+			"its poll, and the loop's clock last moved %.0f ms ago "
+			"(a callback, or the program's start, running that long "
+			"at least)\n", w->loops[i].busy_ms);
+	else
+		fprintf(out, "the loop is BUSY: its thread is not waiting in "
+			"its poll (it has not polled yet)\n");
+}
+
+static const char *uvs__loop_state_name(int state)
+{
+	return state == UVS_LOOP_WAITING ? "waiting" :
+	       state == UVS_LOOP_BUSY ? "busy" : "unknown";
+}
+
 static void uvs__text_why(const struct uvs_report *r, FILE *out)
 {
 	const struct uvs_why_report *w = &r->why;
@@ -284,8 +307,13 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 		w->keepers, w->keepers == 1 ? "" : "s",
 		w->keepers == 1 ? "s" : "", w->active_reqs,
 		w->active_reqs == 1 ? "" : "s");
+	uvs__text_loop_state(w, 0, out);
 	uvs__text_why_loop(w, 0, out);
-	if (!w->keepers && !w->active_reqs)
+	if (!w->keepers && !w->active_reqs && w->loops[0].state == UVS_LOOP_BUSY)
+		fprintf(out, "\nnothing keeps the loop alive, but it is busy: "
+			"it ends its run when the code running now returns to "
+			"uv_run, if it ever does\n");
+	else if (!w->keepers && !w->active_reqs)
 		fprintf(out, "\nnothing keeps the loop alive: it will end its "
 			"run as soon as it returns to uv_run\n");
 	for (i = 0; i < w->nreqs; i++)
@@ -301,6 +329,7 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 			w->loops[i].keepers == 1 ? "s" : "",
 			w->loops[i].active_reqs,
 			w->loops[i].active_reqs == 1 ? "" : "s");
+		uvs__text_loop_state(w, i, out);
 		uvs__text_why_loop(w, i, out);
 	}
 	if (w->truncated)
@@ -399,9 +428,10 @@ static void uvs__text_blocked(const struct uvs_report *r, FILE *out)
 	for (i = 0; i < b->nepisodes; i++) {
 		const struct uvs_blocked_episode *e = &b->episodes[i];
 
-		fprintf(out, "%9.3f %9.3f %-8s %8.1f %8.1f  %s%.*s\n",
+		fprintf(out, "%9.3f %9.3f %-8s %8.1f %8.1f  %s%s%.*s\n",
 			e->start_ms / 1e3, e->duration_ms, e->phase,
 			e->on_cpu_ms, e->off_cpu_ms,
+			e->ongoing ? "ONGOING: " : "",
 			e->microtasks >= 0.5 ? "microtasks: " : "",
 			e->microtasks >= 0.5 ? 20 : 32, uvs__where(e));
 		if (i == 19 && b->nepisodes > 21) {
@@ -820,10 +850,16 @@ static json_t *uvs__json_why(const struct uvs_report *r)
 
 		snprintf(addr, sizeof(addr), "%#llx",
 			 (unsigned long long)w->loops[i].addr);
-		json_array_append_new(ld, json_pack("{s:i,s:s,s:i,s:i,s:i}",
+		json_t *l = json_pack("{s:i,s:s,s:i,s:i,s:i,s:s}",
 			"loop", i, "address", addr, "thread", w->loops[i].tid,
 			"keepers", i ? w->loops[i].keepers : w->keepers,
-			"active_requests", w->loops[i].active_reqs));
+			"active_requests", w->loops[i].active_reqs, "state",
+			uvs__loop_state_name(w->loops[i].state));
+
+		json_object_set_new(l, "busy_for_ms", w->loops[i].busy_ms >= 0
+				    ? json_real(w->loops[i].busy_ms)
+				    : json_null());
+		json_array_append_new(ld, l);
 	}
 	json_object_set_new(o, "loop_list", ld);
 	json_object_set_new(o, "scanned_mb", json_real(w->scanned_mb));
@@ -979,6 +1015,7 @@ static json_t *uvs__json_blocked(const struct uvs_report *r)
 		json_object_set_new(o, "woken_by", e->waker_pid ?
 			json_pack("{s:i,s:s}", "pid", e->waker_pid, "comm",
 				  e->waker_comm) : json_null());
+		json_object_set_new(o, "ongoing", json_boolean(e->ongoing));
 		json_object_set_new(o, "top_frames", tf);
 		json_array_append_new(eps, o);
 	}

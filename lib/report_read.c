@@ -427,6 +427,8 @@ static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
 		ep->off_cpu_ms = uvs__num(c, e, "off_cpu_ms", 0, 1e12);
 		ep->samples = uvs__uint(c, e, "samples");
 		ep->microtasks = uvs__num(c, e, "microtasks", 0, 1);
+		/* recordings before it: none was */
+		ep->ongoing = json_is_true(json_object_get(e, "ongoing"));
 		uvs__str(c, e, "phase", ph, sizeof(ph), false);
 		for (k = 0; k < 7 && strcmp(ph, uvs_phase_names[k]); k++)
 			;

@@ -387,6 +387,7 @@ struct uvs_why_handle {
 	char detail[256];
 	char callback[160];
 };
+enum { UVS_LOOP_UNKNOWN, UVS_LOOP_WAITING, UVS_LOOP_BUSY };
 struct uvs_why_report {
 	char profile[256];
 	uint64_t loop_addr;
@@ -398,6 +399,8 @@ struct uvs_why_report {
 		pid_t tid;	/* thread waiting on it, 0 if none now */
 		int keepers;	/* for loops other than the main one */
 		uint32_t active_reqs;
+		int state;	/* UVS_LOOP_*: its thread in its poll, or not */
+		double busy_ms;	/* busy: since its clock moved (-1: unknown) */
 	} loops[UVS_WHY_LOOPS];
 	double scanned_mb;
 	int nreqs;		/* requests listed (queued for the pool) */
@@ -492,6 +495,7 @@ struct uvs_blocked_episode {
 	double microtasks;	/* share of samples under RunMicrotasks */
 	pid_t waker_pid;	/* woke it from its longest off-CPU wait */
 	char waker_comm[16];
+	bool ongoing;		/* still busy as tracing ended: so far */
 	int ntop;
 	char top_frames[UVS_BLK_TOP][160]; /* heaviest stack, leaf first */
 };

@@ -456,7 +456,7 @@ static int uvs__walk(struct uvs__why *w, const struct uvs_target *t,
  * each thread's system call (first argument), or 0. */
 static pid_t uvs__loop_thread(struct uvs__why *w, uint64_t loop)
 {
-	char path[96], buf[256];
+	char path[96];
 	struct dirent *de;
 	uint32_t fd;
 	pid_t found = 0;
@@ -469,21 +469,50 @@ static pid_t uvs__loop_thread(struct uvs__why *w, uint64_t loop)
 	if (!d)
 		return 0;
 	while (!found && (de = readdir(d))) {
-		long nr;
-		unsigned long a0;
+		long nr, a0;
+		pid_t tid = atoi(de->d_name);
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall", w->pid,
-			 de->d_name);
-		if (uvs_read_file(path, buf, sizeof(buf)) <= 0 ||
-		    sscanf(buf, "%ld %lx", &nr, &a0) != 2)
-			continue;
-		if ((nr == 232 || nr == 281 || nr == 441) && a0 == fd)
-			found = atoi(de->d_name);
+		if (tid > 0 && uvs_proc_syscall(w->pid, tid, &nr, &a0) == 1 &&
+		    uvs_is_epoll_wait(nr) && a0 == (long)fd)
+			found = tid;
 	}
 	closedir(d);
 	return found;
+}
+
+/* Whether the loop's thread is waiting in its poll or busy (running a
+ * callback, or the program's code before the loop's first poll), and for
+ * a busy one how long at least: since the loop's clock (uv_now, updated
+ * as each poll returns) last moved. A hung callback keeps the loop's
+ * handles as they were, so they are read all the same. */
+static void uvs__loop_state(struct uvs__why *w, uint64_t loop, pid_t tid,
+			    int *state, double *busy_ms)
+{
+	uint64_t ms = 0;
+	struct timespec now;
+	long nr, fd;
+	uint32_t lfd;
+	int in;
+
+	*state = UVS_LOOP_UNKNOWN;
+	*busy_ms = -1;
+	if (!tid || uvs__rd32(w, loop + w->l_backend_fd, &lfd))
+		return;
+	in = uvs_proc_syscall(w->pid, tid, &nr, &fd);
+	if (in < 0)
+		return;
+	if (in == 1 && uvs_is_epoll_wait(nr) && fd == (long)lfd) {
+		*state = UVS_LOOP_WAITING;
+		return;
+	}
+	*state = UVS_LOOP_BUSY;
+	if (w->l_time >= 0 && !uvs__rd64(w, loop + w->l_time, &ms) && ms &&
+	    !clock_gettime(CLOCK_MONOTONIC, &now)) {
+		double t = now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+
+		if (t >= (double)ms)
+			*busy_ms = t - (double)ms;
+	}
 }
 
 /* Other loops (Node worker threads run one each) are found by what every
@@ -529,6 +558,9 @@ static int uvs__scan_map(const struct uvs_map_line *l, void *ctx)
 				continue;
 			out->loops[out->nloops].addr = cand;
 			out->loops[out->nloops].tid = uvs__loop_thread(w, cand);
+			uvs__loop_state(w, cand, out->loops[out->nloops].tid,
+					&out->loops[out->nloops].state,
+					&out->loops[out->nloops].busy_ms);
 			if (uvs__walk(w, sc->t, cand, out, out->nloops))
 				continue;
 			if (++out->nloops == UVS_WHY_LOOPS)
@@ -670,6 +702,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	w.h_flags = uvs_layout__off(w.ly, "uv_handle_t", "flags");
 	w.l_queue = uvs_layout__off(w.ly, "uv_loop_t", "handle_queue");
 	w.l_reqs = uvs_layout__off(w.ly, "uv_loop_t", "active_reqs.count");
+	w.l_time = uvs_layout__off(w.ly, "uv_loop_t", "time");
 	w.type_max = uvs_layout__enum(w.ly, "uv_handle_type",
 				      "UV_HANDLE_TYPE_MAX");
 	w.l_wq_async = uvs_layout__off(w.ly, "uv_loop_t", "wq_async");
@@ -696,6 +729,9 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	out->nloops = 1;
 	out->loops[0].addr = loop;
 	out->loops[0].tid = uvs__loop_thread(&w, loop);
+	uvs__loop_state(&w, loop, out->loops[0].tid ? out->loops[0].tid
+						    : t->loop_tid,
+			&out->loops[0].state, &out->loops[0].busy_ms);
 	if (flags & UVS_WHY_ALL_LOOPS)
 		uvs__other_loops(&w, t, loop, out);
 	if (flags & UVS_WHY_REQUESTS)

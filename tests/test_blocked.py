@@ -3,6 +3,7 @@
 import json
 import os
 import pwd
+import subprocess
 import tempfile
 import time
 
@@ -10,8 +11,8 @@ from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test,
                      assert_episodes_truth, assert_off_cpu, busy_truth,
                      busy_cpu, LEAD_MS, share_at_least, steal_ticks,
                      stolen_ms,
-                     check, eq, node_binaries,
-                     one_line_error, run, test, validate, within)
+                     check, eq, node_binaries, UVSCOPE,
+                     one_line_error, run, test, validate, wait_for, within)
 
 
 def blocked_json(pid, dur, extra=(), binary=None):
@@ -354,3 +355,82 @@ for label, node in node_binaries():
     add_test("blocked_node%s_burn_cpu" % label, node_burn(node), 40)
     add_test("blocked_node%s_execsync" % label, node_execsync(node), 40)
     add_test("blocked_node%s_microtasks" % label, node_microtasks(node), 40)
+
+
+def hung_target():
+    """loop.js hang: a timeout that never returns, begun (its "hang" line)
+    before anything attaches."""
+    t = Target(["/usr/bin/node", JSFIX + "/loop.js", "hang", "100"],
+               log=True)
+    t.__enter__()
+    try:
+        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
+                 "the fixture to begin its endless callback")
+    except BaseException:
+        t.__exit__()
+        raise
+    return t
+
+
+@test(timeout=40)
+def blocked_ongoing_hung_loop_both_backends():
+    """The issue's hung process: one episode, still going as tracing ends
+    ("ongoing"), from the trace's start to its end, in timers, with its
+    stacks; the text says ONGOING. Both backends said "no episode"."""
+    t = hung_target()
+    try:
+        for be in ("ebpf", "ptrace"):
+            doc, _ = blocked_json(t.pid, 1.5, ["--backend", be])
+            b = doc["blocked"]
+            eq(b["count"], 1, be + ": episodes")
+            ep = b["episodes"][0]
+            eq(ep["ongoing"], True, be + ": ongoing")
+            wall = doc["duration_s"] * 1000
+            within(ep["start_ms"], 0, 1, be + ": start (busy as tracing "
+                   "began)")
+            within(ep["duration_ms"], wall - 20, wall + 20, be + ": so far, "
+                   "of a %.1f ms trace" % wall)
+            eq(ep["phase"], "timers", be + ": phase")
+            check(b["stacks"], be + ": no stacks")
+            rc, out, err = run(["blocked", "--backend", be, "-d", "0.5",
+                                "-p", str(t.pid)])
+            eq(rc, 0, be + ": text (%s)" % err)
+            check("ONGOING" in out, be + ": the text does not say ongoing: "
+                  "%s" % out)
+    finally:
+        t.__exit__()
+
+
+@test(timeout=40)
+def blocked_ongoing_until_the_target_exits():
+    """A busy period the target's death ends (SIGKILL at a known moment
+    of the test's clock): ongoing, and ending there, not when uvscope
+    noticed: eBPF at the thread's exit; ptrace half a period after its
+    last busy sample."""
+    for be in ("ebpf", "ptrace"):
+        t = hung_target()
+        try:
+            p = subprocess.Popen([UVSCOPE, "blocked", "--json", "--backend",
+                                  be, "-d", "5", "-p", str(t.pid)],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            time.sleep(1.5)
+            killed = time.monotonic() * 1000
+            t.p.kill()
+            out, err = p.communicate(timeout=15)
+        finally:
+            t.__exit__()
+        doc = json.loads(out)
+        validate(doc, "blocked document")
+        eps = doc["blocked"]["episodes"]
+        eq(len(eps), 1, be + ": episodes (%s)" % err.decode()[-200:])
+        ep = eps[0]
+        eq(ep["ongoing"], True, be + ": ongoing")
+        end = doc["start_monotonic_s"] * 1000 + ep["start_ms"] + \
+            ep["duration_ms"]
+        # after the kill, by the kernel's time to end the process; ptrace
+        # by up to two sample periods either way
+        slack = 2 * 1000 / 99 if be == "ptrace" else 0
+        within(end, killed - slack, killed + 50 + slack, be + ": the "
+               "episode's end (ms, the test's clock; killed at %.1f)"
+               % killed)

@@ -4,10 +4,11 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
-from harness import (FIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test, check,
-                     eq, node_binaries, one_line_error, run, test, validate,
-                     within)
+from harness import (FIX, JSFIX, LEAD_MS, ROOT, UVSCOPE_ASAN, Fail, Target,
+                     add_test, check, eq, node_binaries, one_line_error, run,
+                     test, validate, wait_for, within)
 
 NODE = "/usr/bin/node"
 
@@ -243,3 +244,35 @@ def why_profile_without_a_member_reads_nothing_for_it():
     finally:
         shutil.rmtree(prof)
         shutil.rmtree(tmp)
+
+
+@test(timeout=30)
+def why_busy_loop_says_so():
+    """The issue's hung process: a timeout whose callback never returns
+    leaves no active handle (libuv stopped the timer to run it), and why
+    said "0 handles keep it alive" as if it were about to exit. Now the
+    main loop is busy, for at least as long as the fixture says it has
+    spun (its "hang" line; the loop's clock moved as that iteration
+    began, its millisecond a little before), and the text says so. An
+    idle loop (an interval of 2 s) is waiting."""
+    with Target([NODE, JSFIX + "/loop.js", "hang", "100"], log=True) as t:
+        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
+                 "the fixture to begin its endless callback")
+        a = time.monotonic() * 1000
+        w = why(t.pid)
+        b = time.monotonic() * 1000
+        rc, out, err = run(["why", "-p", str(t.pid)])
+        hang = [float(ln.split()[1]) for ln in t.lines
+                if ln.startswith("hang ")][0]
+    main = w["loop_list"][0]
+    eq(main["state"], "busy", "the hung loop's state")
+    within(main["busy_for_ms"], a - hang - 2, b - hang + LEAD_MS + 2,
+           "busy for (ms): the fixture began to spin %.1f ms before why "
+           "began" % (a - hang))
+    eq(rc, 0, "why text (%s)" % err)
+    check("the loop is BUSY" in out and "but it is busy" in out,
+          "the text does not say the loop is busy: %s" % out)
+    with Target([NODE, JSFIX + "/loop.js", "idle", "2000"]) as t:
+        w = why(t.pid)
+    eq(w["loop_list"][0]["state"], "waiting", "an idle loop's state")
+    eq(w["loop_list"][0]["busy_for_ms"], None, "an idle loop's busy time")
