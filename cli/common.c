@@ -589,10 +589,23 @@ static int uvs__image(pid_t pid, struct uvs_cli_image *im)
  * given up to tries ms. Without it, an exec goes unseen (said with -v). */
 static void uvs__image_start(struct uvs_cli *c, int tries)
 {
+	struct stat want;
 	int i;
 
 	for (i = 1; uvs__image(c->target->pid, &c->image) && i < tries; i++)
 		usleep(1000);
+	/* A launched "#!/usr/bin/env node" script runs env first, which
+	 * execs the program uvscope read (its probes wait on that file):
+	 * the trace begins on that image, given up to 2 s to appear. */
+	if (c->child && !stat(c->target->exe, &want))
+		for (i = 0; i < 2000 && (!c->image.known ||
+					 c->image.dev != want.st_dev ||
+					 c->image.ino != want.st_ino) &&
+			    uvs_target__alive(c->target); i++) {
+			usleep(1000);
+			if (uvs__image(c->target->pid, &c->image))
+				c->image.known = false;
+		}
 	if (!c->image.known)
 		uvs_debug("cannot read /proc/%d/auxv: an exec of it would go "
 			  "unseen", c->target->pid);

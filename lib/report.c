@@ -264,11 +264,12 @@ static void uvs__text_why_loop(const struct uvs_why_report *w, int idx,
 				fprintf(out, "\n%s:\n", pass ? "not keeping it alive"
 							    : "keeping it alive");
 			any = true;
-			fprintf(out, "  %-8s %.60s%s%s%s\n", h->type_name,
+			/* whole: a callback's name cut short names nothing */
+			fprintf(out, "  %-8s %s%s%s%s\n", h->type_name,
 				h->detail, pass ? " (" : "",
 				pass ? h->why_not : "", pass ? ")" : "");
 			if (h->callback[0] && strcmp(h->callback, h->detail))
-				fprintf(out, "  %-8s callback %.58s\n", "",
+				fprintf(out, "  %-8s callback %s\n", "",
 					h->callback);
 		}
 	}
@@ -317,7 +318,7 @@ static void uvs__text_why(const struct uvs_report *r, FILE *out)
 		fprintf(out, "\nnothing keeps the loop alive: it will end its "
 			"run as soon as it returns to uv_run\n");
 	for (i = 0; i < w->nreqs; i++)
-		fprintf(out, "%s  %-11s %.56s%s\n", i ? "" :
+		fprintf(out, "%s  %-11s %s%s\n", i ? "" :
 			"\nrequests waiting in the thread pool's queue:\n",
 			w->reqs[i].type, w->reqs[i].detail,
 			w->reqs[i].loop > 0 ? " (other loop)" : "");

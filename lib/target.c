@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "uvscope.h"
@@ -373,13 +374,80 @@ static bool uvs__find_lib(const char *name, char *out, size_t len)
 	return false;
 }
 
-int uvs_target__open_exec(const char *path, pid_t child,
+/* A file started with "#!": the kernel runs its interpreter in the same
+ * process. 1 and the interpreter's path in out ("#!/usr/bin/env NAME"
+ * finds NAME in PATH, as env does; "env -S NAME ARGS" too), 0 if path is
+ * no script, or -errno. */
+static int uvs__interpreter(const char *path, char *out, size_t len)
+{
+	char line[256], *p, *word, *save;
+	const char *env;
+	int fd, n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n < 2 || line[0] != '#' || line[1] != '!')
+		return 0;
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	word = strtok_r(line + 2, " \t", &save);
+	if (!word || word[0] != '/')
+		return -ENOEXEC;
+	p = strrchr(word, '/');
+	if (strcmp(p + 1, "env")) {
+		snprintf(out, len, "%s", word);
+		return 1;
+	}
+	/* env [-S] NAME: the first word that is no option */
+	while ((word = strtok_r(NULL, " \t", &save)) && word[0] == '-')
+		;
+	if (!word || strchr(word, '='))
+		return -ENOEXEC;
+	if (strchr(word, '/')) {
+		snprintf(out, len, "%s", word);
+		return 1;
+	}
+	env = getenv("PATH");
+	if (!env)
+		env = "/usr/local/bin:/usr/bin:/bin";
+	while (*env) {
+		size_t dl = strcspn(env, ":");
+
+		if (dl && (size_t)snprintf(out, len, "%.*s/%s", (int)dl, env,
+					   word) < len &&
+		    !access(out, X_OK))
+			return 1;
+		env += dl + (env[dl] == ':');
+	}
+	return -ENOENT;
+}
+
+int uvs_target__open_exec(const char *script, pid_t child,
 			  struct uvs_target **out)
 {
 	struct uvs_target *t;
 	struct uvs_elf *exe = NULL;
-	char needed[64][256], lib[4096];
+	char needed[64][256], lib[4096], interp[2][4096];
+	const char *path = script;
 	int err, n, i;
+
+	/* a script: its interpreter, up to the kernel's four levels */
+	for (i = 0; i < 4; i++) {
+		n = uvs__interpreter(path, interp[i & 1],
+					   sizeof(interp[0]));
+		if (n < 0)
+			return uvs_seterr(n, "%s is a #! script whose "
+					  "interpreter cannot be found: %s",
+					  script, strerror(-n));
+		if (!n)
+			break;
+		path = interp[i & 1];
+	}
+	if (path != script)
+		uvs_debug("%s is a script: %s runs it", script, path);
 
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
@@ -389,8 +457,9 @@ int uvs_target__open_exec(const char *path, pid_t child,
 	t->loop_tid = child;
 	t->launched = true;
 	snprintf(t->exe, sizeof(t->exe), "%s", path);
+	/* the kernel names a script's process after the script */
 	snprintf(t->comm, sizeof(t->comm), "%s",
-		 strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+		 strrchr(script, '/') ? strrchr(script, '/') + 1 : script);
 	err = uvs_elf__open(path, &exe);
 	if (err)
 		goto fail;
@@ -404,9 +473,16 @@ int uvs_target__open_exec(const char *path, pid_t child,
 		}
 	}
 	if (!t->uv_elf) {
+		/* python3 and luajit load libuv with a module (uvloop, luv):
+		 * it is there once the program runs */
 		err = uvs_seterr(-ENOEXEC,
-				 "%s is not a libuv program: no uv_run symbol "
-				 "in it or in a libuv library it needs", path);
+				 "%s%s%s%s is not a libuv program: no uv_run "
+				 "symbol in it or in a libuv library it needs (if "
+				 "it loads libuv at run time, as python3 with "
+				 "uvloop or luajit with luv do, start it and "
+				 "attach with -p PID)", path, path != script ?
+				 " (the interpreter of " : "", path != script ?
+				 script : "", path != script ? ")" : "");
 		goto fail;
 	}
 	/* Non-PIE: addresses are final; otherwise the BPF side learns the

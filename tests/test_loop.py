@@ -2,12 +2,14 @@
 """uvscope loop against fixtures whose loop behaviour is known."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 from harness import (FIX, JSFIX, LEAD_MS, UVSCOPE_ASAN, Fail, LoopTruth,
                      Target, add_test, check, eq, loop_json, node_binaries,
-                     run, test, wait_for, within)
+                     one_line_error, run, test, wait_for, within)
 
 OTHER = ["pending", "idle", "prepare", "check", "close"]
 DUR = "3"
@@ -413,6 +415,42 @@ def node_tests(label, node):
     add_test("loop_node%s_idle_100ms_timer" % label, idle, 30)
     add_test("loop_node%s_setimmediate_busy_10ms" % label, check_phase, 30)
     add_test("loop_node%s_launch" % label, launch, 30)
+
+
+@test(timeout=40)
+def loop_launch_shebang_scripts():
+    """uvscope loop -- SCRIPT: a #! script runs its interpreter in the same
+    process ("#!/usr/bin/node", and "#!/usr/bin/env node" through PATH):
+    traced from its start, as node would be (it said "is not an ELF
+    file"). A program that loads libuv at run time (luajit with luv) is
+    refused in one line that says to attach with -p."""
+    d = tempfile.mkdtemp()
+    try:
+        for line in ("#!/usr/bin/node", "#!/usr/bin/env node"):
+            path = os.path.join(d, "app.js")
+            with open(path, "w") as f:
+                f.write("%s\nrequire(%r);\n" % (line, JSFIX + "/loop.js"))
+            os.chmod(path, 0o755)
+            rc, out, err = run(["loop", "--json", "-d", "2", "--", path,
+                                "timer", "30", "100"],
+                               env=dict(os.environ, LOOP_LOG="1",
+                                        PATH="/usr/bin:/bin"))
+            eq(rc, 0, "%s: exit status (%s)" % (line, err))
+            doc = json.loads([ln for ln in out.splitlines()
+                              if ln.startswith("{")][0])
+            eq(doc["target"]["runtime"], "node", line + ": runtime")
+            spin = LoopTruth.median(LoopTruth(out.splitlines()).spins)
+            within(doc["loop"]["phases"]["timers"]["p50_ms"],
+                   spin - bucket(spin), spin + 1.5 + bucket(spin),
+                   "%s: timers p50 ms (the script's spins: %.3f)"
+                   % (line, spin))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    if os.path.exists("/usr/bin/luajit"):
+        rc, out, err = run(["loop", "-d", "1", "--", "/usr/bin/luajit",
+                            JSFIX + "/loop.lua"])
+        one_line_error(rc, err, "luajit launched")
+        check("attach with -p PID" in err, "no hint: %s" % err)
 
 
 @test(timeout=30)
