@@ -40,6 +40,7 @@ struct uvs_exit {
 	bool gen_ext_seen[65];
 	bool oom_victim;
 	uint64_t loop_done_ns, gone_ns;
+	int gone_status; /* the status a wait would get, with gone_ns */
 	uint64_t exec_ns; /* the program watched exec'd another: its end */
 	char exec_path[UVS_TEXT_MAX];
 	bool launch_exec_seen; /* a launched program's own first exec */
@@ -158,6 +159,7 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 		break;
 	case UVS_EV_TASK_EXIT:
 		x->gone_ns = e->ts_ns;
+		x->gone_status = e->code;
 		break;
 	case UVS_EV_EXEC:
 		if (x->t->launched && !x->launch_exec_seen) {
@@ -399,6 +401,9 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	}
 	end = x->gone_ns ? x->gone_ns : uvs_now_ns();
 	o->at_ms = (end - x->t0) / 1e6;
+	/* not our child: the status the kernel kept for its parent */
+	if (!wait_status && x->gone_ns)
+		wait_status = &x->gone_status;
 	/* what ended it: the wait status when we have it, else the events */
 	if (wait_status && WIFSIGNALED(*wait_status))
 		sig = WTERMSIG(*wait_status);
@@ -415,7 +420,10 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	}
 	if (sig) {
 		o->signal = sig;
-		if (x->deliver.seen && x->deliver.ev.sig == sig)
+		/* the fast path of a fatal signal delivers SIGKILL in its
+		 * stead: where the thread was all the same */
+		if (x->deliver.seen && (x->deliver.ev.sig == sig ||
+					x->deliver.ev.sig == SIGKILL))
 			uvs__copy_stack(o, &x->deliver);
 		if (sig == SIGABRT && strstr(x->tail, "heap out of memory")) {
 			o->reason = UVS_EXIT_OOM;

@@ -6,9 +6,9 @@ import signal
 import subprocess
 import time
 
-from harness import (FIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check, eq,
-                     read_mem, run, runtime_addr, test, validate, wait_for,
-                     within)
+from harness import (FIX, JSFIX, UVSCOPE, UVSCOPE_ASAN, Fail, Target, check,
+                     eq, read_mem, run, runtime_addr, test, validate,
+                     wait_for, within)
 
 NODE = "/usr/bin/node"
 
@@ -158,6 +158,35 @@ def exit_sigterm_sender_named():
     check(e["sender"] is not None, "no sender")
     eq(e["sender"]["pid"], killer.pid, "sender pid")
     eq(e["sender"]["comm"], "kill", "sender comm")
+
+
+@test(timeout=40)
+def exit_sigterm_single_threaded_luv_both_backends():
+    """A single-threaded process (luajit with luv) killed by SIGTERM: the
+    kernel's fast path for a fatal signal delivers SIGKILL to its threads
+    instead, and the eBPF backend said "SIGKILL, no sender". The status
+    the kernel keeps for the parent says SIGTERM, and the sender is
+    named, on both backends."""
+    if not os.path.exists("/usr/bin/luajit"):
+        raise Fail("luajit missing: run scripts/deps.sh")
+    for be in ("ebpf", "ptrace"):
+        with Target(["/usr/bin/luajit", JSFIX + "/loop.lua", "timer", "1",
+                     "100"]) as t:
+            p = subprocess.Popen([UVSCOPE, "exit", "--json", "--backend", be,
+                                  "-p", str(t.pid)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            killer = subprocess.Popen(["kill", "-TERM", str(t.pid)])
+            killer.wait()
+            out, err = p.communicate(timeout=15)
+        eq(p.returncode, 0, "%s: exit status (%s)" % (be, err.decode()))
+        doc = json.loads(out)
+        validate(doc, "exit JSON")
+        e = doc["exit"]
+        eq((e["reason"], e["signal"]), ("signal", signal.SIGTERM),
+           be + ": reason")
+        check(e["sender"] is not None, be + ": no sender")
+        eq(e["sender"]["pid"], killer.pid, be + ": sender pid")
 
 
 @test(timeout=30)
