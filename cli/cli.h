@@ -63,6 +63,9 @@ void uvs_cli__signals(void);
 int uvs_cli__start(struct uvs_cli *c);
 /* Lets a launched command run (after probes are attached). */
 int uvs_cli__release(struct uvs_cli *c);
+/* The target runs another executable than the one uvscope read (an exec
+ * since): true, with its path in c->exec_path. */
+bool uvs_cli__exe_changed(struct uvs_cli *c);
 void uvs_cli__sampler_priority(struct uvs_cli *c);
 /* True while the target runs; reaps a launched child. */
 bool uvs_cli__target_alive(struct uvs_cli *c);

@@ -931,6 +931,24 @@ static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
 	return tracer;
 }
 
+/* The target runs another executable than the one uvscope read: an exec
+ * since (its path then in c->exec_path). */
+bool uvs_cli__exe_changed(struct uvs_cli *c)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", c->target->pid);
+	n = readlink(path, c->exec_path, sizeof(c->exec_path) - 1);
+	if (n <= 0)
+		return false;
+	c->exec_path[n] = '\0';
+	if (!strcmp(c->exec_path, c->target->exe))
+		return false;
+	c->execd = true;
+	return true;
+}
+
 void uvs_cli__attach_failed(struct uvs_cli *c)
 {
 	char comm[64];
@@ -941,8 +959,10 @@ void uvs_cli__attach_failed(struct uvs_cli *c)
 		return;
 	}
 	/* probes placed in the old program, or ptrace refused by the exec:
-	 * either way, say what happened, not what it broke */
-	if (!c->cmd && uvs_cli__execd(c)) {
+	 * either way, say what happened, not what it broke. An exec under
+	 * way as uvscope started may have given it the new image to start
+	 * from: the executable it read tells then. */
+	if (!c->cmd && (uvs_cli__execd(c) || uvs_cli__exe_changed(c))) {
 		uvs_error("pid %d exec'd %s during attach; nothing was traced",
 			  c->pid, c->exec_path);
 		return;

@@ -140,6 +140,21 @@ out:
 	return ret;
 }
 
+/* The exec's event came: the process runs another image, which may not
+ * be readable yet (its auxiliary vector is filled in as the exec ends).
+ * Given 200 ms to read it; an exec all the same. */
+static void execd(struct uvs_cli *c)
+{
+	int i;
+
+	for (i = 0; i < 200 && !uvs_cli__execd(c); i++)
+		usleep(1000);
+	if (c->execd || uvs_cli__exe_changed(c))
+		return;
+	c->execd = true;
+	snprintf(c->exec_path, sizeof(c->exec_path), "another program");
+}
+
 int cmd_exit(int argc, char **argv)
 {
 	struct uvs_cli c = { .go_fd = -1, .exec_err_fd = -1 };
@@ -192,14 +207,14 @@ int cmd_exit(int argc, char **argv)
 			 * event tells it from an end */
 			uvs_exit__poll(x, 50);
 			if (uvs_exit__execd(x))
-				uvs_cli__execd(&c);
+				execd(&c);
 			break;
 		}
 		/* an exec ends the program watched: the same line as the
 		 * other subcommands' (its report says it too) */
 		if (uvs_exit__execd(x)) {
 			ended = true;
-			uvs_cli__execd(&c);
+			execd(&c);
 			break;
 		}
 		/* Twice a second, what keeps the main loop alive (a read of

@@ -360,6 +360,30 @@ static void uvs__copy_stack(struct uvs_exit_report *o,
 		snprintf(o->stack[i], sizeof(o->stack[i]), "%s", k->frames[i]);
 }
 
+/* An exit with a code after a fatal signal from outside: the program
+ * handled it (a SIGTERM handler that cleans up and exits). The last such
+ * signal the kernel delivered is named, with its sender. */
+static void uvs__handled(const struct uvs_exit *x, struct uvs_exit_report *o)
+{
+	const struct uvs_exit_event *g = NULL;
+	int s;
+
+	for (s = 1; s <= 64; s++)
+		if (s != SIGKILL && x->gen_ext_seen[s] &&
+		    uvs_signal_fatal_by_default(s) &&
+		    x->gen_ext[s].result == 0 /* delivered */ &&
+		    (!g || x->gen_ext[s].ts_ns >= g->ts_ns))
+			g = &x->gen_ext[s];
+	if (!g)
+		return;
+	o->handled_signal = g->sig;
+	o->has_sender = true;
+	o->sender.pid = g->sender_pid;
+	o->sender.tid = g->sender_tid;
+	o->sender.uid = g->sender_uid;
+	memcpy(o->sender.comm, g->comm, sizeof(o->sender.comm));
+}
+
 void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		      bool running, struct uvs_report *r)
 {
@@ -459,6 +483,7 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		o->reason = UVS_EXIT_UNKNOWN;
 		return;
 	}
+	uvs__handled(x, o);
 	if (o->code && uvs_exit__uncaught(x->tail, o)) {
 		o->reason = UVS_EXIT_UNCAUGHT;
 		if (x->runtime_exit.seen)

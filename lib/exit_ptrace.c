@@ -46,6 +46,8 @@ struct uvs__sender {
 	pid_t pid;
 	uid_t uid;
 	char comm[16];
+	bool handled;	/* delivered to a handler */
+	uint64_t ts;
 };
 
 struct uvs_pexit {
@@ -55,6 +57,7 @@ struct uvs_pexit {
 	uint64_t t0, last_refresh, gone_ns;
 	struct uvs__pstack exit_group, deliver;
 	struct uvs__sender sender[65], sender_ext[65];
+	int handled; /* the last fatal signal from outside it handled */
 	bool leader_gone;
 	int leader_status;
 	uint64_t exec_ns; /* the program watched exec'd another: its end */
@@ -184,13 +187,20 @@ static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 			break;
 		if (e->sender_pid || e->sig_code <= 0) {
 			struct uvs__sender s = {true, e->sender_pid,
-						e->sender_uid, ""};
+						e->sender_uid, "",
+						!e->default_action,
+						uvs_now_ns()};
 
 			memcpy(s.comm, e->comm, sizeof(s.comm));
 			x->sender[e->sig] = s;
 			if (e->sender_pid != x->t->pid &&
 			    !x->sender_ext[e->sig].seen)
 				x->sender_ext[e->sig] = s;
+			if (e->sender_pid != x->t->pid && s.handled &&
+			    uvs_signal_fatal_by_default(e->sig) &&
+			    e->sig != SIGKILL &&
+			    (!x->handled || s.ts >= x->sender[x->handled].ts))
+				x->handled = e->sig;
 		}
 		/* the first fatal one with no handler ends the process */
 		if (e->default_action && !x->deliver.seen &&
@@ -428,6 +438,16 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 	if (!o->has_code) {
 		o->reason = UVS_EXIT_UNKNOWN;
 		return;
+	}
+	if (x->handled) {
+		/* exited with a code after a fatal signal it handled */
+		const struct uvs__sender *s = &x->sender[x->handled];
+
+		o->handled_signal = x->handled;
+		o->has_sender = true;
+		o->sender.pid = o->sender.tid = s->pid;
+		o->sender.uid = s->uid;
+		memcpy(o->sender.comm, s->comm, sizeof(o->sender.comm));
 	}
 	if (o->code && uvs__has(eg, "TriggerUncaughtException")) {
 		o->reason = UVS_EXIT_UNCAUGHT;

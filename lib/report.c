@@ -221,6 +221,9 @@ static void uvs__text_exit(const struct uvs_report *r, FILE *out)
 		fprintf(out, ", signal SIG%s (%d)", uvs__signame(e->signal),
 			e->signal);
 	fputc('\n', out);
+	if (e->handled_signal)
+		fprintf(out, "after: SIG%s (%d), which it handled\n",
+			uvs__signame(e->handled_signal), e->handled_signal);
 	if (e->has_sender)
 		fprintf(out, "sent by: pid %d (%s), uid %u\n", e->sender.pid,
 			e->sender.comm, e->sender.uid);
@@ -784,6 +787,8 @@ static json_t *uvs__json_exit(const struct uvs_report *r)
 	json_object_set_new(o, "signal_name", e->signal ?
 		json_sprintf("SIG%s", uvs__signame(e->signal)) : json_null());
 	json_object_set_new(o, "detail", json_string(e->detail));
+	json_object_set_new(o, "handled_signal", e->handled_signal ?
+			    json_integer(e->handled_signal) : json_null());
 	json_object_set_new(o, "sender", e->has_sender ?
 		json_pack("{s:i,s:i,s:i,s:s}", "pid", e->sender.pid, "tid",
 			  e->sender.tid, "uid", e->sender.uid, "comm",

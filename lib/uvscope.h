@@ -353,6 +353,9 @@ struct uvs_exit_report {
 	enum uvs_exit_reason reason;
 	bool has_code, has_sender;
 	int code, signal;
+	/* a fatal signal it received from outside and survived (handled),
+	 * before it exited with a code; sender says who sent it */
+	int handled_signal;
 	struct {
 		pid_t pid, tid;
 		uid_t uid;

@@ -189,6 +189,33 @@ def exit_sigterm_single_threaded_luv_both_backends():
         eq(e["sender"]["pid"], killer.pid, be + ": sender pid")
 
 
+@test(timeout=40)
+def exit_handled_sigterm_then_code_both_backends():
+    """A SIGTERM handler that exits 3: both the code and the signal it
+    handled, with its sender ("SIGTERM from pid N (kill), handled; then
+    exit code 3"); it was "exit, code 3" with the signal never said."""
+    js = ("process.on('SIGTERM', () => process.exit(3)); "
+          "setInterval(() => {}, 1000); console.log('ready')")
+    for be in ("ebpf", "ptrace"):
+        with Target([NODE, "-e", js]) as t:
+            p = subprocess.Popen([UVSCOPE, "exit", "--json", "--backend", be,
+                                  "-p", str(t.pid)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            killer = subprocess.Popen(["kill", "-TERM", str(t.pid)])
+            killer.wait()
+            out, err = p.communicate(timeout=15)
+        eq(p.returncode, 0, "%s: exit status (%s)" % (be, err.decode()))
+        doc = json.loads(out)
+        validate(doc, "exit JSON")
+        e = doc["exit"]
+        eq((e["reason"], e["code"], e["signal"]), ("exit", 3, None),
+           be + ": reason, code, signal")
+        eq(e["handled_signal"], signal.SIGTERM, be + ": handled signal")
+        check(e["sender"] is not None, be + ": no sender")
+        eq(e["sender"]["pid"], killer.pid, be + ": sender pid")
+
+
 @test(timeout=30)
 def exit_c_abort():
     e, doc = exit_json([FIX + "/loopfix", "abort", "200"], rc_expected=134)
@@ -219,6 +246,7 @@ def exit_pid_mode_exit_code():
     e = json.loads(out)["exit"]
     eq(e["reason"], "exit", "reason")
     eq(e["code"], 5, "code")
+    eq(e["handled_signal"], None, "no signal was handled")
 
 
 @test(timeout=30)
