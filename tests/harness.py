@@ -282,6 +282,22 @@ def stolen_ms(before, after):
     return sum(b - a + 1 for a, b in zip(before, after)) * tick
 
 
+def hung_target(node="/usr/bin/node"):
+    """loop.js hang: a timeout whose callback never returns, begun (its
+    "hang T" line) before anything attaches. An entered Target: the caller
+    ends it with __exit__()."""
+    t = Target([node, os.path.join(JSFIX, "loop.js"), "hang", "100"],
+               log=True)
+    t.__enter__()
+    try:
+        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
+                 "the fixture to begin its endless callback")
+    except BaseException:
+        t.__exit__()
+        raise
+    return t
+
+
 def assert_off_cpu(doc, lines, what, stolen=0.0):
     """Each episode's off-CPU time against the busy period the fixture
     timed inside it: in that period (its clock, ms) the thread was off CPU

@@ -9,10 +9,10 @@ import time
 
 from harness import (FIX, JSFIX, ROOT, UVSCOPE_ASAN, Fail, Target, add_test,
                      assert_episodes_truth, assert_off_cpu, busy_truth,
-                     busy_cpu, LEAD_MS, share_at_least, steal_ticks,
+                     busy_cpu, share_at_least, steal_ticks,
                      stolen_ms,
-                     check, eq, node_binaries, UVSCOPE,
-                     one_line_error, run, test, validate, wait_for, within)
+                     check, eq, hung_target, node_binaries, UVSCOPE,
+                     one_line_error, run, test, validate, within)
 
 
 def blocked_json(pid, dur, extra=(), binary=None):
@@ -355,21 +355,6 @@ for label, node in node_binaries():
     add_test("blocked_node%s_burn_cpu" % label, node_burn(node), 40)
     add_test("blocked_node%s_execsync" % label, node_execsync(node), 40)
     add_test("blocked_node%s_microtasks" % label, node_microtasks(node), 40)
-
-
-def hung_target():
-    """loop.js hang: a timeout that never returns, begun (its "hang" line)
-    before anything attaches."""
-    t = Target(["/usr/bin/node", JSFIX + "/loop.js", "hang", "100"],
-               log=True)
-    t.__enter__()
-    try:
-        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
-                 "the fixture to begin its endless callback")
-    except BaseException:
-        t.__exit__()
-        raise
-    return t
 
 
 @test(timeout=40)

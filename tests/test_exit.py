@@ -141,22 +141,31 @@ def exit_kernel_oom_killer():
     kernel_oom()
 
 
-@test(timeout=30)
-def exit_sigterm_sender_named():
-    with Target([NODE, "-e", "setInterval(() => {}, 1000); "
-                 "console.log('ready')"]) as t:
-        p = subprocess.Popen([UVSCOPE, "exit", "--json", "-p", str(t.pid)],
+def exit_after_sigterm(argv, backend="ebpf"):
+    """uvscope exit -p on a fixture, a second, then kill -TERM from a
+    process of its own: (the validated exit section, the kill's pid)."""
+    with Target(argv) as t:
+        p = subprocess.Popen([UVSCOPE, "exit", "--json", "--backend",
+                              backend, "-p", str(t.pid)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(1.0)
         killer = subprocess.Popen(["kill", "-TERM", str(t.pid)])
         killer.wait()
         out, err = p.communicate(timeout=15)
-    eq(p.returncode, 0, "exit status (%s)" % err.decode())
-    e = json.loads(out)["exit"]
+    eq(p.returncode, 0, "%s: exit status (%s)" % (backend, err.decode()))
+    doc = json.loads(out)
+    validate(doc, "exit JSON")
+    return doc["exit"], killer.pid
+
+
+@test(timeout=30)
+def exit_sigterm_sender_named():
+    e, killer = exit_after_sigterm([NODE, "-e", "setInterval(() => {}, "
+                                    "1000); console.log('ready')"])
     eq(e["reason"], "signal", "reason")
     eq(e["signal"], signal.SIGTERM, "signal")
     check(e["sender"] is not None, "no sender")
-    eq(e["sender"]["pid"], killer.pid, "sender pid")
+    eq(e["sender"]["pid"], killer, "sender pid")
     eq(e["sender"]["comm"], "kill", "sender comm")
 
 
@@ -170,23 +179,13 @@ def exit_sigterm_single_threaded_luv_both_backends():
     if not os.path.exists("/usr/bin/luajit"):
         raise Fail("luajit missing: run scripts/deps.sh")
     for be in ("ebpf", "ptrace"):
-        with Target(["/usr/bin/luajit", JSFIX + "/loop.lua", "timer", "1",
-                     "100"]) as t:
-            p = subprocess.Popen([UVSCOPE, "exit", "--json", "--backend", be,
-                                  "-p", str(t.pid)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            time.sleep(1.0)
-            killer = subprocess.Popen(["kill", "-TERM", str(t.pid)])
-            killer.wait()
-            out, err = p.communicate(timeout=15)
-        eq(p.returncode, 0, "%s: exit status (%s)" % (be, err.decode()))
-        doc = json.loads(out)
-        validate(doc, "exit JSON")
-        e = doc["exit"]
+        e, killer = exit_after_sigterm(["/usr/bin/luajit",
+                                        JSFIX + "/loop.lua", "timer", "1",
+                                        "100"], be)
         eq((e["reason"], e["signal"]), ("signal", signal.SIGTERM),
            be + ": reason")
         check(e["sender"] is not None, be + ": no sender")
-        eq(e["sender"]["pid"], killer.pid, be + ": sender pid")
+        eq(e["sender"]["pid"], killer, be + ": sender pid")
 
 
 @test(timeout=40)
@@ -197,23 +196,12 @@ def exit_handled_sigterm_then_code_both_backends():
     js = ("process.on('SIGTERM', () => process.exit(3)); "
           "setInterval(() => {}, 1000); console.log('ready')")
     for be in ("ebpf", "ptrace"):
-        with Target([NODE, "-e", js]) as t:
-            p = subprocess.Popen([UVSCOPE, "exit", "--json", "--backend", be,
-                                  "-p", str(t.pid)], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
-            time.sleep(1.0)
-            killer = subprocess.Popen(["kill", "-TERM", str(t.pid)])
-            killer.wait()
-            out, err = p.communicate(timeout=15)
-        eq(p.returncode, 0, "%s: exit status (%s)" % (be, err.decode()))
-        doc = json.loads(out)
-        validate(doc, "exit JSON")
-        e = doc["exit"]
+        e, killer = exit_after_sigterm([NODE, "-e", js], be)
         eq((e["reason"], e["code"], e["signal"]), ("exit", 3, None),
            be + ": reason, code, signal")
         eq(e["handled_signal"], signal.SIGTERM, be + ": handled signal")
         check(e["sender"] is not None, be + ": no sender")
-        eq(e["sender"]["pid"], killer.pid, be + ": sender pid")
+        eq(e["sender"]["pid"], killer, be + ": sender pid")
 
 
 @test(timeout=30)

@@ -8,8 +8,8 @@ import tempfile
 import time
 
 from harness import (FIX, JSFIX, LEAD_MS, UVSCOPE_ASAN, Fail, LoopTruth,
-                     Target, add_test, check, eq, loop_json, node_binaries,
-                     one_line_error, run, test, wait_for, within)
+                     Target, add_test, check, eq, hung_target, loop_json,
+                     node_binaries, one_line_error, run, test, within)
 
 OTHER = ["pending", "idle", "prepare", "check", "close"]
 DUR = "3"
@@ -480,26 +480,12 @@ def loop_reports_iteration_in_progress():
        "polled while traced")
 
 
-def hung(node):
-    """loop.js hang: the timeout that never returns has begun (its own
-    "hang" line) before anything attaches."""
-    t = Target([node, JSFIX + "/loop.js", "hang", "100"], log=True)
-    t.__enter__()
-    try:
-        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
-                 "the fixture to begin its endless callback")
-    except BaseException:
-        t.__exit__()
-        raise
-    return t
-
-
 @test(timeout=40)
 def loop_edges_hung_loop_busy_both_backends():
     """The issue's hung process (a callback that never returns): busy
     through the whole window on both backends, no iteration completed,
     and the report says it is busy now (it said 0.0% on eBPF)."""
-    t = hung("/usr/bin/node")
+    t = hung_target()
     try:
         for backend in ("ebpf", "ptrace"):
             doc = loop_json(["--backend", backend, "-p", str(t.pid), "-d",

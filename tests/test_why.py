@@ -7,8 +7,8 @@ import tempfile
 import time
 
 from harness import (FIX, JSFIX, LEAD_MS, ROOT, UVSCOPE_ASAN, Fail, Target,
-                     add_test, check, eq, node_binaries, one_line_error, run,
-                     test, validate, wait_for, within)
+                     add_test, check, eq, hung_target, node_binaries,
+                     one_line_error, run, test, validate, within)
 
 NODE = "/usr/bin/node"
 
@@ -255,15 +255,16 @@ def why_busy_loop_says_so():
     spun (its "hang" line; the loop's clock moved as that iteration
     began, its millisecond a little before), and the text says so. An
     idle loop (an interval of 2 s) is waiting."""
-    with Target([NODE, JSFIX + "/loop.js", "hang", "100"], log=True) as t:
-        wait_for(lambda: any(ln.startswith("hang ") for ln in t.lines), 10,
-                 "the fixture to begin its endless callback")
+    t = hung_target(NODE)
+    try:
         a = time.monotonic() * 1000
         w = why(t.pid)
         b = time.monotonic() * 1000
         rc, out, err = run(["why", "-p", str(t.pid)])
         hang = [float(ln.split()[1]) for ln in t.lines
                 if ln.startswith("hang ")][0]
+    finally:
+        t.__exit__()
     main = w["loop_list"][0]
     eq(main["state"], "busy", "the hung loop's state")
     within(main["busy_for_ms"], a - hang - 2, b - hang + LEAD_MS + 2,
