@@ -1077,7 +1077,7 @@ void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out)
 			"system call are off CPU\n", b->period_ns / 1e6);
 	else
 		fprintf(out, "uvscope: tracepoints: epoll waits, sched_switch, "
-			"sched_wakeup\n");
+			"sched_wakeup, sched_process_exit\n");
 	fprintf(out, "uvscope: phases from %d libuv functions on the stack%s\n",
 		b->nranges, b->ncalls ? " and uv_run's call sites" : "");
 }
