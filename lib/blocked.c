@@ -706,23 +706,34 @@ static void uvs__end_run(struct uvs_blocked *b, uint64_t now)
 static void uvs__initial_state(struct uvs_blocked *b, pid_t tid)
 {
 	struct blk_state *st = &b->skel->bss->st;
-	int fd;
+	long nr, fd;
+	int in;
 
 	if (b->epfd < 0)
 		return;
-	fd = uvs_target__epoll_waiting(b->t, tid);
-	if (fd < -1)
+	in = uvs_proc_syscall(b->t->pid, tid, &nr, &fd);
+	if (in < 0)
 		return;
-	if (fd == b->epfd) {
+	if (in == 1 && uvs_is_epoll_wait(nr) && fd == b->epfd) {
 		/* had it left the wait meanwhile, its next one resets it */
 		__sync_bool_compare_and_swap(&st->in_wait, 0, 1);
 		return;
 	}
-	if (__sync_bool_compare_and_swap(&st->busy_since, 0, b->started_ns) &&
-	    __atomic_load_n(&st->in_wait, __ATOMIC_SEQ_CST))
+	if (!__sync_bool_compare_and_swap(&st->busy_since, 0, b->started_ns))
+		return;
+	if (__atomic_load_n(&st->in_wait, __ATOMIC_SEQ_CST)) {
 		__sync_bool_compare_and_swap(&st->busy_since, b->started_ns, 0);
+		return;
+	}
+	/* blocked in a system call (execSync's nested wait, a sleep): off
+	 * CPU from here, its stack not known (taken as it went to sleep) */
+	if (in == 1) {
+		st->preempted = 1;
+		__sync_bool_compare_and_swap(&st->switched_out, 0,
+					     b->started_ns);
+	}
 	uvs_debug("the loop thread is busy as tracing begins (%s)",
-		  fd >= 0 ? "in another epoll wait" : "not in a wait");
+		  in == 1 ? "blocked in a system call" : "running");
 }
 
 /* The busy period still going as tracing ends (eBPF), as an episode so

@@ -392,11 +392,18 @@ def assert_episodes_truth(doc, truth, phase, n_min, what, gc=False,
             longer.append(msg) if not ok else None
         else:
             check(ok, msg)
-        if isinstance(phase, tuple):
-            check(ep["phase"] in phase, "%s: episode phase %s, expected "
-                  "one of %s" % (what, ep["phase"], phase))
-        else:
-            eq(ep["phase"], phase, what + ": episode phase")
+        # one the trace cut holds only its part's stacks: none at all (asleep
+        # in execSync's nested wait from the trace's start), or a few in
+        # fork in a libc without frame pointers (Debian's node, as the
+        # trace ended) that reach no phase: it says "unknown", never a
+        # wrong one
+        phases = phase if isinstance(phase, tuple) else (phase,)
+        if clipped:
+            phases += ("unknown",)
+        check(ep["phase"] in phases, "%s: episode phase %s, expected one "
+              "of %s (at %.1f ms, %.1f ms, %d samples, ongoing %s)" % (
+                  what, ep["phase"], phases, ep["start_ms"], d,
+                  ep["samples"], ep.get("ongoing")))
     check(len(longer) * 5 <= len(b["episodes"]),
           "%d of %d episodes longer than the script's busy periods:\n%s"
           % (len(longer), len(b["episodes"]), "\n".join(longer)))
