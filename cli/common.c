@@ -455,42 +455,13 @@ int uvs_cli__backend_check(struct uvs_cli *c)
 	return 0;
 }
 
-static int uvs__resolve(const char *prog, char *out, size_t len)
-{
-	const char *path = getenv("PATH");
-	char *copy, *d, *save;
-
-	if (strchr(prog, '/')) {
-		if (access(prog, X_OK))
-			return -errno;
-		if (!realpath(prog, out))
-			return -errno;
-		return 0;
-	}
-	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
-	if (!copy)
-		return -ENOMEM;
-	for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-		char buf[4096];
-
-		snprintf(buf, sizeof(buf), "%s/%s", *d ? d : ".", prog);
-		if (!access(buf, X_OK) && realpath(buf, out)) {
-			free(copy);
-			(void)len;
-			return 0;
-		}
-	}
-	free(copy);
-	return -ENOENT;
-}
-
 static int uvs__launch(struct uvs_cli *c)
 {
 	char path[4096];
 	int go[2], eerr[2], err;
 	pid_t pid;
 
-	err = uvs__resolve(c->cmd[0], path, sizeof(path));
+	err = uvs_find_program(c->cmd[0], path, sizeof(path));
 	if (err) {
 		uvs_error("cannot run %s: %s", c->cmd[0], strerror(-err));
 		return -1;
@@ -935,15 +906,8 @@ static pid_t uvs__other_tracer(pid_t pid, char *comm, size_t len)
  * since (its path then in c->exec_path). */
 bool uvs_cli__exe_changed(struct uvs_cli *c)
 {
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", c->target->pid);
-	n = readlink(path, c->exec_path, sizeof(c->exec_path) - 1);
-	if (n <= 0)
-		return false;
-	c->exec_path[n] = '\0';
-	if (!strcmp(c->exec_path, c->target->exe))
+	if (uvs_target__exe_changed(c->target, c->exec_path,
+				    sizeof(c->exec_path)) != 1)
 		return false;
 	c->execd = true;
 	return true;

@@ -274,14 +274,12 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 	if (err) {
 		/* an exec or an exit in between takes the file away: say so */
 		char now[sizeof(t->exe)];
+		int changed = uvs_target__exe_changed(t, now, sizeof(now));
 
-		n = readlink(path, now, sizeof(now) - 1);
-		if (n >= 0)
-			now[n] = '\0';
-		if (n < 0 || !uvs_target__alive(t))
+		if (changed < 0 || !uvs_target__alive(t))
 			err = uvs_seterr(-ESRCH, "pid %d exited while uvscope "
 					 "read its executable", pid);
-		else if (strcmp(now, t->exe))
+		else if (changed)
 			err = uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope "
 					 "read its executable %s", pid, now,
 					 t->exe);
@@ -381,7 +379,6 @@ static bool uvs__find_lib(const char *name, char *out, size_t len)
 static int uvs__interpreter(const char *path, char *out, size_t len)
 {
 	char line[256], *p, *word, *save;
-	const char *env;
 	int fd, n;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -406,23 +403,8 @@ static int uvs__interpreter(const char *path, char *out, size_t len)
 		;
 	if (!word || strchr(word, '='))
 		return -ENOEXEC;
-	if (strchr(word, '/')) {
-		snprintf(out, len, "%s", word);
-		return 1;
-	}
-	env = getenv("PATH");
-	if (!env)
-		env = "/usr/local/bin:/usr/bin:/bin";
-	while (*env) {
-		size_t dl = strcspn(env, ":");
-
-		if (dl && (size_t)snprintf(out, len, "%.*s/%s", (int)dl, env,
-					   word) < len &&
-		    !access(out, X_OK))
-			return 1;
-		env += dl + (env[dl] == ':');
-	}
-	return -ENOENT;
+	n = uvs_find_program(word, out, len);
+	return n ? n : 1;
 }
 
 int uvs_target__open_exec(const char *script, pid_t child,
@@ -542,6 +524,20 @@ int uvs_target__first_epoll_fd(const struct uvs_target *t)
 	}
 	closedir(d);
 	return best;
+}
+
+int uvs_target__exe_changed(const struct uvs_target *t, char *now,
+			    size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", t->pid);
+	n = readlink(path, now, len - 1);
+	if (n <= 0)
+		return n < 0 ? -errno : -ENOENT;
+	now[n] = '\0';
+	return strcmp(now, t->exe) != 0;
 }
 
 int uvs_proc_syscall(pid_t pid, pid_t tid, long *nr, long *arg0)

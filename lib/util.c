@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <fcntl.h>
@@ -85,6 +86,35 @@ uint64_t uvs_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int uvs_find_program(const char *prog, char *out, size_t len)
+{
+	const char *path = getenv("PATH");
+	char *copy, *d, *save;
+
+	if (strchr(prog, '/')) {
+		if (access(prog, X_OK))
+			return -errno;
+		if (!realpath(prog, out))
+			return -errno;
+		return 0;
+	}
+	copy = strdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (!copy)
+		return -ENOMEM;
+	for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char buf[4096];
+
+		snprintf(buf, sizeof(buf), "%s/%s", *d ? d : ".", prog);
+		if (!access(buf, X_OK) && realpath(buf, out)) {
+			free(copy);
+			(void)len;
+			return 0;
+		}
+	}
+	free(copy);
+	return -ENOENT;
 }
 
 /* Reads a small file into a NUL-terminated buffer; returns bytes or -errno. */

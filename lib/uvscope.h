@@ -33,6 +33,9 @@ void uvs_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool uvs_signal_fatal_by_default(int sig);
 uint64_t uvs_now_ns(void); /* CLOCK_MONOTONIC, the clock bpf_ktime_get_ns uses */
 int uvs_read_file(const char *path, char *buf, size_t len);
+/* A program as execvp would find it (PATH searched for a bare name), as
+ * its real path in out (PATH_MAX bytes); 0 or -errno. */
+int uvs_find_program(const char *prog, char *out, size_t len);
 struct uvs_map_line {
 	uint64_t start, end, off;
 	char perms[8];	  /* "r-xp" */
@@ -136,6 +139,10 @@ int uvs_target__locate(struct uvs_target *t);
  * system call it is blocked in and its first argument (arg0 may be NULL),
  * 0 if it is running, or -errno. */
 int uvs_proc_syscall(pid_t pid, pid_t tid, long *nr, long *arg0);
+/* 1 if the target runs another executable than the one it was opened on
+ * (an exec since; its path in now), 0 if the same, or -errno. */
+int uvs_target__exe_changed(const struct uvs_target *t, char *now,
+			    size_t len);
 bool uvs_is_epoll_wait(long nr);
 /* The epoll fd thread tid is blocked waiting in, -1 if none (running, or
  * in another call), or -errno (< -1) if it cannot be read. */
