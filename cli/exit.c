@@ -239,13 +239,17 @@ int cmd_exit(int argc, char **argv)
 	}
 	uvs_report__init(r, "exit", c.target, uvs_tier_name(c.target->tier));
 	r->duration_s = (uvs_now_ns() - t0) / 1e9;
-	r->target_exited = ended && !c.execd;
 	/* the kernel may still be delivering the last events */
 	if (ended)
 		uvs_exit__poll(x, 50);
 	/* after an exec the process runs on: not an end to classify */
 	uvs_exit__finish(x, c.cmd && c.child_reaped ? &c.child_status : NULL,
 			 !ended || c.execd, r);
+	/* finish waits for an end the leader's zombie only hinted at: an
+	 * exec whose event came late is an exec all the same */
+	if (ended && !c.execd && uvs_exit__execd(x))
+		execd(&c);
+	r->target_exited = ended && !c.execd;
 	if (r->exit.reason == UVS_EXIT_DRAINED && keeper[0]) {
 		snprintf(r->exit.last_keeper, sizeof(r->exit.last_keeper), "%s",
 			 keeper);
