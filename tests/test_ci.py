@@ -86,17 +86,14 @@ def edge_pairs(what, paths, steady, metric):
 
 
 def blocked_at_the_threshold(tmp):
-    """A timer callback of 20 ms every 250 ms, recorded two at a time with
-    the blocked threshold at the median of its busy stretches (measured
-    first: some 20.05 ms)."""
-    argv = [FIX + "/loopfix", "timer", "20", "250"]
-    cal = json.load(open(record(tmp, "cal.json", argv, "2", ["-t", "10"])))
-    ds = sorted(e["duration_ms"] for e in cal["blocked"]["episodes"])
-    check(len(ds) >= 5, "calibration: %d episodes" % len(ds))
-    edge = ds[len(ds) // 2]
-    if edge > 22:
-        return [], ("blocked: 20 ms callbacks lasted %.1f ms, the machine "
-                    "is loaded (%.1f)" % (edge, os.getloadavg()[0]))
+    """A timer callback of 18 to 22 ms (each drawn at random) every 250 ms,
+    recorded two at a time with the blocked threshold at 20 ms: about half
+    the stretches are episodes, by the fixture's design. (A threshold at
+    the median of a fixed 20 ms callback's stretches, measured alone, sat
+    within 0.1 ms of all of them: two recordings at once moved 134 of 139
+    over it.)"""
+    argv = [FIX + "/loopfix", "vary", "18", "22", "250"]
+    edge = 20.0
     blk = record_many(tmp, "blk", argv, 21, "2", ["-t", "%.3f" % edge])
     docs = [json.load(open(p)) for p in blk]
     episodes = sum(d["blocked"]["count"] for d in docs)
@@ -145,9 +142,9 @@ def ci_check_same_program_at_the_thresholds():
     check's thresholds are not flagged there: 21 recordings of 2 s each,
     each checked against the one before (20 pairs, fewer where the machine
     held the fixture back), for
-    - blocked: a timer callback of 20 ms every 250 ms, with the blocked
-      threshold at the median of its busy stretches, so that each stretch
-      is an episode or not by chance: its blocked rows; before the
+    - blocked: a timer callback of 18 to 22 ms every 250 ms, with the
+      blocked threshold at 20 ms, so that each stretch is an episode or
+      not by chance: its blocked rows; before the
       ranges 7 to 9 of some 20 such pairs flagged blocked ms/s and
       episodes/min;
     - pool: bursts of 4 work items on one thread, 10 ms each, every
