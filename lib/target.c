@@ -41,6 +41,25 @@ static char uvs__proc_state(pid_t pid)
 	return p && p[1] == ' ' ? p[2] : 0;
 }
 
+/* The task's flags (/proc/PID/stat's ninth field), 0 if unreadable. */
+static unsigned uvs__proc_flags(pid_t pid)
+{
+	char path[64], buf[512], *p, st;
+	unsigned flags;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &st,
+			 &flags) != 2)
+		return 0;
+	return flags;
+}
+
+#define UVS_PF_EXITING 0x00000004u /* include/linux/sched.h */
+#define UVS_PF_KTHREAD 0x00200000u
+
 bool uvs_target__alive(const struct uvs_target *t)
 {
 	char s;
@@ -259,10 +278,17 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	if (n < 0) {
 		err = -errno;
-		if (err == -ENOENT && uvs_target__alive(t))
+		unsigned flags = uvs__proc_flags(pid);
+
+		/* no exe: a kernel thread, or a process past the point of
+		 * its exit where its memory is gone */
+		if (err == -ENOENT && (flags & UVS_PF_KTHREAD))
 			err = uvs_seterr(-ENOEXEC,
 					 "pid %d (%s) is a kernel thread, not "
 					 "a libuv process", pid, t->comm);
+		else if (err == -ENOENT)
+			err = uvs_seterr(-ESRCH, "pid %d exited while uvscope "
+					 "read its executable", pid);
 		else
 			err = uvs__pid_error(pid, err, "/proc/PID/exe");
 		goto fail;
