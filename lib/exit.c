@@ -158,6 +158,8 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 		}
 		break;
 	case UVS_EV_TASK_EXIT:
+		uvs_debug("exit: the last thread out, tid %u, status 0x%x",
+			  e->tid, e->code);
 		x->gone_ns = e->ts_ns;
 		x->gone_status = e->code;
 		break;
@@ -398,8 +400,12 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	 * real end, is in the ring within moments. */
 	if (!running && !wait_status) {
 		end = uvs_now_ns() + 500000000ull;
-		while (!x->gone_ns && !x->exec_ns && uvs_now_ns() < end)
+		while (!x->gone_ns && !x->exec_ns && uvs_now_ns() < end) {
 			ring_buffer__poll(x->rb, 10);
+			/* the exec's event wakes no one: a poll that saw no
+			 * wakeup does not read it */
+			ring_buffer__consume(x->rb);
+		}
 	}
 	memset(o, 0, sizeof(*o));
 	r->has_exit = true;
@@ -516,54 +522,17 @@ void uvs_exit__describe(const struct uvs_exit *x, FILE *out)
 		x->runtime_exit_sym[0] ? ", " : "", x->runtime_exit_sym);
 }
 
-static void *uvs__destroy_link(void *link)
-{
-	bpf_link__destroy(link);
-	return NULL;
-}
-
-/* Releasing a perf-based probe (a syscall tracepoint, a uprobe) waits for
- * the kernel's grace periods: 40-400 ms each, over a second for all of
- * them one after the other, after the target is gone. Released all at
- * once the waits overlap, in part (the kernel takes one lock for perf
- * tracepoints); the raw tracepoints do not wait. */
+/* Released all at once, the grace periods of the perf-based probes
+ * overlap, in part (the kernel takes one lock for perf tracepoints); the
+ * raw tracepoints do not wait. */
 static void uvs__detach_all(struct uvs_exit *x)
 {
-	struct bpf_link **l[] = {
-		&x->skel->links.exit_group,
-		&x->skel->links.thread_exit,
-		&x->skel->links.signal_generate,
-		&x->skel->links.signal_deliver,
-		&x->skel->links.oom_victim,
-		&x->skel->links.task_exit,
-		&x->skel->links.proc_exec,
-		&x->skel->links.write_enter,
-		&x->skel->links.writev_enter,
-		&x->skel->links.runtime_exit,
-		&x->skel->links.run_enter,
-		&x->skel->links.run_return,
-		&x->ulinks[0],
-		&x->ulinks[1],
-		&x->ulinks[2],
-	};
-	pthread_t th[sizeof(l) / sizeof(l[0])];
-	bool started[sizeof(l) / sizeof(l[0])] = {false};
+	struct uvs_reaper *r = uvs_reaper_shared();
 	size_t i;
 
-	_Static_assert(sizeof(x->skel->links) == 12 * sizeof(struct bpf_link *),
-		       "a program of exit.bpf.c is missing from the list");
-	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++) {
-		if (!*l[i])
-			continue;
-		started[i] = !pthread_create(&th[i], NULL, uvs__destroy_link,
-					     *l[i]);
-		if (!started[i])
-			bpf_link__destroy(*l[i]);
-		*l[i] = NULL;
-	}
-	for (i = 0; i < sizeof(l) / sizeof(l[0]); i++)
-		if (started[i])
-			pthread_join(th[i], NULL);
+	uvs_reap_skel(r, x->skel->skeleton);
+	for (i = 0; i < sizeof(x->ulinks) / sizeof(x->ulinks[0]); i++)
+		uvs_reap_link(r, &x->ulinks[i]);
 }
 
 void uvs_exit__close(struct uvs_exit *x)
