@@ -1095,6 +1095,7 @@ void uvs_blocked__describe(const struct uvs_blocked *b, FILE *out)
 
 void uvs_blocked__close(struct uvs_blocked *b)
 {
+	struct uvs_reaper *r = uvs_reaper_shared();
 	int i;
 
 	if (!b)
@@ -1108,11 +1109,17 @@ void uvs_blocked__close(struct uvs_blocked *b)
 			  (unsigned long long)b->iter_splits);
 	free(b->ev);
 	for (i = 0; i < b->nperf; i++) {
-		if (b->perf_link)
-			bpf_link__destroy(b->perf_link[i]);
-		if (b->perf_fd && b->perf_fd[i] >= 0)
-			close(b->perf_fd[i]);
+		/* a perf event link closes its event's fd itself */
+		if (b->perf_link && b->perf_link[i]) {
+			uvs_reap_link(r, &b->perf_link[i]);
+			if (b->perf_fd)
+				b->perf_fd[i] = -1;
+		}
+		if (b->perf_fd)
+			uvs_reap_fd(r, &b->perf_fd[i]);
 	}
+	if (b->skel)
+		uvs_reap_skel(r, b->skel->skeleton);
 	free(b->perf_link);
 	free(b->perf_fd);
 	ring_buffer__free(b->rb);

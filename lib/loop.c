@@ -47,8 +47,7 @@ struct uvs_loop {
 	struct uvs_loop_opts opts;
 	struct uvs__site sites[UVS_MAX_SITES];
 	struct bpf_link *links[UVS_MAX_SITES];
-	pthread_t reapers[UVS_MAX_SITES];
-	int nreapers;
+	struct uvs_reaper reaper;
 	bool multi;		/* phase probes as two uprobe_multi links */
 	int mlinks[2];		/* their fds: entries, returns; -1 if none */
 	int nsites;
@@ -158,18 +157,6 @@ static struct bpf_program *uvs__prog(struct loop_bpf *skel, int phase,
 	return ret ? after[phase] : entry[phase];
 }
 
-static void *uvs__destroy_link(void *link)
-{
-	bpf_link__destroy(link);
-	return NULL;
-}
-
-static void *uvs__close_fd(void *fd)
-{
-	close((int)(intptr_t)fd);
-	return NULL;
-}
-
 static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
 {
 	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
@@ -187,22 +174,6 @@ static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
 					l->t->pid, offs, cookies, n, ret);
 }
 
-/* Collects the threads releasing links; with wait, blocks until all are
- * done. Returns true when none is left. */
-static bool uvs__reap(struct uvs_loop *l, bool wait)
-{
-	int i, left = 0;
-
-	for (i = 0; i < l->nreapers; i++) {
-		if (wait)
-			pthread_join(l->reapers[i], NULL);
-		else if (pthread_tryjoin_np(l->reapers[i], NULL))
-			l->reapers[left++] = l->reapers[i];
-	}
-	l->nreapers = left;
-	return !left;
-}
-
 /* Releasing a uprobe removes its breakpoint at once, then waits for an RCU
  * grace period: about 100 ms each on these kernels. One after another, the
  * other probes would keep firing for the whole sum, so each is released on
@@ -216,26 +187,10 @@ static void uvs__probes_off(struct uvs_loop *l)
 		return;
 	l->skel->bss->probes_on = 0;
 	l->skel->bss->probe_gen++;
-	for (i = 0; i < l->nsites; i++) {
-		if (!l->links[i])
-			continue;
-		if (pthread_create(&l->reapers[l->nreapers], NULL,
-				   uvs__destroy_link, l->links[i]))
-			bpf_link__destroy(l->links[i]);
-		else
-			l->nreapers++;
-		l->links[i] = NULL;
-	}
-	for (i = 0; i < 2; i++) {
-		if (l->mlinks[i] < 0)
-			continue;
-		if (pthread_create(&l->reapers[l->nreapers], NULL, uvs__close_fd,
-				   (void *)(intptr_t)l->mlinks[i]))
-			close(l->mlinks[i]);
-		else
-			l->nreapers++;
-		l->mlinks[i] = -1;
-	}
+	for (i = 0; i < l->nsites; i++)
+		uvs_reap_link(&l->reaper, &l->links[i]);
+	for (i = 0; i < 2; i++)
+		uvs_reap_fd(&l->reaper, &l->mlinks[i]);
 	l->on = false;
 	uvs_window__switched(&l->win, false, uvs_now_ns(),
 			     l->skel->bss->agg.probe_hits);
@@ -249,7 +204,7 @@ static int uvs__probes_on(struct uvs_loop *l)
 
 	if (l->on || !l->nsites)
 		return 0;
-	uvs__reap(l, true);
+	uvs_reap_wait(&l->reaper, true);
 	for (i = 0; l->multi && i < 2; i++) {
 		int fd = uvs__uprobe_multi(l, i == 1);
 
@@ -418,7 +373,7 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 	switch (uvs_window__step(&l->win, uvs_now_ns(), hits)) {
 	case UVS_WINDOW_ON:
 		/* the last window's probes are still being released */
-		if (!uvs__reap(l, false)) {
+		if (!uvs_reap_wait(&l->reaper, false)) {
 			uvs_window__defer(&l->win, uvs_now_ns());
 			return 0;
 		}
@@ -589,9 +544,12 @@ void uvs_loop__close(struct uvs_loop *l)
 {
 	if (!l)
 		return;
-	if (l->skel)
+	/* released with the rest of the command's probes */
+	if (l->skel) {
 		uvs__probes_off(l);
-	uvs__reap(l, true);
+		uvs_reap_skel(uvs_reaper_shared(), l->skel->skeleton);
+	}
+	uvs_reap_move(uvs_reaper_shared(), &l->reaper);
 	loop_bpf__destroy(l->skel);
 	free(l->last);
 	free(l->cur);

@@ -1028,14 +1028,14 @@ static void uvs__detach(struct uvs_pool *p)
 
 	if (!p->on)
 		return;
-	for (j = 0; j < 2; j++)
-		if (p->mlinks[j] >= 0) {
-			close(p->mlinks[j]);
-			p->mlinks[j] = -1;
-		}
-	for (j = 0; j < p->nsites; j++) {
-		bpf_link__destroy(p->links[j]);
-		p->links[j] = NULL;
+	{
+		struct uvs_reaper r = { .n = 0 };
+
+		for (j = 0; j < 2; j++)
+			uvs_reap_fd(&r, &p->mlinks[j]);
+		for (j = 0; j < p->nsites; j++)
+			uvs_reap_link(&r, &p->links[j]);
+		uvs_reap_wait(&r, true);
 	}
 	/* what the window saw, up to the last probe released, then forget
 	 * what it left unfinished */
@@ -1561,15 +1561,17 @@ void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
 
 void uvs_pool__close(struct uvs_pool *p)
 {
+	struct uvs_reaper *r = uvs_reaper_shared();
 	int i;
 
 	if (!p)
 		return;
 	for (i = 0; i < 2; i++)
-		if (p->mlinks[i] >= 0)
-			close(p->mlinks[i]);
+		uvs_reap_fd(r, &p->mlinks[i]);
 	for (i = 0; i < p->nsites; i++)
-		bpf_link__destroy(p->links[i]);
+		uvs_reap_link(r, &p->links[i]);
+	if (p->skel)
+		uvs_reap_skel(r, p->skel->skeleton);
 	ring_buffer__free(p->rb);
 	pool_bpf__destroy(p->skel);
 	uvs_syms__close(p->syms);

@@ -8,6 +8,7 @@
 #ifndef UVSCOPE_H
 #define UVSCOPE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -223,6 +224,32 @@ void uvs_window__sleep(const struct uvs_window *w, int timeout_ms);
 int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
 			     const uint64_t *offs, const uint64_t *cookies,
 			     int n, bool ret);
+
+struct bpf_link;
+struct bpf_object_skeleton;
+/* Releasing a perf-based probe (a syscall tracepoint, a uprobe) or a
+ * uprobe_multi link waits for the kernel's grace periods: 40-100 ms each
+ * on these kernels, over a second for a command's probes one after
+ * another. A reaper releases each on a thread of its own, so that the
+ * waits overlap; what it is handed is set to NULL (-1) at once. */
+#define UVS_MAX_REAP 96
+struct uvs_reaper {
+	pthread_t th[UVS_MAX_REAP];
+	int n;
+};
+void uvs_reap_link(struct uvs_reaper *r, struct bpf_link **link);
+void uvs_reap_fd(struct uvs_reaper *r, int *fd);
+/* Every link a skeleton's programs hold (skel->skeleton). */
+void uvs_reap_skel(struct uvs_reaper *r, const struct bpf_object_skeleton *s);
+/* Collects the threads done; with wait, blocks for all of them. Returns
+ * true when none is left. */
+bool uvs_reap_wait(struct uvs_reaper *r, bool wait);
+/* The one a command's closing probes go to (from one thread): released
+ * together, whatever their kind, and all gone when uvscope exits (it
+ * waits for them at exit). */
+struct uvs_reaper *uvs_reaper_shared(void);
+/* Hands from's threads to another reaper. */
+void uvs_reap_move(struct uvs_reaper *to, struct uvs_reaper *from);
 
 /* ---- libuv struct layouts from profiles/ (layout.c) ---- */
 struct uvs_layout;
