@@ -423,7 +423,8 @@ def share_at_least(share, n, p, what):
 
 class LoopTruth:
     """What a fixture's loop did, from its own log (loopfix LOOPFIX_LOG=1:
-    busy, tick and prep lines; loop.js LOOP_LOG=1: busy and tick lines),
+    busy, tick and prep lines; loop.js LOOP_LOG=1: busy, sched and tick
+    lines),
     over the window [a, b] ms of its clock (None: all of it).
 
     spins: durations of its busy callbacks; waits: from the end of each
@@ -434,13 +435,22 @@ class LoopTruth:
     outside its wait and its busy callbacks (the other phases' time,
     preemptions included); busy_iter: each iteration's time from its first
     callback to its end (prep lines); periods: from each busy callback's
-    start to the next one's."""
+    start to the next one's; gap_delays: from each busy callback's end to
+    the next one's start, how long the loop thread waited for a CPU
+    (loop.js "sched" lines: the kernel's count). stolen_ms: what the
+    hypervisor took from the machine over the trace, where the test
+    measured it."""
+
+    stolen_ms = None
 
     def __init__(self, lines, a=None, b=None):
         ev = []
+        sched = []
         for ln in lines:
             f = ln.split()
-            if len(f) >= 3 and f[0] == "busy":
+            if len(f) == 3 and f[0] == "sched":
+                sched.append((float(f[1]), float(f[2])))
+            elif len(f) >= 3 and f[0] == "busy":
                 ev.append((float(f[1]), "start", float(f[2])))
             elif len(f) == 2 and f[0] in ("tick", "prep"):
                 ev.append((float(f[1]), f[0], None))
@@ -496,6 +506,11 @@ class LoopTruth:
         # spends no longer in the phase that runs them
         starts = [e[0] for e in inside if e[1] == "start"]
         self.periods = [t1 - t0 for t0, t1 in zip(starts, starts[1:])]
+        # a spin's start and end each have one: end, next start, ...
+        sched.sort()
+        self.gap_delays = [
+            d1 - d0 for (t0, d0), (t1, d1) in zip(sched[1::2], sched[2::2])
+            if a <= t0 and t1 <= b and d0 >= 0 and d1 >= 0]
 
     @staticmethod
     def median(xs):
