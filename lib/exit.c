@@ -30,7 +30,7 @@ struct uvs_exit {
 	struct ring_buffer *rb;
 	struct uvs_target *t;
 	struct uvs_syms *syms;
-	struct bpf_link *ulinks[3];
+	int ulinks[3]; /* uprobe handles (uprobe.c), -1 if none */
 	char runtime_exit_sym[128];
 	uint64_t t0, last_refresh;
 	struct uvs__ev_stack exit_group, runtime_exit, deliver;
@@ -192,17 +192,17 @@ static const struct uvs_sym *uvs__runtime_exit(struct uvs_elf *elf)
 	return s[0] ? s[0] : s[1];
 }
 
-static struct bpf_link *uvs__uprobe(struct uvs_exit *x,
-				    struct bpf_program *p, uint64_t addr,
-				    bool ret)
+static int uvs__uprobe(struct uvs_exit *x, struct bpf_program *p,
+		       uint64_t addr, bool ret)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = ret);
 	uint64_t off;
+	int h;
 
 	if (uvs_elf__vaddr_to_off(x->t->uv_elf, addr, &off))
-		return NULL;
-	return bpf_program__attach_uprobe_opts(p, x->t->pid, x->t->uv_open,
-					       off, &uo);
+		return -1;
+	h = uvs_uprobe__attach(bpf_program__fd(p), x->t->uv_open, x->t->pid,
+			       off, ret, 0);
+	return h >= 0 ? h : -1;
 }
 
 int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
@@ -220,6 +220,7 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 	if (!x)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	x->t = t;
+	x->ulinks[0] = x->ulinks[1] = x->ulinks[2] = -1;
 	x->t0 = uvs_now_ns();
 	x->skel = exit_bpf__open();
 	if (!x->skel) {
@@ -532,7 +533,7 @@ static void uvs__detach_all(struct uvs_exit *x)
 
 	uvs_reap_skel(r, x->skel->skeleton);
 	for (i = 0; i < sizeof(x->ulinks) / sizeof(x->ulinks[0]); i++)
-		uvs_reap_link(r, &x->ulinks[i]);
+		uvs_uprobe__release(&x->ulinks[i]);
 }
 
 void uvs_exit__close(struct uvs_exit *x)

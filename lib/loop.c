@@ -46,10 +46,9 @@ struct uvs_loop {
 	struct uvs_target *t;
 	struct uvs_loop_opts opts;
 	struct uvs__site sites[UVS_MAX_SITES];
-	struct bpf_link *links[UVS_MAX_SITES];
-	struct uvs_reaper reaper;
+	int links[UVS_MAX_SITES]; /* one uprobe per site: handles, or -1 */
 	bool multi;		/* phase probes as two uprobe_multi links */
-	int mlinks[2];		/* their fds: entries, returns; -1 if none */
+	int mlinks[2];		/* their handles: entries, returns; -1 if none */
 	int nsites;
 	uint32_t expect_mask;
 	bool derived[UVS_NPHASES];
@@ -175,9 +174,8 @@ static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
 }
 
 /* Releasing a uprobe removes its breakpoint at once, then waits for an RCU
- * grace period: about 100 ms each on these kernels. One after another, the
- * other probes would keep firing for the whole sum, so each is released on
- * its own thread and the waits overlap. */
+ * grace period: about 100 ms each on these kernels. The holder (uprobe.c)
+ * waits them out, each on a thread of its own. */
 static void uvs__probes_off(struct uvs_loop *l)
 {
 	uint64_t t0 = uvs_now_ns();
@@ -188,9 +186,9 @@ static void uvs__probes_off(struct uvs_loop *l)
 	l->skel->bss->probes_on = 0;
 	l->skel->bss->probe_gen++;
 	for (i = 0; i < l->nsites; i++)
-		uvs_reap_link(&l->reaper, &l->links[i]);
+		uvs_uprobe__release(&l->links[i]);
 	for (i = 0; i < 2; i++)
-		uvs_reap_fd(&l->reaper, &l->mlinks[i]);
+		uvs_uprobe__release(&l->mlinks[i]);
 	l->on = false;
 	uvs_window__switched(&l->win, false, uvs_now_ns(),
 			     l->skel->bss->agg.probe_hits);
@@ -204,7 +202,9 @@ static int uvs__probes_on(struct uvs_loop *l)
 
 	if (l->on || !l->nsites)
 		return 0;
-	uvs_reap_wait(&l->reaper, true);
+	/* the last window's probes released first: one prog, run twice
+	 * for a boundary, would count it twice */
+	uvs_uprobe__settle(1000);
 	for (i = 0; l->multi && i < 2; i++) {
 		int fd = uvs__uprobe_multi(l, i == 1);
 
@@ -215,21 +215,18 @@ static int uvs__probes_on(struct uvs_loop *l)
 		/* an older kernel, or a refusal: one perf uprobe per site */
 		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
 			  strerror(-fd));
-		if (i == 1) {
-			close(l->mlinks[0]);
-			l->mlinks[0] = -1;
-		}
+		if (i == 1)
+			uvs_uprobe__release(&l->mlinks[0]);
 		l->multi = false;
 	}
 	for (i = 0; !l->multi && i < l->nsites; i++) {
 		struct uvs__site *s = &l->sites[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = s->ret);
 
-		l->links[i] = bpf_program__attach_uprobe_opts(
-			uvs__prog(l->skel, s->phase, s->ret), l->t->pid,
-			l->t->uv_open, s->off, &uo);
-		if (!l->links[i]) {
-			err = -errno;
+		err = uvs_uprobe__attach(
+			bpf_program__fd(uvs__prog(l->skel, s->phase, s->ret)),
+			l->t->uv_open, l->t->pid, s->off, s->ret, 0);
+		l->links[i] = err >= 0 ? err : -1;
+		if (err < 0) {
 			l->on = true; /* so that off releases what attached */
 			uvs__probes_off(l);
 			return uvs_seterr(err, "cannot attach uprobe (%s) in "
@@ -252,7 +249,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	struct uvs_features feat;
 	struct uvs_loop *l;
 	struct loop_bpf *skel;
-	int err, epfd;
+	int err, epfd, i;
 
 	*out = NULL;
 	uvs_features__probe(&feat);
@@ -263,6 +260,8 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 		return uvs_seterr(-ENOMEM, "out of memory");
 	l->t = t;
 	l->mlinks[0] = l->mlinks[1] = -1;
+	for (i = 0; i < UVS_MAX_SITES; i++)
+		l->links[i] = -1;
 	l->opened_at = uvs_now_ns();
 	if (opts)
 		memcpy(&l->opts, opts,
@@ -373,7 +372,7 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 	switch (uvs_window__step(&l->win, uvs_now_ns(), hits)) {
 	case UVS_WINDOW_ON:
 		/* the last window's probes are still being released */
-		if (!uvs_reap_wait(&l->reaper, false)) {
+		if (!uvs_uprobe__settled()) {
 			uvs_window__defer(&l->win, uvs_now_ns());
 			return 0;
 		}
@@ -549,7 +548,6 @@ void uvs_loop__close(struct uvs_loop *l)
 		uvs__probes_off(l);
 		uvs_reap_skel(uvs_reaper_shared(), l->skel->skeleton);
 	}
-	uvs_reap_move(uvs_reaper_shared(), &l->reaper);
 	loop_bpf__destroy(l->skel);
 	free(l->last);
 	free(l->cur);

@@ -90,7 +90,7 @@ struct uvs_pool {
 	struct uvs__site sites[UVS_MAX_SITES];
 	int nsites;
 	int mlinks[2];
-	struct bpf_link *links[UVS_MAX_SITES];
+	int links[UVS_MAX_SITES]; /* one uprobe per site: handles, or -1 */
 	bool multi;
 	bool queue_work_probed; /* uv__work_submit is inlined into it */
 	uint64_t fn_addr[UVS_PFN_N]; /* work functions, runtime addresses */
@@ -1028,15 +1028,11 @@ static void uvs__detach(struct uvs_pool *p)
 
 	if (!p->on)
 		return;
-	{
-		struct uvs_reaper r = { .n = 0 };
-
-		for (j = 0; j < 2; j++)
-			uvs_reap_fd(&r, &p->mlinks[j]);
-		for (j = 0; j < p->nsites; j++)
-			uvs_reap_link(&r, &p->links[j]);
-		uvs_reap_wait(&r, true);
-	}
+	for (j = 0; j < 2; j++)
+		uvs_uprobe__release(&p->mlinks[j]);
+	for (j = 0; j < p->nsites; j++)
+		uvs_uprobe__release(&p->links[j]);
+	uvs_uprobe__settle(1000);
 	/* what the window saw, up to the last probe released, then forget
 	 * what it left unfinished */
 	now = uvs_now_ns();
@@ -1086,21 +1082,20 @@ static int uvs__attach(struct uvs_pool *p)
 		}
 		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
 			  strerror(-fd));
-		if (i == 1 && p->mlinks[0] >= 0)
-			close(p->mlinks[0]);
+		if (i == 1)
+			uvs_uprobe__release(&p->mlinks[0]);
 		p->mlinks[0] = -1;
 		p->multi = false;
 	}
 	for (i = 0; !p->multi && i < p->nsites; i++) {
 		struct uvs__site *s = &p->sites[i];
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = s->ret,
-			    .bpf_cookie = s->cookie >= 32 ? s->cookie - 32
-							   : s->cookie);
 
-		p->links[i] = bpf_program__attach_uprobe_opts(
-			s->prog, p->t->pid, p->t->uv_open, s->off, &uo);
-		if (!p->links[i]) {
-			err = -errno;
+		err = uvs_uprobe__attach(bpf_program__fd(s->prog),
+					 p->t->uv_open, p->t->pid, s->off,
+					 s->ret, s->cookie >= 32 ? s->cookie - 32
+								 : s->cookie);
+		p->links[i] = err >= 0 ? err : -1;
+		if (err < 0) {
 			p->on = true; /* so that detach releases what attached */
 			uvs__detach(p);
 			return uvs_seterr(err, "cannot attach uprobe at %s in "
@@ -1225,7 +1220,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	struct uvs_pool *p;
 	struct pool_bpf *skel;
 	long fs_work, fs_type, work_cb, work_req, req_type, uv_fs;
-	int err;
+	int err, i;
 
 	*out = NULL;
 	uvs_features__probe(&feat);
@@ -1241,6 +1236,8 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	}
 	p->t = t;
 	p->mlinks[0] = p->mlinks[1] = -1;
+	for (i = 0; i < UVS_MAX_SITES; i++)
+		p->links[i] = -1;
 	if (opts)
 		memcpy(&p->opts, opts,
 		       opts->sz < sizeof(p->opts) ? opts->sz : sizeof(p->opts));
@@ -1567,9 +1564,9 @@ void uvs_pool__close(struct uvs_pool *p)
 	if (!p)
 		return;
 	for (i = 0; i < 2; i++)
-		uvs_reap_fd(r, &p->mlinks[i]);
+		uvs_uprobe__release(&p->mlinks[i]);
 	for (i = 0; i < p->nsites; i++)
-		uvs_reap_link(r, &p->links[i]);
+		uvs_uprobe__release(&p->links[i]);
 	if (p->skel)
 		uvs_reap_skel(r, p->skel->skeleton);
 	ring_buffer__free(p->rb);

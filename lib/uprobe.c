@@ -6,21 +6,42 @@
  * meanwhile. Debian 12's headers and libbpf 1.1 predate these links, so
  * the attach is made here, by the book of the UAPI.
  *
- * And the reaper, which releases any command's probes with their grace
- * periods overlapped.
+ * Every uprobe is attached and released by a holder process: the kernel
+ * writes a uprobe's breakpoint into the target's code from the thread
+ * that asks, and gives up on the write when that thread has a SIGKILL
+ * pending (get_user_pages stops on a fatal signal). A registration cut
+ * short that way rolls back with the same failing write and leaves its
+ * breakpoints in the target, which then dies of SIGTRAP at the next hit
+ * (seen: `pool` SIGKILLed 52 ms into its attach left an int3 at
+ * uv__work_submit). The holder is a child of a child, in a session of its
+ * own, ignoring the signals a terminal sends: a SIGKILL of uvscope, or
+ * Ctrl-C, reaches no thread of it. It holds every uprobe link uvscope
+ * made; when uvscope's end of their socket closes, whatever the way it
+ * ended, the holder releases them all, calmly, and exits.
+ *
+ * And the reaper, which releases any command's other probes with their
+ * grace periods overlapped.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/perf_event.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "uvscope.h"
 
-int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
+static int uvs__attach_multi(int prog_fd, const char *path, pid_t pid,
 			     const uint64_t *offs, const uint64_t *cookies,
 			     int n, bool ret)
 {
@@ -145,4 +166,426 @@ struct uvs_reaper *uvs_reaper_shared(void)
 	if (!registered)
 		registered = !atexit(uvs__reap_shared);
 	return &uvs__shared;
+}
+
+/* ---- the uprobe holder ---- */
+
+enum { UVS__H_MULTI = 1, UVS__H_ONE, UVS__H_RELEASE, UVS__H_SETTLED,
+       UVS__H_END };
+#define UVS__H_MAX 64
+
+struct uvs__hreq {
+	uint32_t op;
+	int32_t handle; /* release: the link */
+	int32_t pid;
+	uint32_t n;
+	uint32_t ret;
+	uint64_t offs[UVS__H_MAX];
+	uint64_t cookies[UVS__H_MAX];
+	char path[4096];
+};
+
+struct uvs__hrep {
+	int32_t val; /* a handle, 0, or -errno */
+	int32_t pid; /* the hello: the holder's pid */
+};
+
+/* One perf uprobe (the uprobe PMU: Linux 4.17) running prog_fd, as a
+ * link (5.15; before it, the event itself, set to run the program). */
+static int uvs__attach_one(int prog_fd, const char *path, pid_t pid,
+			   uint64_t off, bool ret, uint64_t cookie)
+{
+	static int type = -1, retbit = -1;
+	struct perf_event_attr a;
+	char buf[64];
+	int pfd, lfd;
+
+	if (type < 0) {
+		if (uvs_read_file("/sys/bus/event_source/devices/uprobe/type",
+				  buf, sizeof(buf)) <= 0)
+			return -EOPNOTSUPP;
+		type = atoi(buf);
+		if (uvs_read_file("/sys/bus/event_source/devices/uprobe/"
+				  "format/retprobe", buf, sizeof(buf)) > 0 &&
+		    !strncmp(buf, "config:", 7))
+			retbit = atoi(buf + 7);
+	}
+	if (ret && (retbit < 0 || retbit > 63))
+		return -EOPNOTSUPP;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = type;
+	a.config = ret ? 1ull << retbit : 0;
+	a.config1 = (uintptr_t)path; /* uprobe_path */
+	a.config2 = off;	     /* probe_offset */
+	pfd = syscall(__NR_perf_event_open, &a, pid, pid < 0 ? 0 : -1, -1,
+		      PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0)
+		return -errno;
+	{
+		LIBBPF_OPTS(bpf_link_create_opts, lo,
+			    .perf_event.bpf_cookie = cookie);
+
+		lfd = bpf_link_create(prog_fd, pfd, BPF_PERF_EVENT, &lo);
+	}
+	if (lfd >= 0) {
+		/* the link holds the event */
+		close(pfd);
+		return lfd;
+	}
+	if (ioctl(pfd, PERF_EVENT_IOC_SET_BPF, prog_fd) ||
+	    ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0)) {
+		int err = -errno;
+
+		close(pfd);
+		return err;
+	}
+	return pfd;
+}
+
+static ssize_t uvs__recv(int sock, void *buf, size_t len, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = c.b,
+			    .msg_controllen = sizeof(c.b) };
+	struct cmsghdr *h;
+	ssize_t n;
+
+	*fd = -1;
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (h = CMSG_FIRSTHDR(&m); n >= 0 && h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+		    h->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(h), sizeof(int));
+	return n;
+}
+
+/* The links the holder holds. */
+struct uvs__held {
+	int fd[1024];
+	int n;
+};
+
+static int uvs__hold(struct uvs__held *h, int fd)
+{
+	if (fd < 0)
+		return fd;
+	if (h->n == (int)(sizeof(h->fd) / sizeof(h->fd[0]))) {
+		close(fd);
+		return -EMFILE;
+	}
+	h->fd[h->n++] = fd;
+	return fd;
+}
+
+static int uvs__unhold(struct uvs__held *h, struct uvs_reaper *r, int fd)
+{
+	int i;
+
+	for (i = 0; i < h->n; i++)
+		if (h->fd[i] == fd) {
+			h->fd[i] = h->fd[--h->n];
+			uvs_reap_fd(r, &fd);
+			return 0;
+		}
+	return -EBADF;
+}
+
+static void uvs__holder_serve(int sock)
+{
+	struct uvs_reaper r = { .n = 0 };
+	struct uvs__hreq *q = malloc(sizeof(*q));
+	struct uvs__held *h = calloc(1, sizeof(*h));
+	struct uvs__hrep rep = { 0, getpid() };
+	struct sigaction sa;
+	int fd, pfd, devnull;
+
+	/* nothing of uvscope's but the socket: its pipes (a test's, a
+	 * shell's) close when uvscope ends, not when the holder does */
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (fd = 0; fd < 3; fd++)
+		if (devnull >= 0 && devnull != fd)
+			dup2(devnull, fd);
+	if (sock > 3)
+		syscall(__NR_close_range, 3, sock - 1, 0);
+	syscall(__NR_close_range, sock + 1, ~0u, 0);
+	setsid();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);
+	prctl(PR_SET_NAME, "uvscope-uprobes", 0, 0, 0);
+	if (!q || !h || send(sock, &rep, sizeof(rep), 0) < 0)
+		_exit(1);
+	for (;;) {
+		ssize_t n = uvs__recv(sock, q, sizeof(*q), &pfd);
+		bool end = false;
+
+		if (n <= 0)
+			break; /* uvscope is gone, whatever the way */
+		rep.val = -EINVAL;
+		q->path[sizeof(q->path) - 1] = '\0';
+		switch (n == sizeof(*q) ? q->op : 0) {
+		case UVS__H_MULTI:
+			if (pfd >= 0 && q->n <= UVS__H_MAX)
+				rep.val = uvs__hold(h, uvs__attach_multi(
+					pfd, q->path, q->pid, q->offs,
+					q->cookies, q->n, q->ret));
+			break;
+		case UVS__H_ONE:
+			if (pfd >= 0)
+				rep.val = uvs__hold(h, uvs__attach_one(
+					pfd, q->path, q->pid, q->offs[0],
+					q->ret, q->cookies[0]));
+			break;
+		case UVS__H_RELEASE:
+			rep.val = uvs__unhold(h, &r, q->handle);
+			break;
+		case UVS__H_SETTLED:
+			rep.val = uvs_reap_wait(&r, false);
+			break;
+		case UVS__H_END:
+			end = true;
+			break;
+		}
+		if (pfd >= 0)
+			close(pfd);
+		if (end)
+			break;
+		if (send(sock, &rep, sizeof(rep), 0) < 0)
+			break;
+	}
+	/* every link released here, each by a thread with no signal
+	 * pending, and none running when the process exits */
+	while (h->n)
+		uvs__unhold(h, &r, h->fd[0]);
+	uvs_reap_wait(&r, true);
+	rep.val = 0;
+	send(sock, &rep, sizeof(rep), MSG_NOSIGNAL);
+	_exit(0);
+}
+
+static struct {
+	pthread_mutex_t mu;
+	int sock;
+	pid_t pid;
+	int err; /* the holder could not be started, or is gone */
+} uvs__h = { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0 };
+
+/* Starts the holder: a child of a child (no zombie of uvscope's, nothing
+ * uvscope's waits can reap). Called with the lock held. */
+static int uvs__holder_start(void)
+{
+	struct uvs__hrep hello;
+	int sv[2], status, fd;
+	pid_t c;
+
+	if (uvs__h.sock >= 0 || uvs__h.err)
+		return uvs__h.err;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return uvs__h.err = -errno;
+	c = fork();
+	if (c < 0) {
+		uvs__h.err = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return uvs__h.err;
+	}
+	if (!c) {
+		close(sv[0]);
+		c = fork();
+		if (!c)
+			uvs__holder_serve(sv[1]);
+		_exit(c < 0);
+	}
+	close(sv[1]);
+	while (waitpid(c, &status, 0) < 0 && errno == EINTR)
+		;
+	if (uvs__recv(sv[0], &hello, sizeof(hello), &fd) != sizeof(hello)) {
+		close(sv[0]);
+		return uvs__h.err = -ECHILD;
+	}
+	uvs__h.sock = sv[0];
+	uvs__h.pid = hello.pid;
+	/* at uvscope's end: all released before it exits */
+	atexit(uvs_uprobe__end);
+	uvs_debug("uprobes held by pid %d (uvscope-uprobes)", hello.pid);
+	return 0;
+}
+
+/* One request, with a program's fd to pass (or -1); its answer. */
+static int uvs__ask(struct uvs__hreq *q, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} c;
+	struct iovec iov = { q, sizeof(*q) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct uvs__hrep rep;
+	int err, got;
+	ssize_t n;
+
+	pthread_mutex_lock(&uvs__h.mu);
+	err = uvs__holder_start();
+	if (err)
+		goto out;
+	if (fd >= 0) {
+		memset(&c, 0, sizeof(c));
+		m.msg_control = c.b;
+		m.msg_controllen = sizeof(c.b);
+		c.h.cmsg_level = SOL_SOCKET;
+		c.h.cmsg_type = SCM_RIGHTS;
+		c.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&c.h), &fd, sizeof(int));
+	}
+	do
+		n = sendmsg(uvs__h.sock, &m, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(*q))
+		n = uvs__recv(uvs__h.sock, &rep, sizeof(rep), &got);
+	else
+		n = -1;
+	if (n != (ssize_t)sizeof(rep)) {
+		/* killed by someone: what it held, the kernel released */
+		uvs__h.err = -EPIPE;
+		close(uvs__h.sock);
+		uvs__h.sock = -1;
+		err = uvs_seterr(-EPIPE, "uvscope's uprobe holder (pid %d) "
+				 "is gone", uvs__h.pid);
+		goto out;
+	}
+	err = rep.val;
+out:
+	pthread_mutex_unlock(&uvs__h.mu);
+	return err;
+}
+
+static struct uvs__hreq *uvs__req(uint32_t op, const char *path, pid_t pid,
+				  bool ret)
+{
+	struct uvs__hreq *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->op = op;
+	q->pid = pid;
+	q->ret = ret;
+	if (path && snprintf(q->path, sizeof(q->path), "%s", path) >=
+			    (int)sizeof(q->path)) {
+		free(q);
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	return q;
+}
+
+int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
+			     const uint64_t *offs, const uint64_t *cookies,
+			     int n, bool ret)
+{
+	struct uvs__hreq *q;
+	int err;
+
+	if (!n)
+		return -ENODATA; /* nothing to attach: no link */
+	if (n < 0 || n > UVS__H_MAX)
+		return -E2BIG;
+	q = uvs__req(UVS__H_MULTI, path, pid, ret);
+	if (!q)
+		return -errno;
+	q->n = n;
+	memcpy(q->offs, offs, n * sizeof(*offs));
+	memcpy(q->cookies, cookies, n * sizeof(*cookies));
+	err = uvs__ask(q, prog_fd);
+	free(q);
+	return err;
+}
+
+int uvs_uprobe__attach(int prog_fd, const char *path, pid_t pid,
+		       uint64_t off, bool ret, uint64_t cookie)
+{
+	struct uvs__hreq *q = uvs__req(UVS__H_ONE, path, pid, ret);
+	int err;
+
+	if (!q)
+		return -errno;
+	q->offs[0] = off;
+	q->cookies[0] = cookie;
+	err = uvs__ask(q, prog_fd);
+	free(q);
+	return err;
+}
+
+void uvs_uprobe__release(int *handle)
+{
+	struct uvs__hreq *q;
+
+	if (*handle < 0)
+		return;
+	q = uvs__req(UVS__H_RELEASE, NULL, 0, false);
+	if (q) {
+		q->handle = *handle;
+		uvs__ask(q, -1);
+		free(q);
+	}
+	*handle = -1;
+}
+
+bool uvs_uprobe__settled(void)
+{
+	struct uvs__hreq *q;
+	bool running;
+	int err;
+
+	pthread_mutex_lock(&uvs__h.mu);
+	running = uvs__h.sock >= 0;
+	pthread_mutex_unlock(&uvs__h.mu);
+	if (!running)
+		return true;
+	q = uvs__req(UVS__H_SETTLED, NULL, 0, false);
+	if (!q)
+		return false;
+	err = uvs__ask(q, -1);
+	free(q);
+	return err != 0;
+}
+
+void uvs_uprobe__settle(int timeout_ms)
+{
+	uint64_t end = uvs_now_ns() + timeout_ms * 1000000ull;
+
+	while (!uvs_uprobe__settled() && uvs_now_ns() < end)
+		usleep(1000);
+}
+
+void uvs_uprobe__end(void)
+{
+	struct uvs__hreq *q;
+
+	pthread_mutex_lock(&uvs__h.mu);
+	if (uvs__h.sock >= 0 && (q = uvs__req(UVS__H_END, NULL, 0, false))) {
+		struct uvs__hrep rep;
+		int fd;
+
+		/* its answer comes once all it held is released */
+		if (send(uvs__h.sock, q, sizeof(*q), MSG_NOSIGNAL) ==
+		    (ssize_t)sizeof(*q))
+			uvs__recv(uvs__h.sock, &rep, sizeof(rep), &fd);
+		free(q);
+	}
+	if (uvs__h.sock >= 0)
+		close(uvs__h.sock);
+	uvs__h.sock = -1;
+	pthread_mutex_unlock(&uvs__h.mu);
 }

@@ -216,14 +216,27 @@ void uvs_window__defer(struct uvs_window *w, uint64_t now);
 uint64_t uvs_window__covered(const struct uvs_window *w, uint64_t now);
 void uvs_window__sleep(const struct uvs_window *w, int timeout_ms);
 
-/* ---- uprobe_multi links (uprobe.c) ---- */
+/* ---- uprobes, attached and held by a holder process (uprobe.c) ---- */
 #define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
 /* One link for n probes in path (entries, or returns with ret), each
- * with its cookie; returns the link's fd, -ENODATA for n == 0, or -errno
- * (an older kernel: fall back to one perf uprobe per site). */
+ * with its cookie; returns the link's handle, -ENODATA for n == 0, or
+ * -errno (an older kernel: fall back to one perf uprobe per site). */
 int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
 			     const uint64_t *offs, const uint64_t *cookies,
 			     int n, bool ret);
+/* One perf uprobe (a uretprobe with ret) at file offset off, with its
+ * cookie: a handle or -errno. */
+int uvs_uprobe__attach(int prog_fd, const char *path, pid_t pid,
+		       uint64_t off, bool ret, uint64_t cookie);
+/* Releases a handle (the holder waits out the grace period); sets it to
+ * -1. */
+void uvs_uprobe__release(int *handle);
+/* No release still waiting for its grace period. */
+bool uvs_uprobe__settled(void);
+/* Waits until it is so, for timeout_ms at most. */
+void uvs_uprobe__settle(int timeout_ms);
+/* Everything the holder holds released, and the holder gone: at exit. */
+void uvs_uprobe__end(void);
 
 struct bpf_link;
 struct bpf_object_skeleton;
