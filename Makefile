@@ -15,6 +15,7 @@ CWARN := $(WARN) -Wno-format-truncation
 CFLAGS ?= -g -O2
 CPPFLAGS += -D_GNU_SOURCE
 INCLUDES := -I$(OUTPUT) -Ibpf -Ilib -Icli
+DEPFLAGS = -MMD -MP
 LIBS := -lbpf -lelf -lz -ljansson -lm -lpthread -lstdc++ \
 	-lunwind-ptrace -lunwind-generic -lunwind
 
@@ -52,20 +53,23 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
-		-I$(OUTPUT) -Ibpf -c $< -o $@
+		$(DEPFLAGS) -I$(OUTPUT) -Ibpf -c $< -o $@
 	$(Q)$(LLVM_STRIP) -g $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/%.o: %.c $(wildcard lib/*.h cli/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/lib $(OUTPUT)/cli
+# Each object depends on the headers it includes, as the compiler lists
+# them (DEPFLAGS: .d files beside the objects); the skeletons are made
+# before any compile, for the first build, which has no list yet.
+$(OUTPUT)/%.o: %.c | $(SKELS) $(OUTPUT)/lib $(OUTPUT)/cli
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(CWARN) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $(CWARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/asan/%.o: %.c $(wildcard lib/*.h cli/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli
+$(OUTPUT)/asan/%.o: %.c | $(SKELS) $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli
 	$(call msg,CC-ASAN,$@)
-	$(Q)$(CC) $(CPPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) -c $< -o $@
 
 uvscope: $(OBJS)
 	$(call msg,LINK,$@)
@@ -84,7 +88,7 @@ fixtures:
 $(OUTPUT)/unit/%: tests/unit/%.c $(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS))
 	$(Q)mkdir -p $(dir $@)
 	$(call msg,CC-TEST,$@)
-	$(Q)$(CC) $(CPPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) $< \
+	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) -MF $@.d -g -O1 $(SAN) $(CWARN) $(INCLUDES) $< \
 		$(filter-out $(OUTPUT)/asan/cli/%,$(ASAN_OBJS)) $(LIBS) -o $@
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(wildcard tests/unit/*.c))
 
@@ -105,15 +109,15 @@ FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,$(OUTPUT)/fuzz_%,\
 $(OUTPUT)/fuzz/lib:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/%.o: %.c $(wildcard lib/*.h bpf/*.h) $(SKELS) | $(OUTPUT)/fuzz/lib
+$(OUTPUT)/fuzz/%.o: %.c | $(SKELS) $(OUTPUT)/fuzz/lib
 	$(call msg,CC-FUZZ,$@)
-	$(Q)$(CLANG) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
-		$(WARN) $(INCLUDES) -c $< -o $@
+	$(Q)$(CLANG) $(CPPFLAGS) $(DEPFLAGS) -g -O1 -fsanitize=fuzzer-no-link \
+		$(FUZZ_SAN) $(WARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(wildcard lib/*.h bpf/*.h)
+$(OUTPUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CPPFLAGS) -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) $(WARN) \
-		$(INCLUDES) $< $(FUZZ_OBJS) $(LIBS) -o $@
+	$(Q)$(CLANG) $(CPPFLAGS) $(DEPFLAGS) -MF $@.d -g -O1 -fsanitize=fuzzer \
+		$(FUZZ_SAN) $(WARN) $(INCLUDES) $< $(FUZZ_OBJS) $(LIBS) -o $@
 
 fuzz-build: $(FUZZERS)
 
@@ -158,3 +162,6 @@ format:
 
 clean:
 	rm -rf $(OUTPUT) uvscope
+
+-include $(SKELS:.skel.h=.bpf.d) $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) \
+	$(FUZZERS:=.d) $(UNIT_TESTS:=.d)
