@@ -642,7 +642,8 @@ static void uvs__find_epfd(struct uvs_blocked *b)
 		fd = uvs_target__first_epoll_fd(b->t);
 		if (fd >= 0) {
 			uvs__set_epfd(b, fd);
-			uvs_debug("loop epoll fd %d (the first one)", fd);
+			uvs_debug("loop epoll fd %d (the first one that "
+				  "watches any fd)", fd);
 		}
 	}
 }

@@ -309,7 +309,8 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	skel->data->loop_epfd = -1;
 	if (t->tier == UVS_TIER_SYSCALLS && !t->launched) {
 		/* Without symbols the loop's fd is the process's first epoll
-		 * fd; a nested loop (execSync) makes a later one. */
+		 * fd that watches any (one created and never run watches
+		 * none); a nested loop (execSync) makes a later one. */
 		epfd = uvs_target__first_epoll_fd(t);
 		if (epfd >= 0)
 			skel->data->loop_epfd = epfd;

@@ -528,11 +528,24 @@ bool uvs_target__is_epoll_fd(const struct uvs_target *t, int fd)
 	return !strcmp(link, "anon_inode:[eventpoll]");
 }
 
+/* Whether an epoll instance watches any fd yet (a "tfd:" line in its
+ * fdinfo): libuv adds its first watchers at the loop's first poll, so a
+ * loop created and never run watches none. */
+static bool uvs__epoll_watches(pid_t pid, int fd)
+{
+	char path[64], buf[512];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	n = uvs_read_file(path, buf, sizeof(buf));
+	return n > 0 && strstr(buf, "\ntfd:");
+}
+
 int uvs_target__first_epoll_fd(const struct uvs_target *t)
 {
 	char path[64];
 	struct dirent *de;
-	int best = -1;
+	int best = -1, idle = -1;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", t->pid);
@@ -545,11 +558,17 @@ int uvs_target__first_epoll_fd(const struct uvs_target *t)
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
 		fd = atoi(de->d_name);
-		if ((best < 0 || fd < best) && uvs_target__is_epoll_fd(t, fd))
-			best = fd;
+		if (!uvs_target__is_epoll_fd(t, fd))
+			continue;
+		if (uvs__epoll_watches(t->pid, fd)) {
+			if (best < 0 || fd < best)
+				best = fd;
+		} else if (idle < 0 || fd < idle) {
+			idle = fd;
+		}
 	}
 	closedir(d);
-	return best;
+	return best >= 0 ? best : idle;
 }
 
 int uvs_target__exe_changed(const struct uvs_target *t, char *now,

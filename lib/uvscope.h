@@ -153,7 +153,9 @@ int uvs_target__epoll_waiting(const struct uvs_target *t, pid_t tid);
 int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop);
 /* Whether the process's fd is an epoll instance (/proc/PID/fd). */
 bool uvs_target__is_epoll_fd(const struct uvs_target *t, int fd);
-/* Lowest epoll fd the process holds, or -1. */
+/* The process's lowest epoll fd that watches any fd (a loop that has run:
+ * neovim creates libuv's default loop and runs another), else its lowest
+ * epoll fd, or -1. */
 int uvs_target__first_epoll_fd(const struct uvs_target *t);
 
 /* ---- native and JIT symbols of a process (symbolize.c) ---- */
