@@ -579,6 +579,42 @@ static void uvs__other_loops(struct uvs__why *w, const struct uvs_target *t,
 	out->scanned_mb = sc.scanned / 1048576.0;
 }
 
+/* The loop the program runs: the default loop, unless the loop thread
+ * waits in an epoll fd that is not the default loop's (neovim creates the
+ * default loop and runs one of its own), or there is no default loop (the
+ * loop then on the process's first epoll fd that watches any). Every loop
+ * in memory is found as other loops are, and the one on that fd is it; a
+ * nested loop (execSync's, on the stack) is not among them. */
+static uint64_t uvs__running_loop(struct uvs__why *w,
+				  const struct uvs_target *t, uint64_t dflt)
+{
+	struct uvs_why_report *all;
+	int fd = uvs_target__epoll_waiting(t, t->loop_tid);
+	uint64_t found = 0;
+	int32_t dfd = -1;
+	int i;
+
+	/* a default loop is left only for a loop the thread is seen in */
+	if (dflt && (fd < 0 || (!uvs__rd32(w, dflt + w->l_backend_fd,
+					   (uint32_t *)&dfd) && dfd == fd)))
+		return dflt;
+	if (fd < 0)
+		fd = uvs_target__first_epoll_fd(t);
+	if (fd < 0 || !(all = calloc(1, sizeof(*all))))
+		return dflt;
+	uvs__other_loops(w, t, 0, all);
+	for (i = 0; i < all->nloops && !found; i++)
+		if (!uvs__rd32(w, all->loops[i].addr + w->l_backend_fd,
+			       (uint32_t *)&dfd) && dfd == fd)
+			found = all->loops[i].addr;
+	uvs_debug("why: the loop on epoll fd %d: %s%#llx (%d loops in %.1f "
+		  "MB of memory)", fd, found ? "" : "none; the default loop ",
+		  (unsigned long long)(found ? found : dflt), all->nloops,
+		  all->scanned_mb);
+	free(all);
+	return found ? found : dflt;
+}
+
 /* Requests waiting in the thread pool's queues (libuv's static wq and
  * slow_io_pending_wq, shared by every loop of the process): what they are
  * and for whom. Requests already running on a worker, and other kinds
@@ -675,7 +711,7 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 {
 	struct uvs__why w = { .pid = t->pid };
 	uint64_t loop;
-	int err;
+	int err, dflt_err;
 
 	memset(out, 0, sizeof(*out));
 	/* -EAGAIN: not yet (a launched program before it maps libuv or
@@ -683,14 +719,9 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 	if (!t->uv_bias_known)
 		return uvs_seterr(-EAGAIN, "where %s is loaded in pid %d is "
 				  "unknown", t->uv_file, t->pid);
-	err = uvs_target__default_loop(t, &loop);
-	if (err)
-		return uvs_seterr(err, "cannot find the default loop in %s "
-				  "(no default_loop_struct, and uv_default_loop "
-				  "could not be read)", t->uv_file);
-	if (!loop)
-		return uvs_seterr(-EAGAIN, "pid %d has not created libuv's "
-				  "default loop", t->pid);
+	dflt_err = uvs_target__default_loop(t, &loop);
+	if (dflt_err)
+		loop = 0;
 	err = uvs_layout__load(t->libuv_version, &w.ly);
 	if (err)
 		return err;
@@ -721,6 +752,20 @@ int uvs_why__snapshot(struct uvs_target *t, struct uvs_why_report *out,
 					 t->pid);
 			goto out;
 		}
+	}
+	loop = uvs__running_loop(&w, t, loop);
+	if (!loop && dflt_err) {
+		err = uvs_seterr(dflt_err, "cannot find the default loop in %s "
+				 "(no default_loop_struct, and uv_default_loop "
+				 "could not be read), nor another loop in pid "
+				 "%d's memory", t->uv_file, t->pid);
+		goto out;
+	}
+	if (!loop) {
+		err = uvs_seterr(-EAGAIN, "pid %d has not created libuv's "
+				 "default loop, nor another that uvscope "
+				 "could find", t->pid);
+		goto out;
 	}
 	out->loop_addr = loop;
 	err = uvs__walk(&w, t, loop, out, 0);

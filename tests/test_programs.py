@@ -6,11 +6,12 @@ neovim creates libuv's default loop and never runs it: its own loop is a
 second one (epoll fd 9 where the default loop's is 3). uvscope took the
 first epoll fd and saw nothing: 0 iterations, no episode of a 300 ms busy
 callback. Its libuv is Debian's stripped libuv.so.1 (tier B)."""
+import json
 import os
 import time
 
 from harness import (JSFIX, Fail, LoopTruth, Target, assert_episodes_truth,
-                     busy_truth, check, loop_json, test, within)
+                     busy_truth, check, eq, loop_json, run, test, within)
 from test_blocked import blocked_json
 from test_loop import assert_idle
 
@@ -56,3 +57,23 @@ def programs_neovim_blocked_both_backends():
             lines = t.finish()
         assert_episodes_truth(doc, busy_truth(lines), "unknown", 3,
                               "neovim busy, %s" % be, end=end)
+
+
+@test(timeout=30)
+def programs_neovim_why():
+    """`why` on neovim reads the loop neovim runs, not libuv's default loop
+    (created, never run; once refused: "has not created libuv's default
+    loop"): its 100 ms timer, set from Lua, keeps it alive, and its thread
+    waits in it."""
+    with nvim("idle 100") as t:
+        rc, out, err = run(["why", "--json", "-p", str(t.pid)])
+        check(rc == 0, "why: exit %d: %s" % (rc, err))
+        w = json.loads(out)["why"]
+    main = w["loop_list"][0]
+    eq(main["thread"], t.pid, "the main loop's thread")
+    eq(main["state"], "waiting", "the main loop's state")
+    timers = [k for k in w["keepers"]
+              if k["type"] == "timer" and k["repeat_ms"] == 100]
+    check(len(timers) == 1 and "luv" in timers[0]["callback"],
+          "the script's 100 ms timer among the keepers: %s"
+          % [(k["type"], k["detail"], k["callback"]) for k in w["keepers"]])
