@@ -147,6 +147,25 @@ void uvs_hist__from_counts(struct uvs_hist *h, const uint32_t *cur,
 		h->b[i] = c;
 	}
 	/* Kernel-side counts keep no exact extremes: the bucket bounds are
-	 * within 1.6% of them. The sum is exact. */
+	 * within 1.6% of them. The sum is exact, and bounds them closer: no
+	 * value is more than the sum less the others at their least, nor
+	 * less than the sum less the others at their most. A timer's 200 ms
+	 * timeouts all land in [200, 202): the bounds alone said 201, the
+	 * sum says 200. */
 	h->sum = sum;
+	if (h->count) {
+		unsigned __int128 n1 = h->count - 1;
+		unsigned __int128 lo = n1 * h->min, hi = n1 * h->max;
+		uint64_t mx = h->max, mn = h->min;
+
+		if (lo <= sum && sum - lo < mx)
+			mx = sum - lo;
+		if (hi <= sum && sum - hi > mn)
+			mn = sum - hi;
+		/* counts and sum read apart (a torn read): the bounds alone */
+		if (mn <= mx) {
+			h->min = mn;
+			h->max = mx;
+		}
+	}
 }

@@ -153,6 +153,21 @@ def loop_c_idle_100ms_timer():
 
 
 @test(timeout=30)
+def loop_c_timeouts_read_exactly():
+    """A repeating 200 ms timer: libuv re-arms it from the loop's time and
+    polls with the same time, so every requested timeout is 200 ms. The
+    kernel's histogram puts them in its bucket [200, 202), whose bounds
+    alone said 201 (issue 12: "a 200 ms timeout shows as 201"); with the
+    sum it keeps, the report says 200."""
+    with Target([FIX + "/loopfix", "idle", "200"]) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "1.5"])
+    tm = doc["loop"]["poll"]["timeout_ms"]
+    check(tm["count"] >= 5, "only %d timeouts" % tm["count"])
+    for k in ("p50_ms", "p99_ms", "max_ms", "min_ms"):
+        eq(tm[k], 200, "requested timeout " + k)
+
+
+@test(timeout=30)
 def loop_c_check_busy_10ms():
     with logged([FIX + "/loopfix", "check", "10", "100"]) as t:
         doc, truth = traced(t, ["-p", str(t.pid), "-d", DUR])

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
 #include "unit.h"
 #include "uvscope.h"
 
@@ -81,11 +82,51 @@ static void test_merge_and_counts(void)
 	ASSERT(c.max < (1000 + 99 * 777) * 1.02);
 }
 
+/* Kernel-side counts with their exact sum: the sum narrows the extremes
+ * the bucket bounds give, and never past the true ones. */
+static void test_counts_with_sum(void)
+{
+	static struct uvs_hist c;
+	static uint32_t cur[UVS_HIST_NB];
+	uint64_t sum = 0, lo = UINT64_MAX, hi = 0;
+	int i, trial;
+
+	/* a timer's 200 ms timeouts land in [200, 202): 200, not 201 */
+	cur[uvs_hist__index(200)] = 6;
+	uvs_hist__from_counts(&c, cur, NULL, 1200);
+	ASSERT_U64_EQ(c.min, 200);
+	ASSERT_U64_EQ(c.max, 200);
+	ASSERT_NEAR(uvs_hist__quantile(&c, 0.5), 200, 0);
+	for (trial = 0; trial < 1000; trial++) {
+		unsigned seed = trial * 2654435761u;
+		int n = 1 + trial % 50;
+
+		memset(cur, 0, sizeof(cur));
+		sum = 0, lo = UINT64_MAX, hi = 0;
+		for (i = 0; i < n; i++) {
+			uint64_t v;
+
+			seed = seed * 1103515245u + 12345u;
+			v = trial % 3 ? 200 + seed % (trial % 7 + 1)
+				      : 1000 + (seed >> 8) % 100000;
+			cur[uvs_hist__index(v)]++;
+			sum += v;
+			lo = v < lo ? v : lo;
+			hi = v > hi ? v : hi;
+		}
+		uvs_hist__from_counts(&c, cur, NULL, sum);
+		ASSERT(c.min <= lo && lo <= c.max);
+		ASSERT(c.min <= hi && hi <= c.max);
+		ASSERT(c.max < hi * 1.02 + 1 && c.min * 1.02 + 1 > lo);
+	}
+}
+
 int main(void)
 {
 	test_buckets();
 	test_quantiles();
 	test_merge_and_counts();
+	test_counts_with_sum();
 	printf("ok\n");
 	return 0;
 }
