@@ -623,6 +623,18 @@ static void uvs__find_epfd(struct uvs_blocked *b)
 
 	if (b->epfd >= 0 || uvs_target__locate(b->t))
 		return;
+	if (b->tid && b->tid != b->t->pid) {
+		/* another thread's loop (a Node worker's): not the default
+		 * loop's fd but the one that thread waits in, once it is seen
+		 * waiting (until then its busy time is not known) */
+		fd = uvs_target__epoll_waiting(b->t, b->tid);
+		if (fd >= 0) {
+			uvs__set_epfd(b, fd);
+			uvs_debug("loop epoll fd %d (the one thread %d waits in)",
+				  fd, b->tid);
+		}
+		return;
+	}
 	if (!b->located) {
 		uvs__plan_phases(b);
 		b->located = true;

@@ -249,6 +249,27 @@ def blocked_ptrace_spin_40ms():
 
 
 @test(timeout=60)
+def blocked_node_worker_tid_both_backends():
+    """--tid on a Node worker thread: its own loop's busy periods (a timer
+    callback burning 120 ms every 400 ms), not the main loop's epoll fd
+    (which the worker never waits in: no episode, or one for the whole
+    trace). A worker's stacks reach its loop through JIT frames: the
+    phase may be unknown."""
+    for be, dur in (("ebpf", 2), ("ptrace", 2.5)):
+        with Target(["/usr/bin/node", JSFIX + "/blocked.js", "worker-burn",
+                     "120", "400"], env=NODE_LOG, log=True) as t:
+            wtid = int(t.ready[3])
+            doc, err = blocked_json(t.pid, dur, ["--backend", be, "--tid",
+                                                 str(wtid), "-v"])
+            lines = t.finish()
+        check("waits in" in err, "%s: -v does not say the worker's fd: %s"
+              % (be, err))
+        assert_episodes_truth(doc, busy_truth(lines), ("timers", "unknown"),
+                              3, "worker burn, %s" % be, gc=True,
+                              end=blocked_json.end)
+
+
+@test(timeout=60)
 def blocked_launched_both_backends():
     """-- PROGRAM: the loop's epoll fd is learnt once the program has set
     its loop up (read too early it was 0, and ptrace then saw one endless
