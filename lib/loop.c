@@ -307,10 +307,11 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	}
 	skel->bss->loop_tid = l->opts.tid ? (uint32_t)l->opts.tid : (uint32_t)t->loop_tid;
 	skel->data->loop_epfd = -1;
-	if (t->tier == UVS_TIER_SYSCALLS && !t->launched) {
+	if (t->tier == UVS_TIER_SYSCALLS && !t->launched && !l->opts.tid) {
 		/* Without symbols the loop's fd is the process's first epoll
 		 * fd that watches any (one created and never run watches
-		 * none); a nested loop (execSync) makes a later one. */
+		 * none); a nested loop (execSync) makes a later one. Another
+		 * thread's loop (--tid) is learnt at its first wait. */
 		epfd = uvs_target__first_epoll_fd(t);
 		if (epfd >= 0)
 			skel->data->loop_epfd = epfd;
