@@ -96,6 +96,9 @@ struct uvs_blocked {
 	bool shared_pt; /* pt is another reader's (record): not ours to close */
 	struct uvs_blk_event *ev; /* scratch, for a sample as an event */
 	bool in_run;
+	bool pt_waited;		/* a sample found the loop in its wait */
+	bool in_main;		/* folding a launched program's first period */
+	uint64_t syms_at;	/* when its maps were last read */
 	uint64_t run_first, run_samples, run_off;
 	/* a run lasts from halfway between the sample before it and its
 	 * first, to halfway between its last and the sample after it: the
@@ -438,7 +441,8 @@ static int uvs__fold(struct uvs_blocked *b, const struct uvs__pend *p,
 	f->len = 0;
 	*microtasks = false;
 	from = uvs__stack_phase(b, p->pcs, p->n, phase);
-	uvs__fold_add(f, *phase >= 0 ? uvs_phase_names[*phase] : "unknown");
+	uvs__fold_add(f, *phase >= 0 ? uvs_phase_names[*phase]
+				     : b->in_main ? "main" : "unknown");
 	/* below the phase function (or everything, when there is none) */
 	for (i = from >= 0 ? from - 1 : p->n - 1; i >= 0; i--) {
 		uvs_syms__frame(b->syms, p->pcs[i], i > 0, name, sizeof(name));
@@ -527,6 +531,11 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *ev,
 		ep->waker_pid = b->waker_pid;
 		memcpy(ep->waker_comm, b->waker_comm, sizeof(ep->waker_comm));
 	}
+	/* a launched program's first busy period, from its start to its
+	 * loop's first wait: its main module's synchronous run (a CLI's
+	 * whole life), the phase "main" where no loop phase is on its
+	 * stacks */
+	b->in_main = b->t->launched && (b->pt ? !b->pt_waited : ev->seq == 0);
 	for (i = 0; b->syms && i < b->npend; i++) {
 		struct uvs__pend *p = &b->pend[i];
 		uint64_t w = p->off ? (p->weight + b->period_ns / 2) / b->period_ns
@@ -568,7 +577,9 @@ static void uvs__episode(struct uvs_blocked *b, const struct uvs_blk_event *ev,
 		if (phase_w[k] > phase_w[best])
 			best = k;
 	snprintf(ep->phase, sizeof(ep->phase), "%s",
-		 best < 7 && phase_w[best] ? uvs_phase_names[best] : "unknown");
+		 best < 7 && phase_w[best] ? uvs_phase_names[best]
+		 : b->in_main ? "main" : "unknown");
+	b->in_main = false;
 }
 
 static int uvs__on_event(void *ctx, void *data, size_t len)
@@ -722,7 +733,8 @@ static void uvs__initial_state(struct uvs_blocked *b, pid_t tid)
 	long nr, fd;
 	int in;
 
-	if (b->epfd < 0)
+	/* a launched program not yet in its loop: busy from its start */
+	if (b->epfd < 0 && !b->t->launched)
 		return;
 	in = uvs_proc_syscall(b->t->pid, tid, &nr, &fd);
 	if (in < 0)
@@ -828,6 +840,7 @@ static void uvs__on_pt_sample(const struct uvs_pt_sample *s, void *ctx)
 		uvs__find_marks(b, s->ts_ns);
 	if (idle) {
 		uvs__end_run(b, s->ts_ns);
+		b->pt_waited = true;
 		b->prev_ts = s->ts_ns;
 		return;
 	}
@@ -1024,6 +1037,13 @@ int uvs_blocked__poll(struct uvs_blocked *b, int timeout_ms)
 		if (b->skel)
 			uvs__initial_state(b, b->tid);
 	}
+	/* a launched program maps its code as it starts: read while it runs,
+	 * for an episode that ends at its exit (then nothing is left to
+	 * read, and its frames were [unknown]) */
+	if (b->t->launched)
+		uvs_syms__current(&b->syms, b->t->pid, &b->syms_at,
+				  uvs_now_ns() - b->t0 < 2000000000ull ? 0
+									: 250);
 	if (b->pt) {
 		uvs__find_epfd(b);
 		/* a shared sampler is polled by its owner */

@@ -432,8 +432,10 @@ static void uvs__read_blocked(struct uvs__rd *c, json_t *bj,
 		uvs__str(c, e, "phase", ph, sizeof(ph), false);
 		for (k = 0; k < 7 && strcmp(ph, uvs_phase_names[k]); k++)
 			;
-		if (!c->err && k == 7 && strcmp(ph, "unknown"))
-			uvs__bad(c, "phase: expected a loop phase or unknown");
+		if (!c->err && k == 7 && strcmp(ph, "unknown") &&
+		    strcmp(ph, "main"))
+			uvs__bad(c, "phase: expected a loop phase, main or "
+				 "unknown");
 		snprintf(ep->phase, sizeof(ep->phase), "%s", ph);
 		tf = uvs__get(c, e, "top_frames", JSON_ARRAY, false, &m2);
 		json_array_foreach(tf, j, f) {

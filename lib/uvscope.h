@@ -542,7 +542,7 @@ struct uvs_blocked_episode {
 	 * measured (eBPF); by samples, from its first to its last busy
 	 * sample, and from the sample before it to the one after it */
 	double duration_lo_ms, duration_hi_ms;
-	char phase[16];		/* timers ... close, or "unknown" */
+	char phase[16];		/* timers ... close, "main" or "unknown" */
 	uint32_t samples;	/* on-CPU samples */
 	double microtasks;	/* share of samples under RunMicrotasks */
 	pid_t waker_pid;	/* woke it from its longest off-CPU wait */

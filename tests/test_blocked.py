@@ -249,6 +249,49 @@ def blocked_ptrace_spin_40ms():
 
 
 @test(timeout=60)
+def blocked_launched_cli_main_phase_both_backends():
+    """A CLI that works synchronously (600 ms of burnCpu as its main module
+    runs, then a 50 ms timer and its exit), launched: its first busy
+    period, from its start to its loop's first wait, is an episode of
+    phase main (it was "no episode"), lasting at least the burn and at
+    most from the launch to the check phase after its first poll; its
+    frames are named though the program has exited when they are read
+    (they were [unknown])."""
+    for be in ("ebpf", "ptrace"):
+        t0 = time.monotonic() * 1000
+        rc, out, err = run(["blocked", "--json", "-d", "5", "--backend", be,
+                            "--", "/usr/bin/node", "--perf-basic-prof",
+                            JSFIX + "/blocked.js", "startup", "600"],
+                           env=NODE_LOG)
+        what = "launched CLI, %s" % be
+        eq(rc, 0, "%s: exit status (%s)" % (what, err))
+        lines = out.splitlines()
+        doc = json.loads([ln for ln in lines if ln.startswith("{")][0])
+        burn = [ln.split() for ln in lines if ln.startswith("busy ")]
+        prep = [float(ln.split()[1]) for ln in lines
+                if ln.startswith("prep ")]
+        check(burn and prep, "%s: the fixture's lines: %s" % (what, lines))
+        least = float(burn[0][2]) - float(burn[0][1])
+        most = prep[0] - t0
+        eps = [e for e in doc["blocked"]["episodes"] if e["phase"] == "main"]
+        check(len(eps) == 1, "%s: one main episode: %s" % (
+            what, [(e["phase"], e["duration_ms"])
+                   for e in doc["blocked"]["episodes"]]))
+        e = eps[0]
+        check(e["duration_hi_ms"] >= least - 0.05 and
+              e["duration_lo_ms"] <= most,
+              "%s: main episode of %.1f ms [%.1f, %.1f]: the burn took "
+              "%.1f ms, the launch to the first check phase %.1f ms"
+              % (what, e["duration_ms"], e["duration_lo_ms"],
+                 e["duration_hi_ms"], least, most))
+        share, n = on_cpu_share(doc, "burnCpu")
+        share_at_least(share, n, 0.5, "%s: burnCpu" % what)
+        check(all(k.startswith("main;") for k in doc["blocked"]["stacks"]
+                  if "burnCpu" in k), "%s: burnCpu stacks rooted at main"
+              % what)
+
+
+@test(timeout=60)
 def blocked_node_worker_tid_both_backends():
     """--tid on a Node worker thread: its own loop's busy periods (a timer
     callback burning 120 ms every 400 ms), not the main loop's epoll fd
