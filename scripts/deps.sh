@@ -6,7 +6,8 @@ set -e
 PKGS="clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libuv1-dev \
       libunwind-dev libjansson-dev pkg-config make gcc python3 bpftrace wrk \
       python3-jsonschema chromium fonts-dejavu-core \
-      libclang-rt-14-dev nodejs npm luajit lua-luv neovim"
+      libclang-rt-14-dev nodejs npm luajit lua-luv neovim \
+      python3-uvloop"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -5,9 +5,11 @@ behaviour each, traced as a user would trace them (issue 12).
 neovim creates libuv's default loop and never runs it: its own loop is a
 second one (epoll fd 9 where the default loop's is 3). uvscope took the
 first epoll fd and saw nothing: 0 iterations, no episode of a 300 ms busy
-callback. Its libuv is Debian's stripped libuv.so.1 (tier B)."""
+callback. Its libuv is Debian's stripped libuv.so.1 (tier B), as is
+python3-uvloop's."""
 import json
 import os
+import subprocess
 import time
 
 from harness import (JSFIX, Fail, LoopTruth, Target, assert_episodes_truth,
@@ -77,3 +79,53 @@ def programs_neovim_why():
     check(len(timers) == 1 and "luv" in timers[0]["callback"],
           "the script's 100 ms timer among the keepers: %s"
           % [(k["type"], k["detail"], k["callback"]) for k in w["keepers"]])
+
+
+PY = "/usr/bin/python3"
+
+
+def uvloop_app(busy, period):
+    """asyncio on uvloop (Debian's python3-uvloop): a task spinning busy ms
+    then sleeping period ms, timing itself."""
+    if subprocess.run([PY, "-c", "import uvloop"],
+                      capture_output=True).returncode:
+        raise Fail("python3-uvloop missing: run scripts/deps.sh")
+    return Target([PY, os.path.join(JSFIX, "uvloop_app.py"), "busy",
+                   str(busy), str(period)], log=True)
+
+
+@test(timeout=40)
+def programs_uvloop_loop_and_why():
+    """Python with uvloop, attached by pid (python3 loads libuv with
+    dlopen): its iterations, utilization and waits as the script timed
+    them (eBPF, exact), ptrace's utilization interval holding it, and
+    `why` reading its loop."""
+    with uvloop_app(60, 140) as t:
+        doc = loop_json(["-p", str(t.pid), "-d", "2"])
+        end = time.monotonic() * 1000
+        pt = loop_json(["-p", str(t.pid), "-d", "3", "--backend", "ptrace"])
+        rc, out, err = run(["why", "--json", "-p", str(t.pid)])
+        lines = t.finish()
+    truth = LoopTruth(lines, end - doc["duration_s"] * 1000, end)
+    loop = doc["loop"]
+    within(loop["utilization"], truth.busy_share - 0.03,
+           truth.busy_share + 0.03,
+           "uvloop: utilization (the script's: %.3f)" % truth.busy_share)
+    # whole iterations in the window: the script's rate over it, give or
+    # take one cut at each edge
+    want = truth.iterations_per_s * doc["duration_s"]
+    within(loop["iterations"], want - 2, want + 2, "uvloop: iterations in "
+           "%.1f s (the script's busy periods: %.2f/s)"
+           % (doc["duration_s"], truth.iterations_per_s))
+    s = pt["loop"]["sampled"]
+    busy = 1 - s["phases"]["poll_wait"]["share"]
+    check(abs(pt["loop"]["utilization"] - truth.busy_share) <= 0.1,
+          "uvloop, ptrace: utilization %.3f (share busy %.3f), the script's "
+          "%.3f" % (pt["loop"]["utilization"], busy, truth.busy_share))
+    check(rc == 0, "why: exit %d: %s" % (rc, err))
+    w = json.loads(out)["why"]
+    eq(w["loop_list"][0]["thread"] in (t.pid, 0), True,
+       "why: the main loop's thread (%r)" % w["loop_list"][0]["thread"])
+    check(w["loop_list"][0]["keepers"] + w["loop_list"][0]["active_requests"]
+          >= 1 or w["keepers"], "why: nothing keeps uvloop's loop alive: %s"
+          % w["loop_list"])
