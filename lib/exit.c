@@ -502,7 +502,12 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		uvs__copy_stack(o, &x->runtime_exit);
 		return;
 	}
-	if (x->loop_done_ns) {
+	/* The loop ran out of work and the process ended with code 0. With
+	 * another code it is an exit (drained_at_ms says when the loop had
+	 * drained): a program that closes its loop to end drains it first
+	 * (neovim's ":cquit 3", Python's sys.exit(3) on uvloop: were
+	 * "drained, code 3"). */
+	if (x->loop_done_ns && !o->code) {
 		o->reason = UVS_EXIT_DRAINED;
 		if (x->exit_group.seen)
 			uvs__copy_stack(o, &x->exit_group);

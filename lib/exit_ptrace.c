@@ -467,8 +467,11 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		return;
 	}
 	/* exit_group from outside uv_run: main returned after its loop
-	 * ran out of work (eBPF sees uv_run return; ptrace, the stack) */
-	if (eg->seen && !uvs__in_uv_run(eg)) {
+	 * ran out of work (eBPF sees uv_run return; ptrace, the stack).
+	 * With a code other than 0 it is an exit all the same, as in
+	 * lib/exit.c: a program that closes its loop to end (neovim's
+	 * ":cquit 3", Python's sys.exit(3) on uvloop) drains it first. */
+	if (eg->seen && !uvs__in_uv_run(eg) && !o->code) {
 		o->reason = UVS_EXIT_DRAINED;
 		uvs__copy(o, eg);
 		return;

@@ -129,3 +129,30 @@ def programs_uvloop_loop_and_why():
     check(w["loop_list"][0]["keepers"] + w["loop_list"][0]["active_requests"]
           >= 1 or w["keepers"], "why: nothing keeps uvloop's loop alive: %s"
           % w["loop_list"])
+
+
+@test(timeout=60)
+def programs_exit_code_after_closing_the_loop_both_backends():
+    """A program that ends by closing its loop drains it first, then exits
+    with its code: neovim's ":cquit 3" (launched) and Python's sys.exit(3)
+    on uvloop (attached by pid) are "exit, code 3" (they were "drained,
+    code 3"); a drain is a drain when the process then ends with 0."""
+    for be in ("ebpf", "ptrace"):
+        what = "neovim :cquit 3, %s" % be
+        rc, out, err = run(["exit", "--json", "--backend", be, "--", NVIM,
+                            "--headless", "-u", "NONE", "-i", "NONE", "-c",
+                            "luafile " + os.path.join(JSFIX, "nvim_loop.lua")],
+                           env=dict(os.environ, NVIM_LOOP="cquit 3 400"),
+                           timeout=30)
+        eq(rc, 3, "%s: uvscope's status (the program's)" % what)
+        e = json.loads([ln for ln in out.splitlines()
+                        if ln.startswith("{")][-1])["exit"]
+        eq((e["reason"], e["code"]), ("exit", 3), what)
+        with Target([PY, os.path.join(JSFIX, "uvloop_app.py"), "exit",
+                     "3", "600"]) as t:
+            rc, out, err = run(["exit", "--json", "--backend", be, "-p",
+                                str(t.pid)], timeout=30)
+        what = "uvloop sys.exit(3), %s" % be
+        eq(rc, 0, "%s: uvscope's status (%s)" % (what, err))
+        e = json.loads(out)["exit"]
+        eq((e["reason"], e["code"]), ("exit", 3), what)
