@@ -35,7 +35,9 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.SECONDARY:
+# kept, though only a pattern rule names them (a blanket .SECONDARY would
+# also make a missing dependency list count for nothing)
+.SECONDARY: $(SKELS:.skel.h=.bpf.o) $(OUTPUT)/vmlinux.h
 .PHONY: all clean deps demo check test asan install bench fixtures format fuzz \
 	fuzz-build
 all: uvscope
@@ -50,7 +52,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/%.h $(OUTPUT)/%.bpf.d $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
 		$(DEPFLAGS) -I$(OUTPUT) -Ibpf -c $< -o $@
@@ -62,12 +64,15 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 
 # Each object depends on the headers it includes, as the compiler lists
 # them (DEPFLAGS: .d files beside the objects); the skeletons are made
-# before any compile, for the first build, which has no list yet.
-$(OUTPUT)/%.o: %.c | $(SKELS) $(OUTPUT)/lib $(OUTPUT)/cli
+# before any compile, for the first build, which has no list yet. An
+# object without its list (built before there were lists) is rebuilt: a
+# missing .d is made by its empty rule (DEPFILES, at the end), which makes
+# it new.
+$(OUTPUT)/%.o: %.c $(OUTPUT)/%.d | $(SKELS) $(OUTPUT)/lib $(OUTPUT)/cli
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $(CWARN) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/asan/%.o: %.c | $(SKELS) $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli
+$(OUTPUT)/asan/%.o: %.c $(OUTPUT)/asan/%.d | $(SKELS) $(OUTPUT)/asan/lib $(OUTPUT)/asan/cli
 	$(call msg,CC-ASAN,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(DEPFLAGS) -g -O1 $(SAN) $(CWARN) $(INCLUDES) -c $< -o $@
 
@@ -109,7 +114,7 @@ FUZZERS := $(patsubst tests/fuzz/fuzz_%.c,$(OUTPUT)/fuzz_%,\
 $(OUTPUT)/fuzz/lib:
 	$(Q)mkdir -p $@
 
-$(OUTPUT)/fuzz/%.o: %.c | $(SKELS) $(OUTPUT)/fuzz/lib
+$(OUTPUT)/fuzz/%.o: %.c $(OUTPUT)/fuzz/%.d | $(SKELS) $(OUTPUT)/fuzz/lib
 	$(call msg,CC-FUZZ,$@)
 	$(Q)$(CLANG) $(CPPFLAGS) $(DEPFLAGS) -g -O1 -fsanitize=fuzzer-no-link \
 		$(FUZZ_SAN) $(WARN) $(INCLUDES) -c $< -o $@
@@ -163,5 +168,7 @@ format:
 clean:
 	rm -rf $(OUTPUT) uvscope
 
--include $(SKELS:.skel.h=.bpf.d) $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d) \
-	$(FUZZERS:=.d) $(UNIT_TESTS:=.d)
+DEPFILES := $(SKELS:.skel.h=.bpf.d) $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d) \
+	$(FUZZ_OBJS:.o=.d)
+$(DEPFILES):
+-include $(DEPFILES) $(FUZZERS:=.d) $(UNIT_TESTS:=.d)

@@ -160,7 +160,8 @@ static __always_inline int wait_enter(int epfd, int maxevents, __s32 timeout)
 	st.in_wait = 1;
 	__sync_fetch_and_add(&agg.seq, 1);
 	agg.cur_wait_enter = now;
-	agg.seen_enter = 1;
+	if (!agg.seen_enter)
+		agg.seen_enter = now;
 	__sync_fetch_and_add(&agg.seq, 1);
 	return 0;
 }

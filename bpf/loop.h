@@ -46,7 +46,8 @@ struct uvs_loop_agg {
 	 * that a window's wait (and busy) time is cut at its edges: */
 	__u64 wait_all_ns;	/* every wait on the loop's fd that ended */
 	__u64 cur_wait_enter;	/* the one in progress began (0: none) */
-	__u64 seen_enter;	/* a wait on the loop's fd began since attach */
+	__u64 seen_enter;	/* when the first wait on the loop's fd since
+				 * attach began (0: none yet) */
 	__u64 pre_exit;		/* the loop thread's first epoll exit, if
 				 * before any such begin: the end of a wait
 				 * begun before attach, if it was in one */

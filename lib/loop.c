@@ -60,6 +60,8 @@ struct uvs_loop {
 	 * time at the previous collect, and when that was */
 	int attach_fd;
 	bool polled;
+	bool main_done;		/* a launched program's main reported */
+	uint64_t polled_at;	/* the first poll: the report's start */
 	uint64_t attached_at;
 	uint64_t cum_wait, cum_at;
 	struct uvs_loop_agg *last; /* snapshot at the previous collect */
@@ -365,7 +367,7 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 		 * waits are counted from here, not from the attach */
 		l->polled = true;
 		uvs__snapshot(l, l->cur);
-		l->cum_at = uvs_now_ns();
+		l->cum_at = l->polled_at = uvs_now_ns();
 		l->cum_wait = uvs__waited(l, l->cur, l->cum_at);
 	}
 
@@ -463,6 +465,19 @@ void uvs_loop__collect(struct uvs_loop *l, struct uvs_report *r)
 			o->now_for_ns = now - l->opened_at;
 			o->now_at_least = true;
 		}
+	}
+	/* a launched program: from its start (the trace's) to its loop's
+	 * first wait, busy with its main module; reported once, in the
+	 * window where it ended (or, if it never polled, in each) */
+	if (l->t->launched && !l->main_done && l->polled) {
+		uint64_t from = l->polled_at, to = c->seen_enter;
+
+		o->has_main = true;
+		o->main_ongoing = !to;
+		if (!to)
+			to = now;
+		o->main_ns = to > from ? to - from : 0;
+		l->main_done = !o->main_ongoing;
 	}
 	o->phases_known = l->t->tier == UVS_TIER_SYMBOLS;
 	o->phase_floor_ns = l->opts.phase_floor_ns;

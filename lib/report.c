@@ -123,6 +123,11 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 		(unsigned long long)l->iterations,
 		r->duration_s > 0 ? l->iterations / r->duration_s : 0,
 		100 * uvs__utilization(l));
+	if (l->has_main)
+		fprintf(out, "main: %.1f ms from its start to the loop's first "
+			"poll%s (its main module's synchronous run)\n",
+			l->main_ns / 1e6, l->main_ongoing ? ", not reached yet"
+							  : "");
 	if (l->now_state != UVS_NOW_UNKNOWN && !r->target_exited)
 		fprintf(out, "now: %s for %s%.1f ms\n",
 			l->now_state == UVS_NOW_BUSY ? "busy (outside poll)"
@@ -759,6 +764,9 @@ static json_t *uvs__json_loop(const struct uvs_report *r)
 	json_object_set_new(poll, "woken", json_integer(l->woken));
 	json_object_set_new(poll, "interrupted", json_integer(l->interrupted));
 	json_object_set_new(o, "poll", poll);
+	if (l->has_main)
+		json_object_set_new(o, "main", json_pack("{s:f,s:b}",
+			"ms", l->main_ns / 1e6, "ongoing", l->main_ongoing));
 	if (l->now_state != UVS_NOW_UNKNOWN && !r->target_exited)
 		json_object_set_new(o, "now", json_pack("{s:s,s:f,s:b}",
 			"state", l->now_state == UVS_NOW_BUSY ? "busy" : "waiting",

@@ -281,6 +281,13 @@ static void uvs__read_loop(struct uvs__rd *c, json_t *doc,
 		uvs__read_sampled(c, v, l,
 				  uvs__num(c, lj, "utilization", 0, 1));
 	uvs__up(c, m2);
+	v = uvs__get(c, lj, "main", JSON_OBJECT, true, &m2);
+	if (v) {
+		l->has_main = true;
+		l->main_ns = (uint64_t)(uvs__num(c, v, "ms", 0, 1e12) * 1e6);
+		l->main_ongoing = json_is_true(json_object_get(v, "ongoing"));
+	}
+	uvs__up(c, m2);
 	l->probe_hits = uvs__uint(c, lj, "probe_hits");
 	l->nested_ignored = uvs__uint(c, lj, "nested_ignored");
 	uvs__up(c, m);

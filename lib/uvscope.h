@@ -382,6 +382,11 @@ struct uvs_loop_report {
 	enum { UVS_NOW_UNKNOWN, UVS_NOW_WAITING, UVS_NOW_BUSY } now_state;
 	uint64_t now_for_ns; /* how long in now_state, at the report */
 	bool now_at_least;   /* in that state since before tracing began */
+	/* a launched program's time from its start to its loop's first poll
+	 * (its main module's synchronous run), in the report whose window
+	 * holds its end; main_ongoing: no poll yet when the report was made */
+	bool has_main, main_ongoing;
+	uint64_t main_ns;
 	struct uvs_loop_sampling sampled; /* the ptrace backend's estimate */
 };
 

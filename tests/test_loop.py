@@ -153,6 +153,31 @@ def loop_c_idle_100ms_timer():
 
 
 @test(timeout=30)
+def loop_launched_cli_main():
+    """A launched CLI that works synchronously (600 ms of burnCpu as its
+    main module runs, then a 50 ms timer): the loop report says how long
+    it took from its start to its loop's first poll (main), at least the
+    burn and at most from the launch to the check phase after that
+    poll; the text says it too."""
+    env = dict(os.environ, BLOCKED_LOG="1")
+    argv = ["--", "/usr/bin/node", JSFIX + "/blocked.js", "startup", "600"]
+    t0 = time.monotonic() * 1000
+    rc, out, err = run(["loop", "--json", "-d", "5"] + argv, env=env)
+    eq(rc, 0, "exit status (%s)" % err)
+    lines = out.splitlines()
+    doc = json.loads([ln for ln in lines if ln.startswith("{")][0])
+    burn = [ln.split() for ln in lines if ln.startswith("busy ")][0]
+    prep = [float(ln.split()[1]) for ln in lines if ln.startswith("prep ")]
+    m = doc["loop"].get("main")
+    check(m is not None and m["ongoing"] is False, "loop.main: %r" % m)
+    within(m["ms"], float(burn[2]) - float(burn[1]), prep[0] - t0,
+           "main ms (the burn, and the launch to the first check phase)")
+    rc, out, err = run(["loop", "-d", "5"] + argv, env=env)
+    check("main: " in out and "to the loop's first poll" in out,
+          "the text's main line: %s" % out[:600])
+
+
+@test(timeout=30)
 def loop_c_timeouts_read_exactly():
     """A repeating 200 ms timer: libuv re-arms it from the loop's time and
     polls with the same time, so every requested timeout is 200 ms. The
