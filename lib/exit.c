@@ -245,6 +245,7 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 		err = uvs_seterr(-errno, "cannot create ring buffer");
 		goto fail;
 	}
+	uvs_uprobe__start(); /* before the tracepoints, as loop does */
 	err = exit_bpf__attach(x->skel);
 	if (err) {
 		err = uvs_seterr(err, "cannot attach tracepoints: %s",

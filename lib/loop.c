@@ -332,6 +332,10 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 		err = uvs_seterr(-ENOMEM, "out of memory");
 		goto fail;
 	}
+	/* the holder's start (a fork) between the tracepoints and the phase
+	 * probes would leave an iteration counted and not timed */
+	if (l->nsites)
+		uvs_uprobe__start();
 	err = loop_bpf__attach(skel);
 	if (err) {
 		err = uvs_seterr(err, "cannot attach epoll tracepoints: %s",

@@ -1314,6 +1314,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		goto fail;
 	}
 	/* io_uring's tracepoints: fs ops libuv sends there (optional) */
+	uvs_uprobe__start(); /* before the tracepoints, as loop does */
 	skel->links.uring_submit =
 		bpf_program__attach(skel->progs.uring_submit);
 	skel->links.uring_complete =

@@ -471,6 +471,16 @@ out:
 	return err;
 }
 
+int uvs_uprobe__start(void)
+{
+	int err;
+
+	pthread_mutex_lock(&uvs__h.mu);
+	err = uvs__holder_start();
+	pthread_mutex_unlock(&uvs__h.mu);
+	return err;
+}
+
 static struct uvs__hreq *uvs__req(uint32_t op, const char *path, pid_t pid,
 				  bool ret)
 {

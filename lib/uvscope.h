@@ -230,6 +230,9 @@ int uvs_uprobe_multi__attach(int prog_fd, const char *path, pid_t pid,
  * cookie: a handle or -errno. */
 int uvs_uprobe__attach(int prog_fd, const char *path, pid_t pid,
 		       uint64_t off, bool ret, uint64_t cookie);
+/* Starts the holder now (else at the first attach): before tracepoints
+ * that a late uprobe would leave counting alone meanwhile. 0 or -errno. */
+int uvs_uprobe__start(void);
 /* Releases a handle (the holder waits out the grace period); sets it to
  * -1. */
 void uvs_uprobe__release(int *handle);

@@ -179,10 +179,14 @@ def pool_c_four_items_one_thread():
     within(k["run_ms"]["p50_ms"], 19, 21 + EDGE_MS, "run p50 (20 ms spins)")
     check(p["max_queue_depth"] in (3, 4),
           "max queue depth %d, expected 3 or 4" % p["max_queue_depth"])
-    # all busy while work waited: from the first start to the last start
-    sat = mine[-1][3] - mine[0][3]
+    # all busy while work waited: while each item but the last ran (the
+    # others queued); not between two (the thread, preempted on a loaded
+    # machine, ran none: 5 ms of such gaps once read as an error)
+    sat = sum(t[4] - t[3] for t in mine[:-1])
     within(p["saturation"] * doc["duration_s"] * 1000, sat - 2 * EDGE_MS,
-           sat + 2 * EDGE_MS, "saturated time ms (the fixture's: %.3f)" % sat)
+           sat + 2 * EDGE_MS, "saturated time ms (the fixture's items but "
+           "the last ran %.3f ms; from the first start to the last %.3f)"
+           % (sat, mine[-1][3] - mine[0][3]))
     busy = sum(t[4] - t[3] for t in mine)
     within(p["mean_busy_threads"] * doc["duration_s"] * 1000,
            busy - 4 * EDGE_MS, busy + 4 * EDGE_MS,
