@@ -31,6 +31,9 @@ const volatile __u64 offstack_per_s = 1000;
 
 __u32 loop_tid = 0;
 __s32 loop_epfd = -1; /* set by user space once the loop is known */
+/* a launched program: its loop thread's first epoll wait is its loop's
+ * (user space, reading the loop's memory later, has the last word) */
+const volatile bool learn_epfd = false;
 __u64 lost = 0;
 
 struct {
@@ -123,8 +126,11 @@ static __always_inline int wait_enter(int epfd)
 	__u64 id = bpf_get_current_pid_tgid(), now, dur;
 	struct uvs_blk_event *e;
 
-	if ((id >> 32) != targ_tgid || !is_loop((__u32)id) ||
-	    loop_epfd < 0 || epfd != loop_epfd)
+	if ((id >> 32) != targ_tgid || !is_loop((__u32)id))
+		return 0;
+	if (loop_epfd < 0 && learn_epfd)
+		loop_epfd = epfd;
+	if (loop_epfd < 0 || epfd != loop_epfd)
 		return 0;
 	now = bpf_ktime_get_ns();
 	if (st.busy_since) {

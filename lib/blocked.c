@@ -915,6 +915,9 @@ static int uvs__open_ebpf(struct uvs_blocked *b, pid_t tid)
 	skel->rodata->targ_tgid = b->t->pid;
 	skel->rodata->threshold_ns = b->opts.threshold_ns;
 	skel->rodata->kernel_stacks = b->opts.kernel;
+	/* a launched program's loop is set up after the attach: its first
+	 * wait ends its first busy period (its main), however soon it comes */
+	skel->rodata->learn_epfd = b->t->launched && tid == b->t->pid;
 	if (!feat.epoll_pwait2) {
 		bpf_program__set_autoload(skel->progs.epoll_pwait2_enter, false);
 		bpf_program__set_autoload(skel->progs.epoll_pwait2_exit, false);

@@ -319,6 +319,7 @@ def blocked_launched_both_backends():
     busy period and no episode); the spin's calls through the PLT are
     named clock_gettime@plt under spin_for_ms, never _init."""
     for extra in ([], ["--backend", "ptrace"]):
+        t0 = time.monotonic() * 1000
         rc, out, err = run(["blocked", "--json", "-d", "2.5"] + extra +
                            ["--", FIX + "/loopfix", "timer", "40", "200"],
                            env=LOG)
@@ -326,6 +327,19 @@ def blocked_launched_both_backends():
         doc = json.loads([ln for ln in out.splitlines()
                           if ln.startswith("{")][0])
         validate(doc, "blocked document")
+        # its start (main) is an episode only if it took the threshold,
+        # and then ended before the fixture's first poll
+        b = doc["blocked"]
+        main = [e for e in b["episodes"] if e["phase"] == "main"]
+        preps = [float(ln.split()[1]) for ln in out.splitlines()
+                 if ln.startswith("prep ")]
+        for e in main:
+            check(preps and e["duration_lo_ms"] <= preps[0] - t0,
+                  "launched %s: main episode of %.1f ms, the launch to the "
+                  "first poll %.1f ms" % (extra, e["duration_ms"],
+                                         preps[0] - t0 if preps else -1))
+        b["episodes"] = [e for e in b["episodes"] if e["phase"] != "main"]
+        b["count"] -= len(main)
         assert_episodes_truth(doc, busy_truth(out.splitlines()), "timers",
                               6, "launched %s" % extra)
         stacks = doc["blocked"]["stacks"]

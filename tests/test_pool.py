@@ -148,14 +148,21 @@ def assert_serial(doc, tasks, what):
 
 def assert_seen_agrees(tasks, slowest, who):
     """Submit-to-callback as the target itself timed it (tasks: (name,
-    submit, done) in ms) against uvscope's queue + run + completion delay,
-    sorted, each within 2 ms."""
-    seen = sorted(t[2] - t[1] for t in tasks)
-    ours = sorted(s["queue_ms"] + s["run_ms"] + s["done_delay_ms"]
-                  for s in slowest)
-    for a, b in zip(seen, ours):
-        within(b, a - 2, a + 2, "uvscope's submit-to-callback vs %s "
-               "(%.3f ms)" % (who, a))
+    submit, done[, called]) in ms) against uvscope's queue + run +
+    completion delay, task by task in the order they were submitted, each
+    within 2 ms. A script times its call before making it and, where it
+    says (called), after it returned: the work reached the pool in between
+    (a call preempted on a loaded machine took 2 ms once, which the
+    script's own span held and uvscope's did not)."""
+    seen = sorted(tasks, key=lambda t: t[1])
+    ours = sorted(slowest, key=lambda s: s["submit_ms"])
+    for t, s in zip(seen, ours):
+        called = t[3] if len(t) == 4 else t[1]
+        span = s["queue_ms"] + s["run_ms"] + s["done_delay_ms"]
+        within(span, t[2] - called - 2, t[2] - t[1] + 2,
+               "uvscope's submit-to-callback vs %s (%.3f ms from its call, "
+               "%.3f from the call's return)" % (who, t[2] - t[1],
+                                                  t[2] - called))
 
 
 @test(timeout=40)
