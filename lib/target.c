@@ -30,35 +30,27 @@ const char *uvs_tier_name(enum uvs_tier tier)
 	return tier == UVS_TIER_SYMBOLS ? "ebpf-symbols" : "ebpf-syscalls";
 }
 
-static char uvs__proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
-		return 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
-/* The task's flags (/proc/PID/stat's ninth field), 0 if unreadable. */
-static unsigned uvs__proc_flags(pid_t pid)
+/* The task's state (/proc/PID/stat's third field), 0 if unreadable, and
+ * its flags (the ninth; 0 if unreadable) where flags is not NULL. */
+static char uvs__proc_stat(pid_t pid, unsigned *flags)
 {
 	char path[64], buf[512], *p, st;
-	unsigned flags;
 
+	if (flags)
+		*flags = 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
 		return 0;
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &st,
-			 &flags) != 2)
+	if (!p || p[1] != ' ')
 		return 0;
-	return flags;
+	if (flags && sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &st,
+			    flags) != 2)
+		*flags = 0;
+	return p[2];
 }
 
-#define UVS_PF_EXITING 0x00000004u /* include/linux/sched.h */
-#define UVS_PF_KTHREAD 0x00200000u
+#define UVS_PF_KTHREAD 0x00200000u /* include/linux/sched.h */
 
 bool uvs_target__alive(const struct uvs_target *t)
 {
@@ -66,7 +58,7 @@ bool uvs_target__alive(const struct uvs_target *t)
 
 	if (kill(t->pid, 0) && errno == ESRCH)
 		return false;
-	s = uvs__proc_state(t->pid);
+	s = uvs__proc_stat(t->pid, NULL);
 	return s && s != 'Z' && s != 'X';
 }
 
@@ -260,7 +252,7 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 		return uvs_seterr(-EINVAL, "invalid pid %d", pid);
 	if (kill(pid, 0) && errno == ESRCH)
 		return uvs_seterr(-ESRCH, "no such process: %d", pid);
-	st = uvs__proc_state(pid);
+	st = uvs__proc_stat(pid, NULL);
 	if (!st)
 		return uvs_seterr(-ESRCH, "no such process: %d", pid);
 	if (st == 'Z' || st == 'X')
@@ -278,7 +270,9 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	if (n < 0) {
 		err = -errno;
-		unsigned flags = uvs__proc_flags(pid);
+		unsigned flags;
+
+		uvs__proc_stat(pid, &flags);
 
 		/* no exe: a kernel thread, or a process past the point of
 		 * its exit where its memory is gone */

@@ -139,19 +139,6 @@ bool uvs_reap_wait(struct uvs_reaper *r, bool wait)
 	return !left;
 }
 
-void uvs_reap_move(struct uvs_reaper *to, struct uvs_reaper *from)
-{
-	int i;
-
-	for (i = 0; i < from->n; i++) {
-		if (to->n < UVS_MAX_REAP)
-			to->th[to->n++] = from->th[i];
-		else
-			pthread_join(from->th[i], NULL);
-	}
-	from->n = 0;
-}
-
 static struct uvs_reaper uvs__shared;
 
 static void uvs__reap_shared(void)

@@ -124,6 +124,12 @@ struct uvs_target {
 	char runtime_version[32]; /* "v20.20.2", or "" when unknown */
 	char libuv_version[32];	  /* "1.46.0", or "" when unknown */
 	pid_t loop_tid;
+	/* the loop why found on an epoll fd not the default loop's, by a
+	 * scan of memory, and that fd: asked again (exit's snapshots, twice
+	 * a second), a read of its backend_fd stands for a new scan */
+	uint64_t run_loop;	/* 0: none found */
+	int run_loop_fd;
+	bool run_loop_scanned;	/* run_loop_fd was scanned for */
 };
 const char *uvs_tier_name(enum uvs_tier tier);
 /* Discovers a running process. */
@@ -266,8 +272,6 @@ bool uvs_reap_wait(struct uvs_reaper *r, bool wait);
  * together, whatever their kind, and all gone when uvscope exits (it
  * waits for them at exit). */
 struct uvs_reaper *uvs_reaper_shared(void);
-/* Hands from's threads to another reaper. */
-void uvs_reap_move(struct uvs_reaper *to, struct uvs_reaper *from);
 
 /* ---- libuv struct layouts from profiles/ (layout.c) ---- */
 struct uvs_layout;

@@ -585,8 +585,8 @@ static void uvs__other_loops(struct uvs__why *w, const struct uvs_target *t,
  * loop then on the process's first epoll fd that watches any). Every loop
  * in memory is found as other loops are, and the one on that fd is it; a
  * nested loop (execSync's, on the stack) is not among them. */
-static uint64_t uvs__running_loop(struct uvs__why *w,
-				  const struct uvs_target *t, uint64_t dflt)
+static uint64_t uvs__running_loop(struct uvs__why *w, struct uvs_target *t,
+				  uint64_t dflt)
 {
 	struct uvs_why_report *all;
 	int fd = uvs_target__epoll_waiting(t, t->loop_tid);
@@ -600,7 +600,18 @@ static uint64_t uvs__running_loop(struct uvs__why *w,
 		return dflt;
 	if (fd < 0)
 		fd = uvs_target__first_epoll_fd(t);
-	if (fd < 0 || !(all = calloc(1, sizeof(*all))))
+	if (fd < 0)
+		return dflt;
+	/* that fd scanned for before: none found (a nested loop's, on the
+	 * stack), or the one found, if still on it */
+	if (t->run_loop_scanned && t->run_loop_fd == fd) {
+		if (!t->run_loop)
+			return dflt;
+		if (!uvs__rd32(w, t->run_loop + w->l_backend_fd,
+			       (uint32_t *)&dfd) && dfd == fd)
+			return t->run_loop;
+	}
+	if (!(all = calloc(1, sizeof(*all))))
 		return dflt;
 	uvs__other_loops(w, t, 0, all);
 	for (i = 0; i < all->nloops && !found; i++)
@@ -612,6 +623,9 @@ static uint64_t uvs__running_loop(struct uvs__why *w,
 		  (unsigned long long)(found ? found : dflt), all->nloops,
 		  all->scanned_mb);
 	free(all);
+	t->run_loop = found;
+	t->run_loop_fd = fd;
+	t->run_loop_scanned = true;
 	return found ? found : dflt;
 }
 
