@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "loop.h"
+#include "window.h"
 
 #define EINTR 4
 /* Node's UV_METRICS_IDLE_TIME makes libuv poll with timeout 0 first and then
@@ -248,6 +249,17 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 
 	if ((id >> 32) != targ_tgid)
 		return 0;
+	/* every thread's hit costs the target a trap */
+	__sync_fetch_and_add(&agg.probe_hits, 1);
+	if (!win_hit()) {
+		/* the window ended on its budget: nothing is timed from here
+		 * until the next one (the iteration under way is dropped) */
+		if (probes_on) {
+			probes_on = 0;
+			probe_gen++;
+		}
+		return 0;
+	}
 	if (entry) {
 		__u64 loop = PT_REGS_PARM1(ctx);
 
@@ -273,7 +285,6 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 			return 0;
 		}
 	}
-	agg.probe_hits++;
 	now = bpf_ktime_get_ns();
 	i = st.cur_phase;
 	if (i >= 0 && i < UVS_NPHASES)

@@ -18,6 +18,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "pool.h"
+#include "window.h"
 
 #define IORING_OP_EPOLL_CTL 29
 
@@ -93,7 +94,7 @@ static __always_inline bool hit(void)
 	if (!ours())
 		return false;
 	__sync_fetch_and_add(&hits, 1);
-	return true;
+	return win_hit();
 }
 
 static __always_inline int submit(struct pt_regs *ctx, __u64 fn)

@@ -30,30 +30,13 @@
 #include "loop.h"
 #include "loop.skel.h"
 
-#define UVS_MAX_SITES 24
-
-
-struct uvs__site {
-	uint64_t addr;	/* link-time address in the libuv file */
-	uint64_t off;	/* file offset for the uprobe */
-	int phase;
-	bool ret;	/* uretprobe: the phase begins when the function returns */
-	char what[96];
-};
-
 struct uvs_loop {
 	struct loop_bpf *skel;
 	struct uvs_target *t;
 	struct uvs_loop_opts opts;
-	struct uvs__site sites[UVS_MAX_SITES];
-	int links[UVS_MAX_SITES]; /* one uprobe per site: handles, or -1 */
-	bool multi;		/* phase probes as two uprobe_multi links */
-	int mlinks[2];		/* their handles: entries, returns; -1 if none */
-	int nsites;
+	struct uvs_probes pr;	/* the phase probes (tag: the phase) */
 	uint32_t expect_mask;
 	bool derived[UVS_NPHASES];
-	bool on;
-	struct uvs_window win;	/* when the phase probes are on */
 	uint64_t opened_at;
 	/* the window's edges: the epoll fd the loop thread was blocked in
 	 * once the tracepoints were on (-1: none), and when; the waits'
@@ -71,20 +54,20 @@ struct uvs_loop {
 static int uvs__add_site(struct uvs_loop *l, uint64_t addr, int phase,
 			 bool ret, const char *fmt, const char *name)
 {
-	struct uvs__site *s;
+	struct uvs_probe_site *s;
+	uint64_t off;
 
-	if (l->nsites == UVS_MAX_SITES)
-		return -E2BIG;
-	s = &l->sites[l->nsites];
-	if (uvs_elf__vaddr_to_off(l->t->uv_elf, addr, &s->off))
+	if (uvs_elf__vaddr_to_off(l->t->uv_elf, addr, &off))
 		return uvs_seterr(-ENOENT, "%s: no file offset for %s",
 				  l->t->uv_file, name);
+	s = uvs_probes__add(&l->pr, off, ret);
+	if (!s)
+		return -E2BIG;
 	s->addr = addr;
-	s->phase = phase;
-	s->ret = ret;
+	s->tag = phase;
+	s->cookie = phase;
 	snprintf(s->what, sizeof(s->what), fmt, name);
 	l->expect_mask |= 1u << phase;
-	l->nsites++;
 	return 0;
 }
 
@@ -158,90 +141,31 @@ static struct bpf_program *uvs__prog(struct loop_bpf *skel, int phase,
 	return ret ? after[phase] : entry[phase];
 }
 
-static int uvs__uprobe_multi(struct uvs_loop *l, bool ret)
-{
-	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
-	struct bpf_program *p = ret ? l->skel->progs.multi_return
-				    : l->skel->progs.multi_entry;
-	int i, n = 0;
-
-	for (i = 0; i < l->nsites; i++) {
-		if (l->sites[i].ret != ret)
-			continue;
-		offs[n] = l->sites[i].off;
-		cookies[n++] = l->sites[i].phase;
-	}
-	return uvs_uprobe_multi__attach(bpf_program__fd(p), l->t->uv_open,
-					l->t->pid, offs, cookies, n, ret);
-}
-
 /* Releasing a uprobe removes its breakpoint at once, then waits for an RCU
  * grace period: about 100 ms each on these kernels. The holder (uprobe.c)
  * waits them out, each on a thread of its own. */
 static void uvs__probes_off(struct uvs_loop *l)
 {
-	uint64_t t0 = uvs_now_ns();
-	int i;
-
-	if (!l->on)
+	if (!l->pr.on)
 		return;
 	l->skel->bss->probes_on = 0;
 	l->skel->bss->probe_gen++;
-	for (i = 0; i < l->nsites; i++)
-		uvs_uprobe__release(&l->links[i]);
-	for (i = 0; i < 2; i++)
-		uvs_uprobe__release(&l->mlinks[i]);
-	l->on = false;
-	uvs_window__switched(&l->win, false, uvs_now_ns(),
-			     l->skel->bss->agg.probe_hits);
-	uvs_debug("phase probes off in %.2f ms", (uvs_now_ns() - t0) / 1e6);
+	uvs_probes__off(&l->pr);
 }
 
 static int uvs__probes_on(struct uvs_loop *l)
 {
 	uint64_t t0 = uvs_now_ns();
-	int i, err;
+	int err;
 
-	if (l->on || !l->nsites)
+	if (l->pr.on || !l->pr.n)
 		return 0;
-	/* the last window's probes released first: one prog, run twice
-	 * for a boundary, would count it twice */
-	uvs_uprobe__settle(1000);
-	for (i = 0; l->multi && i < 2; i++) {
-		int fd = uvs__uprobe_multi(l, i == 1);
-
-		if (fd >= 0 || fd == -ENODATA) {
-			l->mlinks[i] = fd >= 0 ? fd : -1;
-			continue;
-		}
-		/* an older kernel, or a refusal: one perf uprobe per site */
-		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
-			  strerror(-fd));
-		if (i == 1)
-			uvs_uprobe__release(&l->mlinks[0]);
-		l->multi = false;
-	}
-	for (i = 0; !l->multi && i < l->nsites; i++) {
-		struct uvs__site *s = &l->sites[i];
-
-		err = uvs_uprobe__attach(
-			bpf_program__fd(uvs__prog(l->skel, s->phase, s->ret)),
-			l->t->uv_open, l->t->pid, s->off, s->ret, 0);
-		l->links[i] = err >= 0 ? err : -1;
-		if (err < 0) {
-			l->on = true; /* so that off releases what attached */
-			uvs__probes_off(l);
-			return uvs_seterr(err, "cannot attach uprobe (%s) in "
-					  "%s: %s", s->what, l->t->uv_file,
-					  strerror(-err));
-		}
-	}
+	err = uvs_probes__on(&l->pr);
+	if (err)
+		return err;
 	l->skel->bss->probe_gen++;
 	l->skel->bss->probes_on = 1;
-	l->on = true;
 	uvs_debug("phase probes on in %.2f ms", (uvs_now_ns() - t0) / 1e6);
-	uvs_window__switched(&l->win, true, uvs_now_ns(),
-			     l->skel->bss->agg.probe_hits);
 	return 0;
 }
 
@@ -261,9 +185,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	if (!l)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	l->t = t;
-	l->mlinks[0] = l->mlinks[1] = -1;
-	for (i = 0; i < UVS_MAX_SITES; i++)
-		l->links[i] = -1;
+	uvs_probes__init(&l->pr, t->uv_open, t->pid);
 	l->opened_at = uvs_now_ns();
 	if (opts)
 		memcpy(&l->opts, opts,
@@ -287,8 +209,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	skel->rodata->targ_tgid = t->pid;
 	skel->rodata->tier_a = t->tier == UVS_TIER_SYMBOLS;
 	skel->rodata->phase_floor_ns = l->opts.phase_floor_ns;
-	l->multi = feat.uprobe_multi;
-	if (l->multi) {
+	if (feat.uprobe_multi) {
 		bpf_program__set_expected_attach_type(skel->progs.multi_entry,
 						      UVS_TRACE_UPROBE_MULTI);
 		bpf_program__set_expected_attach_type(skel->progs.multi_return,
@@ -307,6 +228,18 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 				 "-v for the verifier log)", strerror(-err));
 		goto fail;
 	}
+	for (i = 0; i < l->pr.n; i++)
+		l->pr.site[i].prog = uvs__prog(skel, l->pr.site[i].tag,
+					       l->pr.site[i].ret);
+	err = uvs_probes__ready(&l->pr,
+				feat.uprobe_multi ? skel->progs.multi_entry : NULL,
+				feat.uprobe_multi ? skel->progs.multi_return
+						  : NULL,
+				&skel->bss->win, bpf_map__fd(skel->maps.win_rb),
+				l->opts.probe_budget,
+				l->opts.exact || !l->pr.n);
+	if (err)
+		goto fail;
 	skel->bss->loop_tid = l->opts.tid ? (uint32_t)l->opts.tid : (uint32_t)t->loop_tid;
 	skel->data->loop_epfd = -1;
 	if (t->tier == UVS_TIER_SYSCALLS && !t->launched && !l->opts.tid) {
@@ -334,7 +267,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	}
 	/* the holder's start (a fork) between the tracepoints and the phase
 	 * probes would leave an iteration counted and not timed */
-	if (l->nsites)
+	if (l->pr.n)
 		uvs_uprobe__start();
 	err = loop_bpf__attach(skel);
 	if (err) {
@@ -346,8 +279,6 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	 * an exit they see (agg.pre_exit) */
 	l->attached_at = l->cum_at = uvs_now_ns();
 	l->attach_fd = uvs_target__epoll_waiting(t, skel->bss->loop_tid);
-	uvs_window__init(&l->win, l->opts.probe_budget,
-			 l->opts.exact || !l->nsites, uvs_now_ns());
 	err = uvs__probes_on(l);
 	if (err)
 		goto fail;
@@ -364,8 +295,6 @@ static uint64_t uvs__waited(const struct uvs_loop *l,
 
 int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 {
-	uint64_t hits;
-
 	if (!l->polled) {
 		/* the report's clock starts with the first poll: its window's
 		 * waits are counted from here, not from the attach */
@@ -375,15 +304,9 @@ int uvs_loop__poll(struct uvs_loop *l, int timeout_ms)
 		l->cum_wait = uvs__waited(l, l->cur, l->cum_at);
 	}
 
-	uvs_window__sleep(&l->win, timeout_ms);
-	hits = l->skel->bss->agg.probe_hits;
-	switch (uvs_window__step(&l->win, uvs_now_ns(), hits)) {
+	uvs_window__sleep(&l->pr.win, timeout_ms);
+	switch (uvs_probes__step(&l->pr)) {
 	case UVS_WINDOW_ON:
-		/* the last window's probes are still being released */
-		if (!uvs_uprobe__settled()) {
-			uvs_window__defer(&l->win, uvs_now_ns());
-			return 0;
-		}
 		return uvs__probes_on(l);
 	case UVS_WINDOW_OFF:
 		uvs__probes_off(l);
@@ -542,18 +465,19 @@ void uvs_loop__describe(const struct uvs_loop *l, FILE *out)
 	fprintf(out, "uvscope: tracepoints: sys_enter/exit of epoll_wait, "
 		"epoll_pwait%s\n", bpf_program__autoload(
 			l->skel->progs.epoll_pwait2_enter) ? ", epoll_pwait2" : "");
-	if (!l->nsites)
+	if (!l->pr.n)
 		fprintf(out, "uvscope: no phase probes: libuv's internal "
 			"symbols are stripped, phases are unknown\n");
-	for (i = 0; i < l->nsites; i++)
+	for (i = 0; i < l->pr.n; i++)
 		fprintf(out, "uvscope: uprobe %-8s at %#llx: %s\n",
-			uvs_phase_names[l->sites[i].phase],
-			(unsigned long long)l->sites[i].addr, l->sites[i].what);
-	if (l->nsites)
-		fprintf(out, "uvscope: phase probes as %s\n", l->multi ?
+			uvs_phase_names[l->pr.site[i].tag],
+			(unsigned long long)l->pr.site[i].addr,
+			l->pr.site[i].what);
+	if (l->pr.n)
+		fprintf(out, "uvscope: phase probes as %s\n", l->pr.multi ?
 			"two uprobe_multi links (entries, returns)" :
 			"one perf uprobe per site");
-	if (l->nsites)
+	if (l->pr.n)
 		fprintf(out, "uvscope: phase probes %s (budget %llu hits/s)\n",
 			l->opts.exact ? "on every iteration (--exact)"
 				      : "windowed under load",
@@ -565,8 +489,10 @@ void uvs_loop__close(struct uvs_loop *l)
 	if (!l)
 		return;
 	/* released with the rest of the command's probes */
-	if (l->skel) {
+	if (l->skel)
 		uvs__probes_off(l);
+	uvs_probes__close(&l->pr);
+	if (l->skel) {
 		uvs_reap_skel(uvs_reaper_shared(), l->skel->skeleton);
 	}
 	loop_bpf__destroy(l->skel);

@@ -30,7 +30,6 @@
 
 #define UVS_ECANCELED 125
 #define UVS_WORK_SLOW_IO 2 /* UV__WORK_SLOW_IO */
-#define UVS_MAX_SITES 24
 #define UVS_MAX_THREADS 1024
 #define UVS_CB_CACHE 128
 
@@ -73,13 +72,6 @@ struct uvs__tick {
 	uint64_t covered_ns;	  /* probes on */
 };
 
-struct uvs__site {
-	uint64_t off, cookie;
-	bool ret;
-	const char *what;
-	struct bpf_program *prog;
-};
-
 struct uvs_pool {
 	struct pool_bpf *skel;
 	struct uvs_target *t;
@@ -87,20 +79,14 @@ struct uvs_pool {
 	struct uvs_syms *syms;
 	struct ring_buffer *rb;
 	struct uvs_pool_opts opts;
-	struct uvs__site sites[UVS_MAX_SITES];
-	int nsites;
-	int mlinks[2];
-	int links[UVS_MAX_SITES]; /* one uprobe per site: handles, or -1 */
-	bool multi;
+	struct uvs_probes pr;	     /* the task probes, in budget windows */
 	bool queue_work_probed; /* uv__work_submit is inlined into it */
 	uint64_t fn_addr[UVS_PFN_N]; /* work functions, runtime addresses */
 	uint64_t fn_sym[UVS_PFN_N];  /* ... and link-time ones */
 	uint64_t nthreads_addr, nthreads_sym;
 	uint64_t tag_sym;	     /* Node's ThreadPoolWork work_cb */
 	bool located;		     /* runtime addresses are known */
-	/* the probe windows (budget) */
-	struct uvs_window win;
-	bool on;		     /* probes attached now */
+	bool on;		     /* probes attached now (or sampling) */
 	uint64_t wq_sym, slow_wq_sym, idle_sym, marker_sym[2];
 	long w_wq;		     /* struct uv__work's wq member */
 	/* the replay */
@@ -867,19 +853,22 @@ static bool uvs__calls(const struct uvs_elf *elf, const struct uvs_sym *caller,
 static int uvs__site(struct uvs_pool *p, const struct uvs_sym *s,
 		     uint64_t cookie, bool ret, struct bpf_program *prog)
 {
-	struct uvs__site *x;
+	struct uvs_probe_site *x;
+	uint64_t off;
 
-	if (p->nsites == UVS_MAX_SITES)
-		return -E2BIG;
-	x = &p->sites[p->nsites];
-	if (uvs_elf__vaddr_to_off(p->t->uv_elf, s->addr, &x->off))
+	if (uvs_elf__vaddr_to_off(p->t->uv_elf, s->addr, &off))
 		return uvs_seterr(-ENOENT, "%s: no file offset for %s",
 				  p->t->uv_file, s->name);
+	x = uvs_probes__add(&p->pr, off, ret);
+	if (!x)
+		return -E2BIG;
+	x->addr = s->addr;
 	x->cookie = cookie;
-	x->ret = ret;
-	x->what = s->name;
+	/* a perf uprobe's program knows its role: the cookie is the
+	 * function (done sites are 32 + the function in a multi link) */
+	x->one_cookie = cookie >= 32 ? cookie - 32 : cookie;
 	x->prog = prog;
-	p->nsites++;
+	snprintf(x->what, sizeof(x->what), "%s", s->name);
 	return 0;
 }
 
@@ -1022,22 +1011,22 @@ static void uvs__pool_state(struct uvs_pool *p)
 
 static void uvs__detach(struct uvs_pool *p)
 {
-	uint64_t now;
+	struct uvs_win *bw = p->pr.win.bw;
+	uint64_t now, end;
 	size_t i;
 	int j;
 
 	if (!p->on)
 		return;
-	for (j = 0; j < 2; j++)
-		uvs_uprobe__release(&p->mlinks[j]);
-	for (j = 0; j < p->nsites; j++)
-		uvs_uprobe__release(&p->links[j]);
+	uvs_probes__off(&p->pr);
 	uvs_uprobe__settle(1000);
-	/* what the window saw, up to the last probe released, then forget
-	 * what it left unfinished */
+	/* what the window saw, up to its end (where its probes ended it on
+	 * the budget, or now), then forget what it left unfinished */
 	now = uvs_now_ns();
+	end = bw->ended && bw->ended_ns > p->last_ts && bw->ended_ns < now
+		      ? bw->ended_ns : now;
 	ring_buffer__consume(p->rb);
-	uvs__advance(p, now);
+	uvs__advance(p, end);
 	for (i = 0; i < p->tasks.cap; i++)
 		if (p->tasks.t[i].w) {
 			p->cut++;
@@ -1052,59 +1041,20 @@ static void uvs__detach(struct uvs_pool *p)
 	}
 	p->depth = p->slow_depth = p->busy = p->busy_unseen = 0;
 	p->on = false;
-	uvs_window__switched(&p->win, false, now, p->skel->bss->hits);
+	uvs__advance(p, now); /* nothing seen from its end to now */
 }
 
 static int uvs__attach(struct uvs_pool *p)
 {
-	uint64_t offs[UVS_MAX_SITES], cookies[UVS_MAX_SITES];
-	int i, j, n, fd, err;
+	int err;
 
 	if (p->on)
 		return 0;
 	p->last_ts = uvs_now_ns();
-	for (i = 0; p->multi && i < 2; i++) {
-		struct bpf_program *prog = i ? p->skel->progs.pool_multi_return
-					     : p->skel->progs.pool_multi_entry;
-
-		for (j = n = 0; j < p->nsites; j++) {
-			if (p->sites[j].ret != (i == 1))
-				continue;
-			offs[n] = p->sites[j].off;
-			cookies[n++] = p->sites[j].cookie;
-		}
-		fd = uvs_uprobe_multi__attach(bpf_program__fd(prog),
-					      p->t->uv_open, p->t->pid, offs,
-					      cookies, n, i == 1);
-		if (fd >= 0 || fd == -ENODATA) {
-			p->mlinks[i] = fd;
-			continue;
-		}
-		uvs_debug("uprobe_multi unavailable (%s): one uprobe per site",
-			  strerror(-fd));
-		if (i == 1)
-			uvs_uprobe__release(&p->mlinks[0]);
-		p->mlinks[0] = -1;
-		p->multi = false;
-	}
-	for (i = 0; !p->multi && i < p->nsites; i++) {
-		struct uvs__site *s = &p->sites[i];
-
-		err = uvs_uprobe__attach(bpf_program__fd(s->prog),
-					 p->t->uv_open, p->t->pid, s->off,
-					 s->ret, s->cookie >= 32 ? s->cookie - 32
-								 : s->cookie);
-		p->links[i] = err >= 0 ? err : -1;
-		if (err < 0) {
-			p->on = true; /* so that detach releases what attached */
-			uvs__detach(p);
-			return uvs_seterr(err, "cannot attach uprobe at %s in "
-					  "%s: %s", s->what, p->t->uv_file,
-					  strerror(-err));
-		}
-	}
+	err = uvs_probes__on(&p->pr);
+	if (err)
+		return err;
 	p->on = true;
-	uvs_window__switched(&p->win, true, uvs_now_ns(), p->skel->bss->hits);
 	/* with the probes in place: what happened before this instant is in
 	 * the snapshot, what happens after it in the events */
 	uvs__pool_state(p);
@@ -1205,8 +1155,8 @@ static int uvs__open_sampled(struct uvs_pool *p, struct uvs_pool **out)
 	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
 	p->state_at = 0;
 	p->on = true; /* the integrals run all the time */
-	uvs_window__init(&p->win, 1, true, p->t0);
-	uvs_window__switched(&p->win, true, p->t0, 0);
+	uvs_window__init(&p->pr.win, 1, true, p->t0, NULL);
+	uvs_window__switched(&p->pr.win, true, p->t0);
 	uvs__sample(p);
 	uvs__next_sample(p, p->t0);
 	*out = p;
@@ -1220,7 +1170,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	struct uvs_pool *p;
 	struct pool_bpf *skel;
 	long fs_work, fs_type, work_cb, work_req, req_type, uv_fs;
-	int err, i;
+	int err;
 
 	*out = NULL;
 	uvs_features__probe(&feat);
@@ -1235,9 +1185,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 		return uvs_seterr(-ENOMEM, "out of memory");
 	}
 	p->t = t;
-	p->mlinks[0] = p->mlinks[1] = -1;
-	for (i = 0; i < UVS_MAX_SITES; i++)
-		p->links[i] = -1;
+	uvs_probes__init(&p->pr, t->uv_open, t->pid);
 	if (opts)
 		memcpy(&p->opts, opts,
 		       opts->sz < sizeof(p->opts) ? opts->sz : sizeof(p->opts));
@@ -1290,8 +1238,7 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 	err = uvs__plan(p);
 	if (err)
 		goto fail;
-	p->multi = feat.uprobe_multi;
-	if (p->multi) {
+	if (feat.uprobe_multi) {
 		bpf_program__set_expected_attach_type(
 			skel->progs.pool_multi_entry, UVS_TRACE_UPROBE_MULTI);
 		bpf_program__set_expected_attach_type(
@@ -1324,8 +1271,15 @@ int uvs_pool__open(struct uvs_target *t, const struct uvs_pool_opts *opts,
 			  "are not counted");
 	p->t0 = p->last_ts = p->period_start = uvs_now_ns();
 	uvs__read_nthreads(p); /* locates libuv too, where it is mapped */
-	uvs_window__init(&p->win, p->opts.probe_budget, p->opts.exact, p->t0);
-	err = uvs__attach(p);
+	err = uvs_probes__ready(&p->pr,
+				feat.uprobe_multi ? skel->progs.pool_multi_entry
+						  : NULL,
+				feat.uprobe_multi ? skel->progs.pool_multi_return
+						  : NULL,
+				&skel->bss->win, bpf_map__fd(skel->maps.win_rb),
+				p->opts.probe_budget, p->opts.exact);
+	if (!err)
+		err = uvs__attach(p);
 	if (err)
 		goto fail;
 	*out = p;
@@ -1364,13 +1318,13 @@ int uvs_pool__poll(struct uvs_pool *p, int timeout_ms)
 		}
 		return 0;
 	}
-	uvs_window__sleep(&p->win, timeout_ms);
+	uvs_window__sleep(&p->pr.win, timeout_ms);
 	uvs__locate(p);
 	n = ring_buffer__consume(p->rb);
 	if (n < 0 && n != -EINTR)
 		return uvs_seterr(n, "reading the ring buffer: %s",
 				  strerror(-n));
-	switch (uvs_window__step(&p->win, uvs_now_ns(), p->skel->bss->hits)) {
+	switch (uvs_probes__step(&p->pr)) {
 	case UVS_WINDOW_ON:
 		return uvs__attach(p);
 	case UVS_WINDOW_OFF:
@@ -1472,14 +1426,14 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	o->max_queue_depth = p->max_depth;
 	o->max_slow_queue_depth = p->max_slow_depth;
 	span = now > p->period_start ? now - p->period_start : 1;
-	covered = uvs_window__covered(&p->win, now) - p->covered_at_start;
+	covered = uvs_window__covered(&p->pr.win, now) - p->covered_at_start;
 	o->traced_share = (double)covered / span;
 	if (o->traced_share > 1)
 		o->traced_share = 1;
-	o->windows = p->win.windows - p->windows_at_start;
-	o->windowed = p->win.switch_at != UINT64_MAX &&
-		      (p->win.windows > 1 || !p->on);
-	o->probe_budget = p->win.switch_at == UINT64_MAX ? 0 : p->opts.probe_budget;
+	o->windows = p->pr.win.windows - p->windows_at_start;
+	o->windowed = !p->pr.win.always &&
+		      (p->pr.win.windows > 1 || !p->on);
+	o->probe_budget = p->pr.win.always ? 0 : p->opts.probe_budget;
 	o->cut = p->cut;
 	if (covered) {
 		o->mean_queue_depth = p->area_depth / covered;
@@ -1522,8 +1476,8 @@ void uvs_pool__collect(struct uvs_pool *p, struct uvs_report *r)
 	p->area_depth = p->area_busy = p->sat_ns = 0;
 	p->cut = 0;
 	p->period_start = now;
-	p->covered_at_start = uvs_window__covered(&p->win, now);
-	p->windows_at_start = p->win.windows;
+	p->covered_at_start = uvs_window__covered(&p->pr.win, now);
+	p->windows_at_start = p->pr.win.windows;
 	p->gen++; /* tasks in flight name their kind again */
 }
 
@@ -1539,15 +1493,17 @@ void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
 			p->opts.sample_hz);
 		return;
 	}
-	for (i = 0; i < p->nsites; i++)
+	for (i = 0; i < p->pr.n; i++)
 		fprintf(out, "uvscope: %s at %s (%#llx)\n",
-			p->sites[i].ret ? "uretprobe" : "uprobe",
-			p->sites[i].what, (unsigned long long)p->sites[i].off);
+			p->pr.site[i].ret ? "uretprobe" : "uprobe",
+			p->pr.site[i].what,
+			(unsigned long long)p->pr.site[i].off);
 	if (p->queue_work_probed)
 		fprintf(out, "uvscope: uv_queue_work probed for its submissions "
 			"(uv__work_submit is inlined into it)\n");
 	fprintf(out, "uvscope: probes as %s; io_uring tracepoints %s\n",
-		p->multi ? "two uprobe_multi links" : "one perf uprobe per site",
+		p->pr.multi ? "two uprobe_multi links"
+			    : "one perf uprobe per site",
 		p->skel->links.uring_submit ? "on" : "unavailable");
 	if (p->opts.exact)
 		fprintf(out, "uvscope: probes on all the time (--exact)\n");
@@ -1560,14 +1516,10 @@ void uvs_pool__describe(const struct uvs_pool *p, FILE *out)
 void uvs_pool__close(struct uvs_pool *p)
 {
 	struct uvs_reaper *r = uvs_reaper_shared();
-	int i;
 
 	if (!p)
 		return;
-	for (i = 0; i < 2; i++)
-		uvs_uprobe__release(&p->mlinks[i]);
-	for (i = 0; i < p->nsites; i++)
-		uvs_uprobe__release(&p->links[i]);
+	uvs_probes__close(&p->pr);
 	if (p->skel)
 		uvs_reap_skel(r, p->skel->skeleton);
 	ring_buffer__free(p->rb);

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -158,7 +160,7 @@ struct uvs_reaper *uvs_reaper_shared(void)
 /* ---- the uprobe holder ---- */
 
 enum { UVS__H_MULTI = 1, UVS__H_ONE, UVS__H_RELEASE, UVS__H_SETTLED,
-       UVS__H_END };
+       UVS__H_END, UVS__H_WATCH };
 #define UVS__H_MAX 64
 
 struct uvs__hreq {
@@ -254,10 +256,25 @@ static ssize_t uvs__recv(int sock, void *buf, size_t len, int *fd)
 	return n;
 }
 
-/* The links the holder holds. */
+/* The links the holder holds, each under an id of its own (never reused:
+ * a window's links released by the watch thread may be released by
+ * uvscope again, later, when their fds are another window's). */
 struct uvs__held {
+	pthread_mutex_t mu;	/* the main thread's and the watch thread's */
+	struct uvs_reaper r;
 	int fd[1024];
-	int n;
+	int id[1024];
+	int n, next_id;
+	/* windows to close when their probes say so (UVS__H_WATCH) */
+	struct uvs__watch {
+		int ring;	/* readable: the window ended */
+		int n;
+		int id[UVS__H_MAX];
+	} w[8];
+	int nw;
+	int wake[2];		/* the watch thread's: the watches changed */
+	pthread_t th;
+	bool th_on, end;
 };
 
 static int uvs__hold(struct uvs__held *h, int fd)
@@ -268,26 +285,137 @@ static int uvs__hold(struct uvs__held *h, int fd)
 		close(fd);
 		return -EMFILE;
 	}
-	h->fd[h->n++] = fd;
-	return fd;
+	if (h->next_id == INT32_MAX)
+		h->next_id = 0;
+	h->fd[h->n] = fd;
+	h->id[h->n] = ++h->next_id;
+	return h->id[h->n++];
 }
 
-static int uvs__unhold(struct uvs__held *h, struct uvs_reaper *r, int fd)
+/* Called with h->mu held. */
+static int uvs__unhold(struct uvs__held *h, int id)
 {
-	int i;
+	int i, fd;
 
 	for (i = 0; i < h->n; i++)
-		if (h->fd[i] == fd) {
-			h->fd[i] = h->fd[--h->n];
-			uvs_reap_fd(r, &fd);
+		if (h->id[i] == id) {
+			fd = h->fd[i];
+			h->n--;
+			h->fd[i] = h->fd[h->n];
+			h->id[i] = h->id[h->n];
+			uvs_reap_fd(&h->r, &fd);
 			return 0;
 		}
 	return -EBADF;
 }
 
+static bool uvs__holds(struct uvs__held *h, int id)
+{
+	int i;
+
+	for (i = 0; i < h->n; i++)
+		if (h->id[i] == id)
+			return true;
+	return false;
+}
+
+/* The watch thread: releases a window's links the moment its probes say
+ * the window's budget is spent (a record in their ring). It runs at
+ * real-time priority where it may, so that a window ends on time when
+ * the CPUs are busy; it only ever sleeps in poll or closes links. */
+static void *uvs__watcher(void *arg)
+{
+	struct uvs__held *h = arg;
+	struct pollfd pf[9];
+	int i, j, k, n;
+	char b[64];
+
+	for (;;) {
+		pthread_mutex_lock(&h->mu);
+		/* drop the watches whose links are all gone already */
+		for (i = 0; i < h->nw; i++) {
+			for (j = k = 0; j < h->w[i].n; j++)
+				k += uvs__holds(h, h->w[i].id[j]);
+			if (k)
+				continue;
+			close(h->w[i].ring);
+			h->w[i--] = h->w[--h->nw];
+		}
+		if (h->end) {
+			pthread_mutex_unlock(&h->mu);
+			return NULL;
+		}
+		pf[0].fd = h->wake[0];
+		pf[0].events = POLLIN;
+		for (i = 0; i < h->nw; i++) {
+			pf[i + 1].fd = h->w[i].ring;
+			pf[i + 1].events = POLLIN;
+		}
+		n = h->nw + 1;
+		pthread_mutex_unlock(&h->mu);
+		if (poll(pf, n, -1) < 0 && errno != EINTR)
+			return NULL;
+		if (pf[0].revents & POLLIN)
+			while (read(h->wake[0], b, sizeof(b)) > 0)
+				;
+		pthread_mutex_lock(&h->mu);
+		/* the watches are as polled: only this thread removes them,
+		 * and the main thread adds at the end */
+		for (i = n - 2; i >= 0; i--) {
+			if (!(pf[i + 1].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+			for (j = 0; j < h->w[i].n; j++)
+				uvs__unhold(h, h->w[i].id[j]);
+			close(h->w[i].ring);
+			h->w[i] = h->w[--h->nw];
+		}
+		pthread_mutex_unlock(&h->mu);
+	}
+}
+
+static void uvs__wake(struct uvs__held *h)
+{
+	if (h->th_on && write(h->wake[1], "", 1) < 0 && errno != EAGAIN)
+		uvs_debug("holder: cannot wake its watch thread: %s",
+			  strerror(errno));
+}
+
+/* Watches ring (taken) for the end of the window of n links; called with
+ * h->mu held. */
+static int uvs__watch(struct uvs__held *h, int ring, const uint64_t *ids,
+		      int n)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	struct uvs__watch *w;
+	int i;
+
+	if (n < 0 || n > UVS__H_MAX || ring < 0)
+		return -EINVAL;
+	if (h->nw == (int)(sizeof(h->w) / sizeof(h->w[0])))
+		return -EBUSY;
+	if (!h->th_on) {
+		if (pipe2(h->wake, O_CLOEXEC | O_NONBLOCK))
+			return -errno;
+		if (pthread_create(&h->th, NULL, uvs__watcher, h)) {
+			close(h->wake[0]);
+			close(h->wake[1]);
+			return -EAGAIN;
+		}
+		/* real time where allowed (root); else as it is */
+		pthread_setschedparam(h->th, SCHED_FIFO, &sp);
+		h->th_on = true;
+	}
+	w = &h->w[h->nw++];
+	w->ring = ring;
+	w->n = n;
+	for (i = 0; i < n; i++)
+		w->id[i] = (int)ids[i];
+	uvs__wake(h);
+	return 0;
+}
+
 static void uvs__holder_serve(int sock)
 {
-	struct uvs_reaper r = { .n = 0 };
 	struct uvs__hreq *q = malloc(sizeof(*q));
 	struct uvs__held *h = calloc(1, sizeof(*h));
 	struct uvs__hrep rep = { 0, getpid() };
@@ -314,6 +442,7 @@ static void uvs__holder_serve(int sock)
 	prctl(PR_SET_NAME, "uvscope-uprobes", 0, 0, 0);
 	if (!q || !h || send(sock, &rep, sizeof(rep), 0) < 0)
 		_exit(1);
+	pthread_mutex_init(&h->mu, NULL);
 	for (;;) {
 		ssize_t n = uvs__recv(sock, q, sizeof(*q), &pfd);
 		bool end = false;
@@ -322,6 +451,7 @@ static void uvs__holder_serve(int sock)
 			break; /* uvscope is gone, whatever the way */
 		rep.val = -EINVAL;
 		q->path[sizeof(q->path) - 1] = '\0';
+		pthread_mutex_lock(&h->mu);
 		switch (n == sizeof(*q) ? q->op : 0) {
 		case UVS__H_MULTI:
 			if (pfd >= 0 && q->n <= UVS__H_MAX)
@@ -336,15 +466,22 @@ static void uvs__holder_serve(int sock)
 					q->ret, q->cookies[0]));
 			break;
 		case UVS__H_RELEASE:
-			rep.val = uvs__unhold(h, &r, q->handle);
+			rep.val = uvs__unhold(h, q->handle);
+			uvs__wake(h);
+			break;
+		case UVS__H_WATCH:
+			rep.val = uvs__watch(h, pfd, q->offs, q->n);
+			if (!rep.val)
+				pfd = -1; /* the watch's now */
 			break;
 		case UVS__H_SETTLED:
-			rep.val = uvs_reap_wait(&r, false);
+			rep.val = uvs_reap_wait(&h->r, false);
 			break;
 		case UVS__H_END:
 			end = true;
 			break;
 		}
+		pthread_mutex_unlock(&h->mu);
 		if (pfd >= 0)
 			close(pfd);
 		if (end)
@@ -354,9 +491,15 @@ static void uvs__holder_serve(int sock)
 	}
 	/* every link released here, each by a thread with no signal
 	 * pending, and none running when the process exits */
+	pthread_mutex_lock(&h->mu);
+	h->end = true;
+	uvs__wake(h);
 	while (h->n)
-		uvs__unhold(h, &r, h->fd[0]);
-	uvs_reap_wait(&r, true);
+		uvs__unhold(h, h->id[0]);
+	pthread_mutex_unlock(&h->mu);
+	if (h->th_on)
+		pthread_join(h->th, NULL);
+	uvs_reap_wait(&h->r, true);
 	rep.val = 0;
 	send(sock, &rep, sizeof(rep), MSG_NOSIGNAL);
 	_exit(0);
@@ -537,6 +680,25 @@ void uvs_uprobe__release(int *handle)
 		free(q);
 	}
 	*handle = -1;
+}
+
+int uvs_uprobe__watch(int ring_fd, const int *handles, int n)
+{
+	struct uvs__hreq *q;
+	int i, k, err;
+
+	if (n < 0 || n > UVS__H_MAX)
+		return -E2BIG;
+	q = uvs__req(UVS__H_WATCH, NULL, 0, false);
+	if (!q)
+		return -errno;
+	for (i = k = 0; i < n; i++)
+		if (handles[i] >= 0)
+			q->offs[k++] = handles[i];
+	q->n = k;
+	err = k ? uvs__ask(q, ring_fd) : 0;
+	free(q);
+	return err;
 }
 
 bool uvs_uprobe__settled(void)

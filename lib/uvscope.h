@@ -199,30 +199,92 @@ bool uvs_syms__in_code(const struct uvs_syms *s, uint64_t addr);
 void uvs_syms__close(struct uvs_syms *s);
 
 /* ---- probe windows within a budget of hits per second (window.c) ---- */
+#include "window.h" /* bpf/: the bucket the probes keep */
+/*
+ * A bucket of hits that fills at the budget's rate, kept by the probes
+ * (bpf/window.h): a window opens once the bucket holds its share and ends
+ * on the hit that empties it. Under the budget the probes stay on.
+ */
 struct uvs_window {
 	uint64_t budget;     /* hits per second */
+	bool always;	     /* no budget (--exact) */
 	bool on;
 	uint64_t opened_at;  /* when tracing began */
-	uint64_t switch_at;  /* next decision; UINT64_MAX: always on */
-	uint64_t on_since, on_len, hits_at_on;
+	uint64_t next_cap;   /* hits the bucket must hold to open the next */
+	uint64_t defer_to;   /* not before (the last probes in release) */
+	uint64_t on_since;
 	uint64_t covered_ns; /* time with probes on, closed windows */
 	uint64_t windows;
+	struct uvs_win *bw;  /* the bucket: the BPF side's, or local */
+	struct uvs_win local;
 };
 enum uvs_window_act { UVS_WINDOW_KEEP, UVS_WINDOW_ON, UVS_WINDOW_OFF };
-/* always: probes on all the time, whatever they cost (--exact). */
+/* always: probes on all the time, whatever they cost (--exact). bw: the
+ * BPF side's bucket (NULL: none, the window only counts time). */
 void uvs_window__init(struct uvs_window *w, uint64_t budget, bool always,
-		      uint64_t now);
-/* What the backend should do with its probes now, given all hits so far. */
-enum uvs_window_act uvs_window__step(struct uvs_window *w, uint64_t now,
-				     uint64_t hits_total);
+		      uint64_t now, struct uvs_win *bw);
+/* What the backend should do with its probes now. */
+enum uvs_window_act uvs_window__step(struct uvs_window *w, uint64_t now);
+/* Before the probes of a window are attached: the bucket lets them
+ * record. */
+void uvs_window__arm(struct uvs_window *w);
 /* The backend attached (on) or released its probes. */
-void uvs_window__switched(struct uvs_window *w, bool on, uint64_t now,
-			  uint64_t hits_total);
+void uvs_window__switched(struct uvs_window *w, bool on, uint64_t now);
 /* It could not switch on yet (the last probes are still being released). */
 void uvs_window__defer(struct uvs_window *w, uint64_t now);
+/* The hits the bucket holds now. */
+uint64_t uvs_window__tokens(const struct uvs_window *w, uint64_t now);
 /* Time the probes were on, so far. */
 uint64_t uvs_window__covered(const struct uvs_window *w, uint64_t now);
 void uvs_window__sleep(const struct uvs_window *w, int timeout_ms);
+
+/* ---- a set of uprobes in one file, attached together in budget windows:
+ * loop's phase probes, pool's task probes (probes.c) ---- */
+#define UVS_MAX_SITES 24
+struct bpf_program;
+struct ring_buffer;
+struct uvs_probe_site {
+	uint64_t addr;	     /* link-time address (for -v) */
+	uint64_t off;	     /* file offset */
+	bool ret;	     /* a uretprobe */
+	uint64_t cookie;     /* in a uprobe_multi link */
+	uint64_t one_cookie; /* as a perf uprobe of its own ... */
+	struct bpf_program *prog; /* ... running this program */
+	int tag;	     /* the owner's (loop: the phase) */
+	char what[96];
+};
+struct uvs_probes {
+	const char *path;
+	pid_t pid;
+	struct uvs_probe_site site[UVS_MAX_SITES];
+	int n;
+	bool multi;	     /* as two uprobe_multi links */
+	struct bpf_program *multi_prog[2]; /* entries, returns */
+	int mlinks[2], links[UVS_MAX_SITES]; /* holder handles, or -1 */
+	bool on;
+	struct uvs_window win;
+	struct ring_buffer *ring; /* win_rb: a window ended */
+	int ring_fd;
+};
+/* Empty, for probes in path of pid. */
+void uvs_probes__init(struct uvs_probes *p, const char *path, pid_t pid);
+/* A site; NULL if full (UVS_MAX_SITES). */
+struct uvs_probe_site *uvs_probes__add(struct uvs_probes *p, uint64_t off,
+				       bool ret);
+/* Once the BPF object is loaded: its uprobe_multi programs (NULL: none,
+ * one perf uprobe per site), its bucket and ring (win, win_rb), the
+ * budget. */
+int uvs_probes__ready(struct uvs_probes *p, struct bpf_program *multi_entry,
+		      struct bpf_program *multi_return, struct uvs_win *bw,
+		      int win_rb_fd, uint64_t budget, bool always);
+/* Attaches every site (a window opens); 0 or -errno, with the error set. */
+int uvs_probes__on(struct uvs_probes *p);
+/* Releases them (the window closes). */
+void uvs_probes__off(struct uvs_probes *p);
+/* What to do now: ON and OFF are the caller's to carry out (with on/off
+ * and its own bookkeeping). */
+enum uvs_window_act uvs_probes__step(struct uvs_probes *p);
+void uvs_probes__close(struct uvs_probes *p);
 
 /* ---- uprobes, attached and held by a holder process (uprobe.c) ---- */
 #define UVS_TRACE_UPROBE_MULTI 48 /* BPF_TRACE_UPROBE_MULTI */
@@ -242,6 +304,11 @@ int uvs_uprobe__start(void);
 /* Releases a handle (the holder waits out the grace period); sets it to
  * -1. */
 void uvs_uprobe__release(int *handle);
+/* Has the holder release the n links (handles; -1s skipped) the moment
+ * ring_fd (a BPF ring buffer, empty now) is written to, from a thread at
+ * real-time priority: a window's probes end it on their budget
+ * (bpf/window.h). 0 or -errno. */
+int uvs_uprobe__watch(int ring_fd, const int *handles, int n);
 /* No release still waiting for its grace period. */
 bool uvs_uprobe__settled(void);
 /* Waits until it is so, for timeout_ms at most. */

@@ -258,15 +258,45 @@ def loop_budget_windows_under_load():
           % loop["phases_measured"])
     check(loop["phase_iterations"] > 100,
           "only %d iterations timed" % loop["phase_iterations"])
-    # each window's whole cost is paid back before the next one opens;
-    # the last one may not have been paid back when the run ends, and a
-    # window closes late when uvscope is scheduled late (measured alone:
-    # 1.15-1.25x the budget over 6-8 s)
-    hits_per_s = loop["probe_hits"] / doc["duration_s"]
-    check(hits_per_s < 2000 * 2, "probe hits %.0f/s over 2x budget"
-          % hits_per_s)
+    check_within_budget(doc, 2000)
     eq(loop["poll"]["timeout_ms"]["zero"], loop["iterations"],
        "every poll of a spinning loop has timeout 0")
+
+
+def check_within_budget(doc, budget):
+    """The probes end each window on the hit that spends the budget's
+    bucket (bpf/window.h): a run is charged its budget, the bucket's first
+    share (0.5 s of budget) and the hits that trap while the holder
+    releases a window's probes (a few hundred at most, per window)."""
+    loop = doc["loop"]
+    allowed = budget * (doc["duration_s"] + 0.5) * 1.1
+    check(loop["probe_hits"] <= allowed,
+          "%d probe hits in %.1f s, over the budget's %d"
+          % (loop["probe_hits"], doc["duration_s"], allowed))
+
+
+@test(timeout=30)
+def loop_budget_windows_beside_cpu_hogs():
+    """Two CPU hogs beside a spinning loop on two CPUs: windows still end
+    on their budget (the probes end them, not uvscope's late thread: a
+    window closed by uvscope ran on for 100 ms, 68,000 hits, before), and
+    each still times iterations."""
+    hogs = [subprocess.Popen(["sh", "-c", "while :; do :; done"])
+            for _ in range(2)]
+    try:
+        with Target([FIX + "/loopfix", "spin", "100"]) as t:
+            doc = loop_json(["-p", str(t.pid), "-d", "6",
+                             "--probe-budget", "2000"])
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    loop = doc["loop"]
+    check_within_budget(doc, 2000)
+    # windows at 0, 1 and 3 s, of 1000, 2000 and 4000 hits: some 500
+    # iterations at 14 hits each, however the CPUs were shared
+    check(loop["phase_iterations"] > 100,
+          "only %d iterations timed" % loop["phase_iterations"])
 
 
 @test(timeout=30)

@@ -346,8 +346,9 @@ def pool_c_budget_windows():
     doc = json.loads(out)
     validate(doc, "pool document")
     p = doc["pool"]
-    # 500 tasks/s at 4 hits each, against 1000 hits/s: windows of 2 s
-    # (the longest) about every 4 s
+    # 500 tasks/s at 4 hits each, against 1000 hits/s: the bucket's first
+    # 500 hits last 0.5 s, the next window (1000) 1 s once the bucket has
+    # refilled, the third (2000) 2 s after a 2 s refill
     check(0.1 < p["traced_share"] < 0.8, "traced share %r"
           % p["traced_share"])
     check(p["windows"] >= 2, "windows: %d" % p["windows"])
