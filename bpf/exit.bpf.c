@@ -21,6 +21,9 @@
 
 const volatile __u32 targ_tgid = 0;
 __u64 main_loop = 0; /* set by user space; 0 = any loop */
+/* uv_loop_t's active_handles and active_reqs.count (layout profile) */
+const volatile __s64 loop_handles_off = -1;
+const volatile __s64 loop_reqs_off = -1;
 __u64 lost = 0;
 
 struct {
@@ -72,9 +75,19 @@ int exit_group(struct trace_event_raw_sys_enter *ctx)
 {
 	struct uvs_exit_event *e;
 
+	__u64 loop = main_loop;
+
 	if (!is_target() || !(e = reserve(UVS_EV_EXIT_GROUP)))
 		return 0;
 	e->code = ctx->args[0];
+	/* what is left in the loop as the process exits: nothing, and it
+	 * drained; work, and the program ended it */
+	if (loop && loop_handles_off >= 0 && loop_reqs_off >= 0 &&
+	    !bpf_probe_read_user(&e->loop_handles, sizeof(e->loop_handles),
+				 (void *)(loop + loop_handles_off)) &&
+	    !bpf_probe_read_user(&e->loop_reqs, sizeof(e->loop_reqs),
+				 (void *)(loop + loop_reqs_off)))
+		e->loop_read = 1;
 	user_stack(ctx, e);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
@@ -288,6 +301,28 @@ int BPF_KRETPROBE(run_return, int ret)
 	    (e = reserve(UVS_EV_LOOP_DONE)))
 		bpf_ringbuf_submit(e, 0);
 	bpf_map_delete_elem(&run_loop, &tid);
+	return 0;
+}
+
+/* uv_stop: the program ends its loop itself. With handles or requests
+ * still active in it, the loop did not drain, whatever the runtime does
+ * after (luv closes every handle and runs the loop dry as Lua closes). */
+SEC("uprobe")
+int BPF_KPROBE(loop_stop, __u64 loop)
+{
+	struct uvs_exit_event *e;
+	__u32 h = 0, r = 0;
+
+	if (!is_target() || (main_loop && loop != main_loop) ||
+	    loop_handles_off < 0 || loop_reqs_off < 0 ||
+	    bpf_probe_read_user(&h, sizeof(h), (void *)(loop + loop_handles_off)) ||
+	    bpf_probe_read_user(&r, sizeof(r), (void *)(loop + loop_reqs_off)) ||
+	    (!h && !r) || !(e = reserve(UVS_EV_LOOP_STOP)))
+		return 0;
+	e->loop_read = 1;
+	e->loop_handles = h;
+	e->loop_reqs = r;
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

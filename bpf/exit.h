@@ -18,6 +18,7 @@ enum uvs_exit_ev {
 	UVS_EV_LOOP_DONE,      /* uv_run of the main loop returned 0: drained */
 	UVS_EV_TASK_EXIT,      /* a thread is gone (group_dead: the process) */
 	UVS_EV_EXEC,	       /* the process exec'd (text: the new program) */
+	UVS_EV_LOOP_STOP,      /* uv_stop of the main loop with work in it */
 };
 
 struct uvs_exit_event {
@@ -30,6 +31,8 @@ struct uvs_exit_event {
 	__s32 result;	 /* signal_generate: delivered, ignored... */
 	__u64 handler;	 /* signal_deliver: the action (0 = SIG_DFL) */
 	__u32 group_dead;
+	/* exit_group: the main loop as the process exits (loop_read) */
+	__u32 loop_read, loop_handles, loop_reqs;
 	__s32 nstack;	 /* user frames in stack[] */
 	char comm[16];	 /* sender's comm for signals, else the thread's */
 	__u64 stack[UVS_STACK_MAX];

@@ -108,6 +108,7 @@ static int exit_ptrace(struct uvs_cli *c)
 			} else if (!e) {
 				remember_keeper(snap, keeper, sizeof(keeper));
 				keeper_ms = (last_snap - t0) / 1e6;
+				uvs_pexit__set_loop(x, snap->loop_addr);
 			}
 		}
 		if (c->duration && uvs_now_ns() - t0 >= c->duration * 1e9)
@@ -232,6 +233,8 @@ int cmd_exit(int argc, char **argv)
 			} else if (!e) {
 				remember_keeper(snap, keeper, sizeof(keeper));
 				keeper_ms = (last_snap - t0) / 1e6;
+				/* the loop that runs: read as it exits */
+				uvs_exit__set_loop(x, snap->loop_addr);
 			}
 		}
 		if (c.duration && uvs_now_ns() - t0 >= c.duration * 1e9)

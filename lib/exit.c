@@ -21,8 +21,7 @@
 struct uvs__ev_stack {
 	bool seen;
 	struct uvs_exit_event ev;
-	char frames[UVS_EXIT_MAX_FRAMES][160];
-	int nframes;
+	struct uvs_exit_frames f; /* its stack, named as it came */
 };
 
 struct uvs_exit {
@@ -30,7 +29,7 @@ struct uvs_exit {
 	struct ring_buffer *rb;
 	struct uvs_target *t;
 	struct uvs_syms *syms;
-	int ulinks[3]; /* uprobe handles (uprobe.c), -1 if none */
+	int ulinks[4]; /* uprobe handles (uprobe.c), -1 if none */
 	char runtime_exit_sym[128];
 	uint64_t t0, last_refresh;
 	struct uvs__ev_stack exit_group, runtime_exit, deliver;
@@ -40,6 +39,8 @@ struct uvs_exit {
 	bool gen_ext_seen[65];
 	bool oom_victim;
 	uint64_t loop_done_ns, gone_ns;
+	uint64_t loop_stop_ns; /* uv_stop with work in the loop */
+	uint32_t stop_handles, stop_reqs;
 	int gone_status; /* the status a wait would get, with gone_ns */
 	uint64_t exec_ns; /* the program watched exec'd another: its end */
 	char exec_path[UVS_TEXT_MAX];
@@ -62,19 +63,20 @@ static void uvs__keep_stack(struct uvs_exit *x, struct uvs__ev_stack *k,
 {
 	int i;
 
-	k->seen = true;
+	k->seen = k->f.seen = true;
 	k->ev = *e;
-	k->nframes = 0;
+	k->f.nframes = 0;
 	/* Frame-pointer unwinding breaks in code built without them (libc):
 	 * stop at the first address that is not code, drop repeats. */
 	for (i = 0; x->syms && i < e->nstack && i < UVS_STACK_MAX &&
-		    k->nframes < UVS_EXIT_MAX_FRAMES; i++) {
+		    k->f.nframes < UVS_EXIT_MAX_FRAMES; i++) {
 		if (!uvs_syms__in_code(x->syms, e->stack[i]))
 			break;
 		if (i && e->stack[i] == e->stack[i - 1])
 			continue;
-		uvs_syms__name(x->syms, e->stack[i], k->frames[k->nframes++],
-			       sizeof(k->frames[0]));
+		uvs_syms__name(x->syms, e->stack[i],
+			       k->f.frames[k->f.nframes++],
+			       sizeof(k->f.frames[0]));
 	}
 }
 
@@ -147,6 +149,13 @@ static int uvs__on_event(void *ctx, void *data, size_t len)
 	case UVS_EV_LOOP_DONE:
 		x->loop_done_ns = e->ts_ns;
 		break;
+	case UVS_EV_LOOP_STOP:
+		if (!x->loop_stop_ns) {
+			x->loop_stop_ns = e->ts_ns;
+			x->stop_handles = e->loop_handles;
+			x->stop_reqs = e->loop_reqs;
+		}
+		break;
 	case UVS_EV_THREAD_EXIT:
 		if ((pid_t)e->tid != x->t->pid &&
 		    th->nthreads < UVS_EXIT_MAX_THREADS) {
@@ -210,6 +219,7 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 	struct uvs_features feat;
 	const struct uvs_sym *s;
 	struct uvs_exit *x;
+	struct uvs_layout *ly;
 	int err;
 
 	*out = NULL;
@@ -220,7 +230,7 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 	if (!x)
 		return uvs_seterr(-ENOMEM, "out of memory");
 	x->t = t;
-	x->ulinks[0] = x->ulinks[1] = x->ulinks[2] = -1;
+	x->ulinks[0] = x->ulinks[1] = x->ulinks[2] = x->ulinks[3] = -1;
 	x->t0 = uvs_now_ns();
 	x->skel = exit_bpf__open();
 	if (!x->skel) {
@@ -228,6 +238,14 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 		goto fail;
 	}
 	x->skel->rodata->targ_tgid = t->pid;
+	/* where the loop keeps its counts: read as the process exits */
+	if (!uvs_layout__load(t->libuv_version, &ly)) {
+		x->skel->rodata->loop_handles_off =
+			uvs_layout__off(ly, "uv_loop_t", "active_handles");
+		x->skel->rodata->loop_reqs_off =
+			uvs_layout__off(ly, "uv_loop_t", "active_reqs.count");
+		uvs_layout__close(ly);
+	}
 	err = exit_bpf__load(x->skel);
 	if (err) {
 		err = uvs_seterr(err, "cannot load BPF programs: %s (run with "
@@ -252,8 +270,9 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 				 strerror(-err));
 		goto fail;
 	}
-	/* Two uprobes that fire once or twice in a process's life: uv_run's
-	 * entry and return (the main loop drained), and the runtime's exit. */
+	/* Uprobes that fire once or twice in a process's life: uv_run's
+	 * entry and return (the main loop drained), uv_stop (the program
+	 * ended its loop), and the runtime's exit. */
 	s = uvs_elf__find(t->uv_elf, "uv_run");
 	if (s) {
 		x->ulinks[0] = uvs__uprobe(x, x->skel->progs.run_enter,
@@ -261,6 +280,10 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 		x->ulinks[1] = uvs__uprobe(x, x->skel->progs.run_return,
 					   s->addr, true);
 	}
+	s = uvs_elf__find(t->uv_elf, "uv_stop");
+	if (s && x->skel->rodata->loop_handles_off >= 0)
+		x->ulinks[3] = uvs__uprobe(x, x->skel->progs.loop_stop,
+					   s->addr, false);
 	s = uvs__runtime_exit(t->uv_elf);
 	if (s) {
 		x->ulinks[2] = uvs__uprobe(x, x->skel->progs.runtime_exit,
@@ -276,6 +299,15 @@ int uvs_exit__open(struct uvs_target *t, struct uvs_exit **out)
 fail:
 	uvs_exit__close(x);
 	return err;
+}
+
+void uvs_exit__set_loop(struct uvs_exit *x, uint64_t loop)
+{
+	if (loop && x->skel->bss->main_loop != loop) {
+		uvs_debug("exit: the loop at %#llx is read as the process "
+			  "exits", (unsigned long long)loop);
+		x->skel->bss->main_loop = loop;
+	}
 }
 
 int uvs_exit__poll(struct uvs_exit *x, int timeout_ms)
@@ -296,78 +328,21 @@ bool uvs_exit__execd(const struct uvs_exit *x)
 	return x->exec_ns != 0;
 }
 
-/* Node prints an uncaught exception as: source line, caret, blank line,
- * "Error: message", "    at ..." lines, blank line, "Node.js vX.Y.Z". */
-bool uvs_exit__uncaught(const char *tail, struct uvs_exit_report *o)
+static void uvs__sender_of(const struct uvs_exit_event *g,
+			   struct uvs_exit_sender *s)
 {
-	const char *end = strstr(tail, "\nNode.js v"), *p, *line;
-	size_t n;
-
-	if (!end)
-		return false;
-	/* the error line: the last line before the trailer that is not a
-	 * frame and has "Error" or "Exception" before a colon */
-	o->message[0] = '\0';
-	o->js_stack[0] = '\0';
-	for (p = tail; p < end; p = line + n + 1) {
-		const char *colon;
-
-		line = p;
-		n = strcspn(line, "\n");
-		if (line + n > end)
-			n = end - line;
-		if (!strncmp(line, "    at ", 7)) {
-			size_t have = strlen(o->js_stack);
-
-			snprintf(o->js_stack + have, sizeof(o->js_stack) - have,
-				 "%.*s\n", (int)n, line);
-			continue;
-		}
-		colon = memchr(line, ':', n);
-		if (colon && (memmem(line, colon - line, "Error", 5) ||
-			      memmem(line, colon - line, "Exception", 9) ||
-			      !strncmp(line, "Uncaught", 8))) {
-			snprintf(o->message, sizeof(o->message), "%.*s", (int)n,
-				 line);
-			o->js_stack[0] = '\0'; /* frames follow their error */
-		}
-		if (line + n >= end)
-			break;
-	}
-	if (!o->message[0]) {
-		/* thrown non-Error values: "Uncaught 'x'" or the raw value */
-		snprintf(o->message, sizeof(o->message), "uncaught exception");
-	}
-	return true;
-}
-
-/* V8's "FATAL ERROR: ..." line (heap out of memory, a failed CHECK) as the
- * message of an abort; false (the message left alone) without one. */
-bool uvs_exit__fatal_line(const char *tail, struct uvs_exit_report *o)
-{
-	const char *f = strstr(tail, "FATAL ERROR:");
-
-	if (!f)
-		return false;
-	snprintf(o->message, sizeof(o->message), "%.*s", (int)strcspn(f, "\n"),
-		 f);
-	return true;
-}
-
-static void uvs__copy_stack(struct uvs_exit_report *o,
-			    const struct uvs__ev_stack *k)
-{
-	int i;
-
-	o->nstack = k->nframes;
-	for (i = 0; i < k->nframes; i++)
-		snprintf(o->stack[i], sizeof(o->stack[i]), "%s", k->frames[i]);
+	s->seen = true;
+	s->pid = g->sender_pid;
+	s->tid = g->sender_tid;
+	s->uid = g->sender_uid;
+	memcpy(s->comm, g->comm, sizeof(s->comm));
 }
 
 /* An exit with a code after a fatal signal from outside: the program
  * handled it (a SIGTERM handler that cleans up and exits). The last such
  * signal the kernel delivered is named, with its sender. */
-static void uvs__handled(const struct uvs_exit *x, struct uvs_exit_report *o)
+static void uvs__handled(const struct uvs_exit *x,
+			 struct uvs_exit_evidence *ev)
 {
 	const struct uvs_exit_event *g = NULL;
 	int s;
@@ -380,20 +355,17 @@ static void uvs__handled(const struct uvs_exit *x, struct uvs_exit_report *o)
 			g = &x->gen_ext[s];
 	if (!g)
 		return;
-	o->handled_signal = g->sig;
-	o->has_sender = true;
-	o->sender.pid = g->sender_pid;
-	o->sender.tid = g->sender_tid;
-	o->sender.uid = g->sender_uid;
-	memcpy(o->sender.comm, g->comm, sizeof(o->sender.comm));
+	ev->handled_sig = g->sig;
+	uvs__sender_of(g, &ev->handled_sender);
 }
 
 void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		      bool running, struct uvs_report *r)
 {
 	struct uvs_exit_report *o = &r->exit;
+	struct uvs_exit_evidence ev;
 	uint64_t end;
-	int sig = 0;
+	int sig;
 
 	ring_buffer__consume(x->rb);
 	/* An end seen in /proc without the group's death is not sure: a
@@ -436,87 +408,38 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	/* not our child: the status the kernel kept for its parent */
 	if (!wait_status && x->gone_ns)
 		wait_status = &x->gone_status;
-	/* what ended it: the wait status when we have it, else the events */
-	if (wait_status && WIFSIGNALED(*wait_status))
-		sig = WTERMSIG(*wait_status);
-	else if (!wait_status && x->deliver.seen &&
-		 uvs_signal_fatal_by_default(x->deliver.ev.sig))
-		sig = x->deliver.ev.sig;
-	if (x->oom_victim) {
-		o->reason = UVS_EXIT_OOM;
-		snprintf(o->detail, sizeof(o->detail), "kernel");
-		snprintf(o->message, sizeof(o->message),
-			 "killed by the kernel's OOM killer");
-		o->signal = SIGKILL;
-		return;
-	}
-	if (sig) {
-		o->signal = sig;
-		/* the fast path of a fatal signal delivers SIGKILL in its
-		 * stead: where the thread was all the same */
-		if (x->deliver.seen && (x->deliver.ev.sig == sig ||
-					x->deliver.ev.sig == SIGKILL))
-			uvs__copy_stack(o, &x->deliver);
-		if (sig == SIGABRT && strstr(x->tail, "heap out of memory")) {
-			o->reason = UVS_EXIT_OOM;
-			snprintf(o->detail, sizeof(o->detail), "heap");
-		} else {
-			o->reason = sig == SIGABRT ? UVS_EXIT_ABORT
-						   : UVS_EXIT_SIGNAL;
-		}
-		if (o->reason != UVS_EXIT_SIGNAL)
-			uvs_exit__fatal_line(x->tail, o);
-		if (x->gen_seen[sig]) {
-			/* Node's SIGTERM/SIGINT handlers reset the terminal and
-			 * raise the signal again: name who sent it first. */
-			const struct uvs_exit_event *g = x->gen_ext_seen[sig] ?
-				&x->gen_ext[sig] : &x->gen[sig];
-
-			o->has_sender = true;
-			o->sender.pid = g->sender_pid;
-			o->sender.tid = g->sender_tid;
-			o->sender.uid = g->sender_uid;
-			memcpy(o->sender.comm, g->comm, sizeof(o->sender.comm));
-		}
-		return;
-	}
-	if (wait_status && WIFEXITED(*wait_status)) {
-		o->has_code = true;
-		o->code = WEXITSTATUS(*wait_status);
-	} else if (x->exit_group.seen) {
-		o->has_code = true;
-		o->code = x->exit_group.ev.code & 0xff;
-	}
-	if (!o->has_code) {
-		o->reason = UVS_EXIT_UNKNOWN;
-		return;
-	}
-	uvs__handled(x, o);
-	if (o->code && uvs_exit__uncaught(x->tail, o)) {
-		o->reason = UVS_EXIT_UNCAUGHT;
-		if (x->runtime_exit.seen)
-			uvs__copy_stack(o, &x->runtime_exit);
-		return;
-	}
-	if (x->runtime_exit.seen) {
-		o->reason = UVS_EXIT_EXIT;
-		uvs__copy_stack(o, &x->runtime_exit);
-		return;
-	}
-	/* The loop ran out of work and the process ended with code 0. With
-	 * another code it is an exit (drained_at_ms says when the loop had
-	 * drained): a program that closes its loop to end drains it first
-	 * (neovim's ":cquit 3", Python's sys.exit(3) on uvloop: were
-	 * "drained, code 3"). */
-	if (x->loop_done_ns && !o->code) {
-		o->reason = UVS_EXIT_DRAINED;
-		if (x->exit_group.seen)
-			uvs__copy_stack(o, &x->exit_group);
-		return;
-	}
-	o->reason = UVS_EXIT_EXIT;
-	if (x->exit_group.seen)
-		uvs__copy_stack(o, &x->exit_group);
+	memset(&ev, 0, sizeof(ev));
+	ev.status = wait_status;
+	if (x->deliver.seen && uvs_signal_fatal_by_default(x->deliver.ev.sig))
+		ev.fatal_sig = x->deliver.ev.sig;
+	ev.deliver = x->deliver.f;
+	ev.deliver_sig = x->deliver.ev.sig;
+	if (x->oom_victim)
+		ev.oom_kill = "";
+	sig = !wait_status		  ? ev.fatal_sig
+	      : WIFSIGNALED(*wait_status) ? WTERMSIG(*wait_status)
+					  : 0;
+	if (sig > 0 && sig <= 64 && x->gen_seen[sig])
+		/* Node's SIGTERM/SIGINT handlers reset the terminal and
+		 * raise the signal again: name who sent it first */
+		uvs__sender_of(x->gen_ext_seen[sig] ? &x->gen_ext[sig]
+						    : &x->gen[sig],
+			       &ev.sender);
+	uvs__handled(x, &ev);
+	ev.exit_group = x->exit_group.f;
+	ev.exit_group_seen = x->exit_group.seen;
+	ev.exit_group_code = x->exit_group.ev.code;
+	ev.runtime_exit = x->runtime_exit.f;
+	ev.tail = x->tail;
+	ev.loop_returned = x->loop_done_ns != 0;
+	ev.loop_stopped = x->loop_stop_ns != 0;
+	ev.stop_handles = x->stop_handles;
+	ev.stop_reqs = x->stop_reqs;
+	if (x->exit_group.seen && x->exit_group.ev.loop_read)
+		ev.loop = x->exit_group.ev.loop_handles ||
+				  x->exit_group.ev.loop_reqs
+			  ? UVS_LOOP_ALIVE : UVS_LOOP_EMPTY;
+	uvs_exit__classify(&ev, o);
 }
 
 void uvs_exit__describe(const struct uvs_exit *x, FILE *out)
@@ -525,7 +448,8 @@ void uvs_exit__describe(const struct uvs_exit *x, FILE *out)
 		"to fd 2; raw tracepoints: signal_generate, "
 		"signal_deliver, mark_victim, sched_process_exit, "
 		"sched_process_exec\n");
-	fprintf(out, "uvscope: uprobes: uv_run entry and return%s%s\n",
+	fprintf(out, "uvscope: uprobes: uv_run entry and return%s%s%s\n",
+		x->ulinks[3] >= 0 ? ", uv_stop" : "",
 		x->runtime_exit_sym[0] ? ", " : "", x->runtime_exit_sym);
 }
 

@@ -37,8 +37,7 @@
 struct uvs__pstack {
 	bool seen;
 	int code, sig;
-	char frames[UVS_EXIT_MAX_FRAMES][160];
-	int nframes;
+	struct uvs_exit_frames f;
 };
 
 struct uvs__sender {
@@ -58,6 +57,10 @@ struct uvs_pexit {
 	struct uvs__pstack exit_group, deliver;
 	struct uvs__sender sender[65], sender_ext[65];
 	int handled; /* the last fatal signal from outside it handled */
+	/* the loop that runs (found by why), read at the exit_group stop */
+	uint64_t loop;
+	long loop_handles_off, loop_reqs_off;
+	enum uvs_loop_at_exit loop_at_exit;
 	bool leader_gone;
 	int leader_status;
 	uint64_t exec_ns; /* the program watched exec'd another: its end */
@@ -85,36 +88,44 @@ static void uvs__keep(struct uvs_pexit *x, struct uvs__pstack *k,
 	int i;
 
 	uvs__syms_current(x, 50);
-	k->seen = true;
-	k->nframes = 0;
-	for (i = 0;
-	     x->syms && i < e->nframes && k->nframes < UVS_EXIT_MAX_FRAMES; i++)
+	k->seen = k->f.seen = true;
+	k->f.nframes = 0;
+	for (i = 0; x->syms && i < e->nframes &&
+		    k->f.nframes < UVS_EXIT_MAX_FRAMES; i++)
 		/* a return address may lie past its function (noreturn
 		 * calls): name the call */
 		uvs_syms__name(x->syms, e->ip[i] - (i ? 1 : 0),
-			       k->frames[k->nframes++], sizeof(k->frames[0]));
+			       k->f.frames[k->f.nframes++],
+			       sizeof(k->f.frames[0]));
 }
 
 static bool uvs__has(const struct uvs__pstack *k, const char *what)
 {
 	int i;
 
-	for (i = 0; i < k->nframes; i++)
-		if (strstr(k->frames[i], what))
+	for (i = 0; i < k->f.nframes; i++)
+		if (strstr(k->f.frames[i], what))
 			return true;
 	return false;
 }
 
-/* a frame of uv_run itself ("uv_run+0x7f (node)") */
-static bool uvs__in_uv_run(const struct uvs__pstack *k)
+/* What is left in the loop as the process exits (the thread is stopped
+ * in its exit; its memory is all there still). */
+static void uvs__read_loop(struct uvs_pexit *x)
 {
-	int i;
+	uint32_t h, r;
 
-	for (i = 0; i < k->nframes; i++)
-		if (!strncmp(k->frames[i], "uv_run+", 7) ||
-		    !strncmp(k->frames[i], "uv_run ", 7))
-			return true;
-	return false;
+	if (!x->loop || x->loop_handles_off < 0 || x->loop_reqs_off < 0 ||
+	    uvs_mem_read(x->t->pid, x->loop + x->loop_handles_off, &h,
+			 sizeof(h)) ||
+	    uvs_mem_read(x->t->pid, x->loop + x->loop_reqs_off, &r, sizeof(r)))
+		return;
+	x->loop_at_exit = h || r ? UVS_LOOP_ALIVE : UVS_LOOP_EMPTY;
+}
+
+void uvs_pexit__set_loop(struct uvs_pexit *x, uint64_t loop)
+{
+	x->loop = loop;
 }
 
 /* The file offset of the target's fd 2 (/proc/PID/fdinfo/2), or -1. */
@@ -217,6 +228,7 @@ static void uvs__on_event(const struct uvs_pt_event *e, void *ctx)
 		    WIFEXITED(e->status)) {
 			uvs__keep(x, &x->exit_group, e);
 			x->exit_group.code = WEXITSTATUS(e->status);
+			uvs__read_loop(x);
 		} else if (e->syscall == SYS_exit && e->tid != x->t->pid &&
 			   th->nthreads < UVS_EXIT_MAX_THREADS) {
 			th->threads[th->nthreads].tid = e->tid;
@@ -290,6 +302,8 @@ static void uvs__oom_file(struct uvs_pexit *x)
 int uvs_pexit__open(struct uvs_target *t, bool launched, struct uvs_pexit **out)
 {
 	struct uvs_pt_opts po = {.sz = sizeof(po)};
+	const struct uvs_sym *dl;
+	struct uvs_layout *ly;
 	struct uvs_pexit *x;
 	int err;
 
@@ -308,6 +322,19 @@ int uvs_pexit__open(struct uvs_target *t, bool launched, struct uvs_pexit **out)
 	if (x->err_file)
 		x->err_start = uvs__err_pos(t->pid);
 	x->err_file = x->err_file && x->err_start >= 0;
+	/* where the loop keeps its counts, read at the exit stop; the loop
+	 * itself the default one until why finds the one that runs */
+	x->loop_handles_off = x->loop_reqs_off = -1;
+	if (!uvs_layout__load(t->libuv_version, &ly)) {
+		x->loop_handles_off =
+			uvs_layout__off(ly, "uv_loop_t", "active_handles");
+		x->loop_reqs_off =
+			uvs_layout__off(ly, "uv_loop_t", "active_reqs.count");
+		uvs_layout__close(ly);
+	}
+	if (t->uv_bias_known && t->uv_elf &&
+	    (dl = uvs_elf__find(t->uv_elf, "default_loop_struct")))
+		x->loop = t->uv_bias + dl->addr;
 	err = uvs_pt__open(t->pid, &po, NULL, uvs__on_event, x, &x->pt);
 	if (err) {
 		free(x);
@@ -335,16 +362,16 @@ bool uvs_pexit__ended(const struct uvs_pexit *x, bool *reaped, int *status)
 	return uvs_pt__ended(x->pt, reaped, status);
 }
 
-static void uvs__copy(struct uvs_exit_report *o, const struct uvs__pstack *k)
+static void uvs__sender_of(const struct uvs__sender *s,
+			   struct uvs_exit_sender *o)
 {
-	int i;
-
-	o->nstack = k->nframes;
-	for (i = 0; i < k->nframes; i++)
-		snprintf(o->stack[i], sizeof(o->stack[i]), "%s", k->frames[i]);
+	o->seen = s->seen;
+	o->pid = o->tid = s->pid;
+	o->uid = s->uid;
+	memcpy(o->comm, s->comm, sizeof(o->comm));
 }
 
-/* The decision of uvs_exit__finish (lib/exit.c), step for step. */
+/* What the stops showed, for the one decision (exit_reason.c). */
 void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		       bool running, struct uvs_report *r)
 {
@@ -353,8 +380,10 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 	const int *st = wait_status	 ? wait_status
 			: x->leader_gone ? &x->leader_status
 					 : NULL;
+	struct uvs_exit_evidence ev;
+	char oom[4300];
 	long long cg, sys;
-	int sig = 0;
+	int sig;
 
 	memset(o, 0, sizeof(*o));
 	r->has_exit = true;
@@ -378,107 +407,46 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		return;
 	}
 	o->at_ms = ((x->gone_ns ? x->gone_ns : uvs_now_ns()) - x->t0) / 1e6;
-	if (st && WIFSIGNALED(*st))
-		sig = WTERMSIG(*st);
-	else if (!st && x->deliver.seen)
-		sig = x->deliver.sig;
+	memset(&ev, 0, sizeof(ev));
+	ev.status = st;
+	if (x->deliver.seen)
+		ev.fatal_sig = x->deliver.sig;
+	ev.deliver = x->deliver.f;
+	ev.deliver_sig = x->deliver.sig;
+	sig = !st ? ev.fatal_sig : WIFSIGNALED(*st) ? WTERMSIG(*st) : 0;
+	/* an OOM kill is a SIGKILL no stop shows: the oom_kill counter of
+	 * the target's memory cgroup (or the system's) went up */
 	cg = uvs__oom_kills(x->oom_file);
 	sys = uvs__oom_kills("/proc/vmstat");
 	if (sig == SIGKILL && ((x->oom_cg0 >= 0 && cg > x->oom_cg0) ||
 			       (!x->oom_file[0] && sys > x->oom_sys0))) {
-		o->reason = UVS_EXIT_OOM;
-		snprintf(o->detail, sizeof(o->detail), "kernel");
-		snprintf(o->message, sizeof(o->message),
-			 "killed by the kernel's OOM killer (oom_kill of %s "
-			 "went up)",
+		snprintf(oom, sizeof(oom), "oom_kill of %s went up",
 			 x->oom_file[0] ? x->oom_file : "/proc/vmstat");
-		o->signal = SIGKILL;
-		return;
+		ev.oom_kill = oom;
 	}
-	if (sig) {
-		const struct uvs__sender *s;
-
-		o->signal = sig;
-		if (x->deliver.seen && x->deliver.sig == sig)
-			uvs__copy(o, &x->deliver);
-		if (sig == SIGABRT &&
-		    (uvs__has(&x->deliver, "OOMErrorHandler") ||
-		     uvs__has(&x->deliver, "FatalProcessOutOfMemory"))) {
-			o->reason = UVS_EXIT_OOM;
-			snprintf(o->detail, sizeof(o->detail), "heap");
-			if (!uvs_exit__fatal_line(x->tail, o))
-				snprintf(o->message, sizeof(o->message),
-					 "JavaScript heap out of memory (V8's "
-					 "out-of-memory handler is on the "
-					 "stack)");
-		} else {
-			o->reason =
-			    sig == SIGABRT ? UVS_EXIT_ABORT : UVS_EXIT_SIGNAL;
-			if (o->reason == UVS_EXIT_ABORT)
-				uvs_exit__fatal_line(x->tail, o);
-		}
-		s = x->sender_ext[sig].seen ? &x->sender_ext[sig]
-					    : &x->sender[sig];
-		if (s->seen) {
-			o->has_sender = true;
-			o->sender.pid = s->pid;
-			o->sender.tid = s->pid;
-			o->sender.uid = s->uid;
-			memcpy(o->sender.comm, s->comm, sizeof(o->sender.comm));
-		}
-		return;
-	}
-	if (st && WIFEXITED(*st)) {
-		o->has_code = true;
-		o->code = WEXITSTATUS(*st);
-	} else if (eg->seen) {
-		o->has_code = true;
-		o->code = eg->code;
-	}
-	if (!o->has_code) {
-		o->reason = UVS_EXIT_UNKNOWN;
-		return;
-	}
+	ev.heap_oom_stack = uvs__has(&x->deliver, "OOMErrorHandler") ||
+			    uvs__has(&x->deliver, "FatalProcessOutOfMemory");
+	if (sig > 0 && sig <= 64)
+		uvs__sender_of(x->sender_ext[sig].seen ? &x->sender_ext[sig]
+						       : &x->sender[sig],
+			       &ev.sender);
 	if (x->handled) {
-		/* exited with a code after a fatal signal it handled */
-		const struct uvs__sender *s = &x->sender[x->handled];
-
-		o->handled_signal = x->handled;
-		o->has_sender = true;
-		o->sender.pid = o->sender.tid = s->pid;
-		o->sender.uid = s->uid;
-		memcpy(o->sender.comm, s->comm, sizeof(o->sender.comm));
+		ev.handled_sig = x->handled;
+		uvs__sender_of(&x->sender[x->handled], &ev.handled_sender);
 	}
-	if (o->code && uvs__has(eg, "TriggerUncaughtException")) {
-		o->reason = UVS_EXIT_UNCAUGHT;
-		if (!uvs_exit__uncaught(x->tail, o))
-			snprintf(o->message, sizeof(o->message),
-				 "uncaught exception (its text went to the "
-				 "process's stderr, %s)",
-				 x->err_file ? "but not to its file"
-					     : "a pipe or terminal the ptrace "
-					       "backend cannot read back");
-		uvs__copy(o, eg);
-		return;
-	}
-	if (uvs__has(eg, "node::Environment::Exit")) {
-		o->reason = UVS_EXIT_EXIT;
-		uvs__copy(o, eg);
-		return;
-	}
-	/* exit_group from outside uv_run: main returned after its loop
-	 * ran out of work (eBPF sees uv_run return; ptrace, the stack).
-	 * With a code other than 0 it is an exit all the same, as in
-	 * lib/exit.c: a program that closes its loop to end (neovim's
-	 * ":cquit 3", Python's sys.exit(3) on uvloop) drains it first. */
-	if (eg->seen && !uvs__in_uv_run(eg) && !o->code) {
-		o->reason = UVS_EXIT_DRAINED;
-		uvs__copy(o, eg);
-		return;
-	}
-	o->reason = UVS_EXIT_EXIT;
-	if (eg->seen)
-		uvs__copy(o, eg);
+	ev.exit_group = eg->f;
+	ev.exit_group_seen = eg->seen;
+	ev.exit_group_code = eg->code;
+	/* Node's own paths, on the exit's stack */
+	ev.uncaught_stack = uvs__has(eg, "TriggerUncaughtException");
+	if (uvs__has(eg, "node::Environment::Exit"))
+		ev.runtime_exit = eg->f;
+	ev.tail = x->tail;
+	ev.tail_unreadable = x->err_file ? "but not to its file"
+			     : "a pipe or terminal the ptrace backend "
+			       "cannot read back";
+	ev.loop = x->loop_at_exit;
+	uvs_exit__classify(&ev, o);
 }
 
 void uvs_pexit__describe(const struct uvs_pexit *x, FILE *out)

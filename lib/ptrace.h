@@ -200,6 +200,8 @@ bool uvs_pexit__ended(const struct uvs_pexit *x, bool *reaped, int *status);
 void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		       bool running, struct uvs_report *r);
 void uvs_pexit__describe(const struct uvs_pexit *x, FILE *out);
+/* The loop that runs (found by why): read at the exit stop. */
+void uvs_pexit__set_loop(struct uvs_pexit *x, uint64_t loop);
 void uvs_pexit__close(struct uvs_pexit *x);
 
 #endif

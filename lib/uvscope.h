@@ -154,6 +154,13 @@ bool uvs_is_epoll_wait(long nr);
 /* The epoll fd thread tid is blocked waiting in, -1 if none (running, or
  * in another call), or -errno (< -1) if it cannot be read. */
 int uvs_target__epoll_waiting(const struct uvs_target *t, pid_t tid);
+/* The thread to watch in a process whose main thread runs no loop (bind9's
+ * named waits for signals while loop threads work): of the threads seen
+ * waiting in epoll over 100 ms, the one that took the most CPU; note says
+ * so. 0 (the main thread's loop) for Node, a launched program, or a main
+ * thread in epoll or running. */
+pid_t uvs_target__pick_loop_thread(struct uvs_target *t, char *note,
+				   size_t len);
 /* Where libuv's default loop is (0 if not created yet); 0 or -errno.
  * Needs uv_bias. */
 int uvs_target__default_loop(struct uvs_target *t, uint64_t *loop);
@@ -436,6 +443,9 @@ void uvs_share_interval(uint64_t k, uint64_t n, double *share, double *lo,
 			double *hi);
 struct uvs_report;
 struct json_t;
+/* The line of a launched program's main, if the report has one. */
+struct uvs_loop_report;
+void uvs_report__text_main(const struct uvs_loop_report *l, FILE *out);
 /* The sampled loop report's text and JSON (report_sampled.c). */
 void uvs_report__text_sampled(const struct uvs_report *r, FILE *out);
 struct json_t *uvs_report__json_sampled(const struct uvs_report *r);
@@ -665,6 +675,7 @@ struct uvs_report {
 	char backend[32];
 	double duration_s;
 	double attach_ms; /* uvscope start to probes in place */
+	pid_t loop_tid;	  /* the loop's thread */
 	uint64_t lost_events;
 	bool target_exited;
 	double interval_start_s; /* with -i: offset of this interval */
@@ -764,6 +775,57 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 		      bool running, struct uvs_report *r);
 void uvs_exit__describe(const struct uvs_exit *x, FILE *out);
 void uvs_exit__close(struct uvs_exit *x);
+/* Has the backend read the loop's state (its active handles and
+ * requests) as the process exits: the loop that runs, found by `why`. */
+void uvs_exit__set_loop(struct uvs_exit *x, uint64_t loop);
+
+/* ---- why a process ended, from either backend's evidence
+ * (exit_reason.c) ---- */
+struct uvs_exit_frames {
+	bool seen;
+	int nframes;
+	char frames[UVS_EXIT_MAX_FRAMES][160];
+};
+struct uvs_exit_sender {
+	bool seen;
+	pid_t pid, tid;
+	uid_t uid;
+	char comm[16];
+};
+enum uvs_loop_at_exit {
+	UVS_LOOP_UNREAD, /* no loop known, or not read */
+	UVS_LOOP_EMPTY,	 /* no active handle nor request: drained */
+	UVS_LOOP_ALIVE,	 /* work left: the program ended it */
+};
+struct uvs_exit_evidence {
+	const int *status;	/* the wait status, where known */
+	int fatal_sig;		/* else: a fatal signal delivered, or 0 */
+	struct uvs_exit_frames deliver; /* its stack (and its signal) */
+	int deliver_sig;
+	struct uvs_exit_sender sender; /* of the signal that killed it */
+	const char *oom_kill;	/* the kernel's OOM killer took it: how known */
+	bool heap_oom_stack;	/* V8's OOM handler under the abort */
+	int handled_sig;	/* a fatal signal it handled, and from whom */
+	struct uvs_exit_sender handled_sender;
+	struct uvs_exit_frames exit_group; /* the exit's own stack */
+	bool exit_group_seen;
+	int exit_group_code;
+	struct uvs_exit_frames runtime_exit; /* the runtime's exit, if seen */
+	bool uncaught_stack;	/* Node's uncaught-exception path on it */
+	const char *tail;	/* what it wrote to stderr (may be "") */
+	const char *tail_unreadable; /* why the tail was not seen, or NULL */
+	bool loop_returned;	/* uv_run returned 0 on the main loop */
+	bool loop_stopped;	/* uv_stop on it with work in it (eBPF) */
+	unsigned stop_handles, stop_reqs; /* that work */
+	enum uvs_loop_at_exit loop;
+};
+/* Decides reason, code, signal, sender, message and stack of o (at_ms,
+ * threads and the tail are the caller's). The order, for both backends:
+ * an OOM kill; a fatal signal (abort, heap OOM); the code, with a fatal
+ * signal handled before it; an uncaught exception; the runtime's exit;
+ * a drained loop (code 0 and nothing left in it); else an exit. */
+void uvs_exit__classify(const struct uvs_exit_evidence *ev,
+			struct uvs_exit_report *o);
 /* What the runtime printed on stderr, read by both backends: Node's
  * uncaught-exception text (message and JS frames into o; false if the
  * tail has none), V8's "FATAL ERROR:" line (as o->message). */

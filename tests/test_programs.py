@@ -12,7 +12,7 @@ import os
 import subprocess
 import time
 
-from harness import (JSFIX, Fail, LoopTruth, Target, assert_episodes_truth,
+from harness import (FIX, JSFIX, Fail, LoopTruth, Target, assert_episodes_truth,
                      busy_truth, check, eq, loop_json, run, test, within)
 from test_blocked import blocked_json
 from test_loop import assert_idle
@@ -156,3 +156,79 @@ def programs_exit_code_after_closing_the_loop_both_backends():
         eq(rc, 0, "%s: uvscope's status (%s)" % (what, err))
         e = json.loads(out)["exit"]
         eq((e["reason"], e["code"]), ("exit", 3), what)
+
+
+@test(timeout=60)
+def programs_luv_exit_drained_or_stopped_both_backends():
+    """luajit with luv, attached by pid (its uv_run entered long before,
+    so no uretprobe sees it return), ends its loop two ways, then exits 0:
+    its timers closed, the loop runs out of work ("drained"); or uv.stop()
+    with a 100 ms timer still active ("exit", code 0). luv closes every
+    handle as Lua closes, and runs the loop dry: the loop read as the
+    process exits is empty either way, and uv_stop on a loop with work in
+    it is what tells them apart (eBPF). ptrace cannot see uv_stop (it
+    writes nothing to the target): a stopped luv loop reads "drained"
+    there, as docs/exit.md says, and is not asserted."""
+    if not os.path.exists("/usr/bin/luajit"):
+        raise Fail("luajit missing: run scripts/deps.sh")
+    for mode, be, truth in (("drain", "ebpf", "drained"),
+                            ("drain", "ptrace", "drained"),
+                            ("stop", "ebpf", "exit")):
+        with Target(["/usr/bin/luajit", os.path.join(JSFIX, "loop.lua"),
+                     mode, "1500"]) as t:
+            rc, out, err = run(["exit", "--json", "--backend", be, "-p",
+                                str(t.pid)], timeout=30)
+        what = "luv %s, %s" % (mode, be)
+        eq(rc, 0, "%s: uvscope's status (%s)" % (what, err))
+        e = json.loads(out)["exit"]
+        eq((e["reason"], e["code"]), (truth, 0), what)
+
+
+@test(timeout=90)
+def programs_loop_threads_named_like_every_subcommand():
+    """A process whose main thread runs no loop (bind9's named waits for
+    signals while four loop threads work): loopfix threads, loop 0
+    spinning 20 ms every 50 ms, three ticking every 100 ms. uvscope took
+    the main thread and read it 100% busy; now it watches the busiest
+    loop thread and says so, in every subcommand, on static libuv (tier A)
+    and Debian's stripped one (tier B); --tid picks another."""
+    for fix in ("loopfix", "loopfix-shared"):
+        with Target([os.path.join(FIX, fix), "threads", "4", "20", "50"],
+                    log=True) as t:
+            loops = dict((int(f[1]), int(f[2])) for f in
+                         (ln.split() for ln in t.lines) if f[0] == "loop")
+            busy, idle = loops[0], loops[1]
+            for be in ("ebpf", "ptrace"):
+                what = "%s, %s" % (fix, be)
+                rc, out, err = run(["loop", "--json", "-d", "2",
+                                    "--backend", be, "-p", str(t.pid)])
+                eq(rc, 0, "%s: loop's status (%s)" % (what, err))
+                doc = json.loads(out)
+                eq(doc["target"]["loop_tid"], busy, what + ": loop thread")
+                check("watching %d" % busy in err and "--tid" in err,
+                      "%s: the choice said: %r" % (what, err))
+                # 20 ms of every 50 (or more under load): never idle
+                check(doc["loop"]["utilization"] > 0.1,
+                      "%s: utilization %.3f" % (what,
+                                                doc["loop"]["utilization"]))
+                doc, err = blocked_json(t.pid, 2, ["--backend", be])
+                b = doc["blocked"]
+                eq(doc["target"]["loop_tid"], busy, what + ": blocked's")
+                check(b["count"] >= 5, "%s: %d episodes" % (what, b["count"]))
+                for ep in b["episodes"]:
+                    check(ep["duration_hi_ms"] >= 20 - 0.05,
+                          "%s: an episode of %.1f ms, shorter than the "
+                          "20 ms spin" % (what, ep["duration_hi_ms"]))
+            # --tid: an idle loop thread, consistently
+            doc, err = blocked_json(t.pid, 1.5, ["--tid", str(idle)])
+            eq(doc["target"]["loop_tid"], idle, fix + ": --tid")
+            eq(doc["blocked"]["count"], 0, fix + ": episodes of the idle "
+               "loop thread")
+            rc, out, err = run(["why", "--json", "-p", str(t.pid)])
+            eq(rc, 0, "%s: why's status (%s)" % (fix, err))
+            w = json.loads(out)
+            eq(w["target"]["loop_tid"], busy, fix + ": why's loop thread")
+            check(any(k.get("repeat_ms") == 50 and k.get("loop") == 0
+                      for k in w["why"]["keepers"]),
+                  "%s: the 50 ms timer not the main loop's keeper: %s"
+                  % (fix, w["why"]["keepers"]))
