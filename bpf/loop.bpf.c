@@ -25,6 +25,8 @@
 
 const volatile __u32 targ_tgid = 0;
 const volatile bool tier_a = false;
+/* uv_loop_t's backend_fd (layout profile), or -1 */
+const volatile __s64 backend_fd_off = -1;
 /* libuv calls every phase function every iteration; a phase that ran no
  * callback takes a few microseconds (most of it the probe itself). The
  * distributions keep the iterations where a phase took at least this long,
@@ -37,6 +39,7 @@ __s32 loop_epfd = -1;
 __u64 main_loop = 0;
 __u32 probe_gen = 0;
 __u32 probes_on = 0;
+__u32 learn_backend = 0; /* a window ended with no poll entry seen */
 __u32 expect_mask = 0;
 
 struct uvs_loop_agg agg = {};
@@ -129,9 +132,20 @@ static __always_inline int wait_enter(int epfd, int maxevents, __s32 timeout)
 		return 0;
 	if (loop_epfd < 0) {
 		/* In tier A the loop's fd is the one polled right after the
-		 * main loop enters uv__io_poll; otherwise the first one seen. */
-		if (tier_a && !st.poll_entry_pending)
-			return 0;
+		 * main loop enters uv__io_poll, or, once a window of phase
+		 * probes ended before one was seen (learn_backend), the one
+		 * the main loop's backend_fd says; otherwise the first one
+		 * seen. */
+		if (tier_a && !st.poll_entry_pending) {
+			__s32 bfd = -1;
+
+			if (!learn_backend || !main_loop || backend_fd_off < 0 ||
+			    bpf_probe_read_user(&bfd, sizeof(bfd),
+						(void *)(main_loop +
+							 backend_fd_off)) ||
+			    bfd != epfd)
+				return 0;
+		}
 		loop_epfd = epfd;
 	}
 	if (epfd != loop_epfd) {
@@ -258,6 +272,9 @@ static __always_inline int boundary(struct pt_regs *ctx, __u32 phase,
 			probes_on = 0;
 			probe_gen++;
 		}
+		/* no poll entry to learn the loop's fd from until the next */
+		if (loop_epfd < 0)
+			learn_backend = 1;
 		return 0;
 	}
 	if (entry) {

@@ -624,6 +624,20 @@ int uvs_cli__start(struct uvs_cli *c)
 		c->target = NULL;
 		return -1;
 	}
+	if (c->tid) {
+		c->target->loop_tid = c->tid;
+	} else {
+		/* a process whose loops run on threads of their own: one of
+		 * them, said, and watched as if named with --tid */
+		char note[512];
+		pid_t tid = uvs_target__pick_loop_thread(c->target, note,
+							 sizeof(note));
+
+		if (tid > 0) {
+			uvs_warn("%s", note);
+			c->tid = c->target->loop_tid = tid;
+		}
+	}
 	uvs__image_start(c, 1);
 	uvs_debug("target pid %d (%s): %s, libuv %s in %s, %s",
 		  c->target->pid, c->target->comm, c->target->runtime,

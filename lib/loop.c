@@ -150,6 +150,10 @@ static void uvs__probes_off(struct uvs_loop *l)
 		return;
 	l->skel->bss->probes_on = 0;
 	l->skel->bss->probe_gen++;
+	/* no poll entry seen in the window (a budget spent in a few
+	 * hits): the loop's fd from its backend_fd instead */
+	if (l->skel->data->loop_epfd < 0)
+		l->skel->bss->learn_backend = 1;
 	uvs_probes__off(&l->pr);
 }
 
@@ -175,6 +179,7 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	struct uvs_features feat;
 	struct uvs_loop *l;
 	struct loop_bpf *skel;
+	struct uvs_layout *ly;
 	int err, epfd, i;
 
 	*out = NULL;
@@ -209,6 +214,11 @@ int uvs_loop__open(struct uvs_target *t, const struct uvs_loop_opts *opts,
 	skel->rodata->targ_tgid = t->pid;
 	skel->rodata->tier_a = t->tier == UVS_TIER_SYMBOLS;
 	skel->rodata->phase_floor_ns = l->opts.phase_floor_ns;
+	if (!uvs_layout__load(t->libuv_version, &ly)) {
+		skel->rodata->backend_fd_off =
+			uvs_layout__off(ly, "uv_loop_t", "backend_fd");
+		uvs_layout__close(ly);
+	}
 	if (feat.uprobe_multi) {
 		bpf_program__set_expected_attach_type(skel->progs.multi_entry,
 						      UVS_TRACE_UPROBE_MULTI);

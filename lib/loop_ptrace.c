@@ -55,6 +55,11 @@ struct uvs_ploop {
 	uint64_t counter_addr;
 	uint64_t count_base;	/* at the previous collect */
 	bool wait_fd_known;	/* learnt without phases (uvs__learn_wait_fd) */
+	/* a launched program's main, from the trace's start (its first
+	 * poll) to the first sample in uv_run: the last sample outside it
+	 * and that one bound where it ended */
+	uint64_t start_ns, main_out_ns, main_in_ns;
+	bool main_done;
 };
 
 /* uv__loop_internal_fields_t (src/uv-common.h, libuv 1.45 to 1.51):
@@ -291,6 +296,12 @@ static void uvs__on_sample(const struct uvs_pt_sample *s, void *ctx)
 	if (!l->counter)
 		uvs__find_counter(l);
 	state = uvs__classify(l, s);
+	if (l->t->launched && l->start_ns && !l->main_in_ns) {
+		if (state == UVS_SP_OUTSIDE)
+			l->main_out_ns = s->ts_ns;
+		else if (state != UVS_SP_NOSTACK)
+			l->main_in_ns = s->ts_ns;
+	}
 	/* the loop's own epoll fd, learnt from a wait seen on the stack:
 	 * later waits on it are sampled without a stop */
 	if (state == UVS_SP_POLL_WAIT && !s->in_wait && l->phases_known) {
@@ -347,6 +358,8 @@ int uvs_ploop__open(struct uvs_target *t, const struct uvs_ploop_opts *opts,
 
 int uvs_ploop__poll(struct uvs_ploop *l, int timeout_ms)
 {
+	if (!l->start_ns)
+		l->start_ns = uvs_now_ns(); /* the report's start, as eBPF's */
 	return uvs_pt__poll(l->pt, timeout_ms);
 }
 
@@ -412,6 +425,22 @@ void uvs_ploop__collect(struct uvs_ploop *l, struct uvs_report *r)
 			o->iterations_counted = true;
 			l->count_base = now_count;
 		}
+	}
+	/* a launched program: its main module's run, to the first sample
+	 * in uv_run (halfway from the last one outside it: within half a
+	 * sample period); reported once, in the window where it ended */
+	if (l->t->launched && l->start_ns && !l->main_done) {
+		uint64_t end = uvs_now_ns();
+
+		if (l->main_in_ns)
+			end = l->main_out_ns > l->start_ns
+				      ? l->main_out_ns +
+					    (l->main_in_ns - l->main_out_ns) / 2
+				      : l->main_in_ns;
+		r->loop.has_main = true;
+		r->loop.main_ongoing = !l->main_in_ns;
+		r->loop.main_ns = end > l->start_ns ? end - l->start_ns : 0;
+		l->main_done = l->main_in_ns != 0;
 	}
 	memset(l->n, 0, sizeof(l->n));
 	l->samples = 0;

@@ -11,6 +11,18 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include "uvscope.h"
+
+
+/* A launched program's main: its start to its loop's first poll (both
+ * loop reports, exact or sampled). */
+void uvs_report__text_main(const struct uvs_loop_report *l, FILE *out)
+{
+	if (l->has_main)
+		fprintf(out, "main: %.1f ms from its start to the loop's first "
+			"poll%s (its main module's synchronous run)\n",
+			l->main_ns / 1e6, l->main_ongoing ? ", not reached yet"
+							  : "");
+}
 #include "flame.h"
 
 const char *const uvs_phase_names[7] = {
@@ -72,6 +84,7 @@ void uvs_report__init(struct uvs_report *r, const char *command,
 	snprintf(r->libuv_version, sizeof(r->libuv_version), "%s",
 		 t->libuv_version);
 	snprintf(r->backend, sizeof(r->backend), "%s", backend);
+	r->loop_tid = t->loop_tid;
 	r->has_loop = !strcmp(command, "loop") || !strcmp(command, "record");
 	r->has_why = !strcmp(command, "why");
 	uvs__environment(&r->env);
@@ -123,11 +136,7 @@ static void uvs__text_loop(const struct uvs_report *r, FILE *out)
 		(unsigned long long)l->iterations,
 		r->duration_s > 0 ? l->iterations / r->duration_s : 0,
 		100 * uvs__utilization(l));
-	if (l->has_main)
-		fprintf(out, "main: %.1f ms from its start to the loop's first "
-			"poll%s (its main module's synchronous run)\n",
-			l->main_ns / 1e6, l->main_ongoing ? ", not reached yet"
-							  : "");
+	uvs_report__text_main(l, out);
 	if (l->now_state != UVS_NOW_UNKNOWN && !r->target_exited)
 		fprintf(out, "now: %s for %s%.1f ms\n",
 			l->now_state == UVS_NOW_BUSY ? "busy (outside poll)"
@@ -1060,6 +1069,8 @@ json_t *uvs_report__to_json(const struct uvs_report *r)
 		r->libuv_version[0] ? json_string(r->libuv_version) : json_null());
 	json_object_set_new(t, "backend", json_string(r->backend));
 	json_object_set_new(t, "attach_ms", json_real(r->attach_ms));
+	if (r->loop_tid)
+		json_object_set_new(t, "loop_tid", json_integer(r->loop_tid));
 	json_object_set_new(o, "target", t);
 	json_object_set_new(o, "environment", json_pack("{s:s,s:s,s:s,s:s}",
 		"kernel", r->env.kernel, "cpu_model", r->env.cpu_model,

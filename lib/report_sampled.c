@@ -101,6 +101,7 @@ void uvs_report__text_sampled(const struct uvs_report *r, FILE *out)
 		"utilization: %.1f%% (%.1f-%.1f%%): the share not "
 		"waiting in the loop's epoll\n",
 		100 * (1 - sh), 100 * (1 - hi), 100 * (1 - lo));
+	uvs_report__text_main(&r->loop, out);
 	if (s->iterations_counted)
 		fprintf(out, "iterations: %llu (%.1f/s), counted by libuv "
 			"itself (uv_metrics loop_count, read from memory)\n",

@@ -237,6 +237,23 @@ static int uvs__pid_error(pid_t pid, int err, const char *what)
 			  strerror(-err));
 }
 
+/* The target's executable could not be opened: an exec or an exit in
+ * between took the file away (say which), or it cannot be read. */
+static int uvs__exe_error(struct uvs_target *t, int err)
+{
+	char now[sizeof(t->exe)];
+	int changed = uvs_target__exe_changed(t, now, sizeof(now));
+
+	if (changed < 0 || !uvs_target__alive(t))
+		return uvs_seterr(-ESRCH, "pid %d exited while uvscope read "
+				  "its executable", t->pid);
+	if (changed)
+		return uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope read "
+				  "its executable %s", t->pid, now, t->exe);
+	return uvs_seterr(err, "cannot read the executable of pid %d (%s): "
+			  "%s", t->pid, t->exe, uvs_errmsg());
+}
+
 int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 {
 	struct uvs_target *t;
@@ -292,21 +309,7 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 	 * replaced since, and inside the target's mount namespace. */
 	err = uvs_elf__open(path, &exe);
 	if (err) {
-		/* an exec or an exit in between takes the file away: say so */
-		char now[sizeof(t->exe)];
-		int changed = uvs_target__exe_changed(t, now, sizeof(now));
-
-		if (changed < 0 || !uvs_target__alive(t))
-			err = uvs_seterr(-ESRCH, "pid %d exited while uvscope "
-					 "read its executable", pid);
-		else if (changed)
-			err = uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope "
-					 "read its executable %s", pid, now,
-					 t->exe);
-		else
-			err = uvs_seterr(err, "cannot read the executable of "
-					 "pid %d (%s): %s", pid, t->exe,
-					 uvs_errmsg());
+		err = uvs__exe_error(t, err);
 		goto fail;
 	}
 	err = uvs__read_maps(pid, &maps, &nmaps);
@@ -320,8 +323,10 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 		snprintf(t->uv_file, sizeof(t->uv_file), "%s", t->exe);
 		snprintf(t->uv_open, sizeof(t->uv_open), "%s", path);
 		err = uvs_elf__open(path, &exe); /* keep one for the runtime */
-		if (err)
+		if (err) {
+			err = uvs__exe_error(t, err);
 			goto fail;
+		}
 	} else {
 		/* libuv.so first, then any other mapped object (uvloop and
 		 * others link libuv statically into an extension). */
@@ -622,6 +627,85 @@ int uvs_target__epoll_waiting(const struct uvs_target *t, pid_t tid)
 	if (in == 0 || !uvs_is_epoll_wait(nr) || fd < 0 || fd > INT32_MAX)
 		return -1;
 	return fd;
+}
+
+/* CPU time of a thread so far (ns, /proc/PID/task/TID/schedstat's
+ * first field), or -1. */
+static long long uvs__thread_cpu_ns(pid_t pid, pid_t tid)
+{
+	char path[96], buf[128];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", pid, tid);
+	if (uvs_read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	return strtoll(buf, NULL, 10);
+}
+
+pid_t uvs_target__pick_loop_thread(struct uvs_target *t, char *note,
+				   size_t len)
+{
+	enum { MAXC = 64, LOOKS = 10 };
+	pid_t cand[MAXC], best = 0;
+	long long cpu0[MAXC], cpu, most = -1;
+	int n = 0, i, look, in;
+	long nr, arg;
+	struct dirent *e;
+	DIR *d;
+	char path[64];
+	size_t k;
+
+	note[0] = '\0';
+	/* Node's main thread is its loop's, busy or not */
+	if (!strcmp(t->runtime, "node") || t->launched)
+		return 0;
+	/* a main thread in epoll waits on its loop, one that runs may be
+	 * a loop busy in a callback (or hung): it is the loop's */
+	in = uvs_proc_syscall(t->pid, t->pid, &nr, &arg);
+	if (in <= 0 || uvs_is_epoll_wait(nr))
+		return 0;
+	/* it sleeps elsewhere (named waits for signals): the threads seen
+	 * waiting in epoll over 100 ms are the loops; the busiest is taken */
+	snprintf(path, sizeof(path), "/proc/%d/task", t->pid);
+	for (look = 0; look < LOOKS; look++) {
+		d = opendir(path);
+		if (!d)
+			return 0;
+		while ((e = readdir(d)) && n < MAXC) {
+			char *end;
+			long tid = strtol(e->d_name, &end, 10);
+
+			if (*end || tid <= 0 || tid == t->pid || tid > INT32_MAX)
+				continue;
+			for (i = 0; i < n && cand[i] != tid; i++)
+				;
+			if (i < n || uvs_target__epoll_waiting(t, tid) < 0)
+				continue;
+			cand[n] = tid;
+			cpu0[n++] = uvs__thread_cpu_ns(t->pid, tid);
+		}
+		closedir(d);
+		usleep(10000);
+	}
+	for (i = 0; i < n; i++) {
+		cpu = uvs__thread_cpu_ns(t->pid, cand[i]);
+		if (cpu >= 0 && cpu0[i] >= 0 && cpu - cpu0[i] > most) {
+			most = cpu - cpu0[i];
+			best = cand[i];
+		}
+	}
+	if (!best)
+		return 0;
+	k = snprintf(note, len, "pid %d's main thread runs no loop; %d "
+		     "thread%s wait%s in epoll (", t->pid, n, n == 1 ? "" : "s",
+		     n == 1 ? "s" : "");
+	for (i = 0; i < n && k < len; i++)
+		k += snprintf(note + k, len - k, "%s%d", i ? ", " : "",
+			      cand[i]);
+	if (k < len)
+		snprintf(note + k, len - k, "): watching %d%s (--tid TID to "
+			 "choose)", best, n > 1 ? ", the busiest over 0.1 s"
+						: "");
+	return best;
 }
 
 /* Where the default loop is: the default_loop_struct symbol, or, in a

@@ -594,6 +594,13 @@ static uint64_t uvs__running_loop(struct uvs__why *w, struct uvs_target *t,
 	int32_t dfd = -1;
 	int i;
 
+	/* a loop on a thread of its own (not the main thread's), busy
+	 * now: its wait is caught within 100 ms, unless it is hung */
+	for (i = 0; fd < 0 && t->loop_tid != t->pid && i < 20; i++) {
+		usleep(5000);
+		fd = uvs_target__epoll_waiting(t, t->loop_tid);
+	}
+
 	/* a default loop is left only for a loop the thread is seen in */
 	if (dflt && (fd < 0 || (!uvs__rd32(w, dflt + w->l_backend_fd,
 					   (uint32_t *)&dfd) && dfd == fd)))

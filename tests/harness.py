@@ -249,13 +249,21 @@ def busy_truth(lines):
         f = ln.split()
         if len(f) == 4 and f[0] == "busy":
             spins.append((float(f[1]), float(f[2])))
-        elif len(f) == 2 and f[0] == "prep":
-            preps.append(float(f[1]))
+        elif len(f) in (2, 3) and f[0] == "prep":
+            preps.append((float(f[1]), float(f[2]) if len(f) == 3 else 0))
     out = []
     for s, e in spins:
-        nxt = [p for p in preps if p >= e]
-        if nxt:
-            out.append((s, e, min(nxt)))
+        nxt = [p for p in preps if p[0] >= e]
+        prev = [p for p in preps if p[0] <= s]
+        if not nxt:
+            continue
+        p, d = min(nxt)
+        # the time the machine kept the thread off-CPU in that iteration
+        # (loopfix's run delay at each prep) lengthens the period beyond
+        # what the program timed: before its spin as well as in it
+        if prev and d >= max(prev)[1] > 0:
+            p += d - max(prev)[1]
+        out.append((s, e, p))
     return out
 
 
@@ -437,7 +445,9 @@ class LoopTruth:
     callback to its end (prep lines); periods: from each busy callback's
     start to the next one's; gap_delays: from each busy callback's end to
     the next one's start, how long the loop thread waited for a CPU
-    (loop.js "sched" lines: the kernel's count). stolen_ms: what the
+    (loop.js "sched" lines: the kernel's count); delay_share: the share of
+    the whole iterations' time it waited for a CPU (loopfix's prep
+    lines: the kernel's count). stolen_ms: what the
     hypervisor took from the machine over the trace, where the test
     measured it."""
 
@@ -446,13 +456,17 @@ class LoopTruth:
     def __init__(self, lines, a=None, b=None):
         ev = []
         sched = []
+        delays = {}  # prep time -> the thread's run delay then (loopfix)
         for ln in lines:
             f = ln.split()
+            if len(f) == 3 and f[0] == "prep":
+                delays[float(f[1])] = float(f[2])
             if len(f) == 3 and f[0] == "sched":
                 sched.append((float(f[1]), float(f[2])))
             elif len(f) >= 3 and f[0] == "busy":
                 ev.append((float(f[1]), "start", float(f[2])))
-            elif len(f) == 2 and f[0] in ("tick", "prep"):
+            elif (len(f) == 2 and f[0] == "tick") or \
+                    (len(f) in (2, 3) and f[0] == "prep"):
                 ev.append((float(f[1]), f[0], None))
         ev.sort()
         if a is None and ev:
@@ -487,6 +501,15 @@ class LoopTruth:
         w = [t1 - t0 for t0, t1 in spans
              if marks and marks[0] <= t0 and t1 <= marks[-1]]
         self.busy_share = 1 - sum(w) / span if span else 0
+        # the time the thread waited for a CPU over those iterations: in
+        # its busy part or as it woke from its wait, the fixture cannot
+        # tell which; a tracer counts the first as busy (prep lines with
+        # loopfix's run delay only; else 0)
+        d0, d1 = (delays.get(marks[0]), delays.get(marks[-1])) \
+            if marks else (None, None)
+        self.delay_share = (d1 - d0) / span \
+            if span and d0 is not None and d1 is not None and d1 >= d0 \
+            else 0
         # each whole iteration's time in neither a wait nor a busy
         # callback: what the loop's other phases took (prep lines only)
         self.rest = []

@@ -691,7 +691,10 @@ def ptrace_and_ebpf_agree_with_a_fast_loop():
     must be the same whether ptrace samples it or not."""
     for fix in ("/loopfix", "/loopfix-shared"):
         rates = {}
-        for backend in ([], ["--backend", "ptrace"]):
+        # eBPF's reference is its syscall view: the phase probes' own
+        # traps, within their budget (2000 hits/s, ~1% of a core: see
+        # make bench), would land in this 1 ms loop's busy time
+        for backend in (["--probe-budget", "1"], ["--backend", "ptrace"]):
             with Target([FIX + fix, "timer", "0", "1"],
                         env=dict(os.environ, LOOPFIX_LOG="1"),
                         log=True) as t:
@@ -702,9 +705,10 @@ def ptrace_and_ebpf_agree_with_a_fast_loop():
             eq(rc, 0, "uvscope loop %s (%s)" % (backend, err[-300:]))
             doc = json.loads(out)
             truth = LoopTruth(lines, end - doc["duration_s"] * 1000, end)
-            what = "%s %s" % (fix[1:], backend[-1] if backend else "ebpf")
+            ptrace = "ptrace" in backend
+            what = "%s %s" % (fix[1:], "ptrace" if ptrace else "ebpf")
             u = doc["loop"]["utilization"]
-            if backend:
+            if ptrace:
                 w = sampled(doc)["phases"]["poll_wait"]
                 lo, hi = 1 - w["share_hi"], 1 - w["share_lo"]
                 check(lo - 0.01 <= truth.busy_share <= hi + 0.01,
@@ -712,9 +716,14 @@ def ptrace_and_ebpf_agree_with_a_fast_loop():
                       "fixture's busy share %.3f" % (what, u, lo, hi,
                                                      truth.busy_share))
             else:
-                within(u, truth.busy_share - 0.01, truth.busy_share + 0.01,
-                       "%s: utilization (the fixture's busy share %.3f)"
-                       % (what, truth.busy_share))
+                # a loaded machine keeps the thread from its CPU in its
+                # busy part, or as it wakes: busy for the tracer, either
+                # for the fixture's clock
+                within(u, truth.busy_share - 0.01,
+                       truth.busy_share + truth.delay_share + 0.01,
+                       "%s: utilization (the fixture's busy share %.3f, "
+                       "%.3f more waiting for a CPU)"
+                       % (what, truth.busy_share, truth.delay_share))
                 within(doc["loop"]["iterations_per_s"],
                        0.95 * truth.iterations_per_s,
                        1.05 * truth.iterations_per_s,
