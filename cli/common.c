@@ -455,6 +455,28 @@ int uvs_cli__backend_check(struct uvs_cli *c)
 	return 0;
 }
 
+/* A package manager's runner (npm, npx, yarn, pnpm): it runs the
+ * program in a child process of its own (npm run: sh -c ..., then node),
+ * and would be the process traced. Its name, or NULL. */
+static const char *uvs__runner(const char *path)
+{
+	static const char *const names[] = {
+		"npm-cli.js", "npx-cli.js", "npm", "npx", "yarn", "yarn.js",
+		"yarn.cjs", "pnpm", "pnpm.cjs", "pnpx",
+	};
+	char real[4096];
+	const char *base;
+	size_t i;
+
+	if (!realpath(path, real))
+		snprintf(real, sizeof(real), "%s", path);
+	base = strrchr(real, '/') ? strrchr(real, '/') + 1 : real;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(base, names[i]))
+			return names[i];
+	return NULL;
+}
+
 static int uvs__launch(struct uvs_cli *c)
 {
 	char path[4096];
@@ -464,6 +486,13 @@ static int uvs__launch(struct uvs_cli *c)
 	err = uvs_find_program(c->cmd[0], path, sizeof(path));
 	if (err) {
 		uvs_error("cannot run %s: %s", c->cmd[0], strerror(-err));
+		return -1;
+	}
+	if (uvs__runner(path)) {
+		uvs_error("%s runs the program in a child process, which "
+			  "uvscope does not follow: launch what it runs "
+			  "(-- node app.js), or start it with %s and attach to "
+			  "that node process with -p PID", c->cmd[0], c->cmd[0]);
 		return -1;
 	}
 	if (pipe2(go, O_CLOEXEC) || pipe2(eerr, O_CLOEXEC)) {

@@ -242,14 +242,20 @@ static int uvs__pid_error(pid_t pid, int err, const char *what)
 static int uvs__exe_error(struct uvs_target *t, int err)
 {
 	char now[sizeof(t->exe)];
-	int changed = uvs_target__exe_changed(t, now, sizeof(now));
+	int changed = uvs_target__exe_changed(t, now, sizeof(now)), i;
 
-	if (changed < 0 || !uvs_target__alive(t))
-		return uvs_seterr(-ESRCH, "pid %d exited while uvscope read "
-				  "its executable", t->pid);
-	if (changed)
+	/* an exec from a thread that is not the leader shows the leader a
+	 * zombie for a moment: its end, or the new program, within 100 ms */
+	for (i = 0; i < 20 && changed <= 0 && !uvs_target__alive(t); i++) {
+		usleep(5000);
+		changed = uvs_target__exe_changed(t, now, sizeof(now));
+	}
+	if (changed > 0)
 		return uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope read "
 				  "its executable %s", t->pid, now, t->exe);
+	if (changed < 0 || !uvs_target__alive(t))
+		return uvs_seterr(-ESRCH, "pid %d exited during attach (while "
+				  "uvscope read its executable)", t->pid);
 	return uvs_seterr(err, "cannot read the executable of pid %d (%s): "
 			  "%s", t->pid, t->exe, uvs_errmsg());
 }
@@ -285,6 +291,13 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 		t->comm[strcspn(t->comm, "\n")] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	/* an exec from a thread that is not the leader shows the leader a
+	 * zombie, with no exe, for a moment: the new program within 100 ms
+	 * (it is the target then), or the process's end */
+	for (i = 0; n < 0 && errno == ENOENT && i < 20 && !kill(pid, 0); i++) {
+		usleep(5000);
+		n = readlink(path, t->exe, sizeof(t->exe) - 1);
+	}
 	if (n < 0) {
 		err = -errno;
 		unsigned flags;
@@ -298,8 +311,9 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 					 "pid %d (%s) is a kernel thread, not "
 					 "a libuv process", pid, t->comm);
 		else if (err == -ENOENT)
-			err = uvs_seterr(-ESRCH, "pid %d exited while uvscope "
-					 "read its executable", pid);
+			err = uvs_seterr(-ESRCH, "pid %d exited during attach "
+					 "(while uvscope read its executable)",
+					 pid);
 		else
 			err = uvs__pid_error(pid, err, "/proc/PID/exe");
 		goto fail;

@@ -104,6 +104,30 @@ def cli_launch_missing_program():
 
 
 @test(timeout=20)
+def cli_launch_package_runner_says_what_to_run():
+    """npm run, npx, yarn and pnpm run the program in a child process:
+    uvscope traced npm's own node instead, silently. Now one line says so
+    and what to run instead (issue 12); nothing is started."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        marker = os.path.join(d, "ran")
+        for name in ("npx", "yarn"):
+            prog = os.path.join(d, name)
+            with open(prog, "w") as f:
+                f.write("#!/bin/sh\ntouch %s\n" % marker)
+            os.chmod(prog, 0o755)
+            rc, out, err = run(["loop", "-d", "1", "--", prog, "jest"])
+            line = one_line_error(rc, err, name)
+            check("child process" in line and "-p PID" in line and
+                  "node app.js" in line, "%s: %s" % (name, line))
+        check(not os.path.exists(marker), "a refused runner was started")
+    if os.path.exists("/usr/bin/npm"):
+        rc, out, err = run(["blocked", "-d", "1", "--", "npm", "run", "x"])
+        line = one_line_error(rc, err, "npm run")
+        check(line.startswith("uvscope: npm runs the program"), line)
+
+
+@test(timeout=20)
 def cli_target_exits_mid_trace():
     with Target([FIX + "/loopfix", "idle", "100"]) as t:
         p = subprocess.Popen([UVSCOPE, "loop", "-p", str(t.pid)],
