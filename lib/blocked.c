@@ -144,17 +144,16 @@ static void uvs__pend_clear(struct uvs_blocked *b)
 
 static void uvs__plan_phases(struct uvs_blocked *b)
 {
-	static const char *const names[] = {
-		"uv__run_timers", "uv__run_pending", "uv__run_idle",
-		"uv__run_prepare", "uv__io_poll", "uv__run_check",
-		"uv__run_closing_handles", "uv_run",
-	};
-	const struct uvs_sym *s[8];
+	const struct uvs_sym *f[8], *s[8];
 	unsigned char code[8192];
 	uint64_t n, i;
 	int k, j;
 
-	uvs_elf__lookup(b->t->uv_elf, names, 8, s);
+	uvs_elf__lookup(b->t->uv_elf, uvs_uv_run_fns, 8, f);
+	/* here the phases first (s[phase]), uv_run last */
+	for (k = 0; k < 7; k++)
+		s[k] = f[1 + k];
+	s[7] = f[0];
 	for (k = 0; k < 7; k++) {
 		if (!s[k] || s[k]->type != STT_FUNC || !s[k]->size)
 			continue;

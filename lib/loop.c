@@ -85,11 +85,7 @@ static int uvs__add_after(struct uvs_loop *l, const struct uvs_sym *callee,
 
 static int uvs__plan_sites(struct uvs_loop *l)
 {
-	static const char *const names[] = {
-		"uv_run", "uv__run_timers", "uv__run_pending", "uv__run_idle",
-		"uv__run_prepare", "uv__io_poll", "uv__run_check",
-		"uv__run_closing_handles",
-	};
+	const char *const *names = uvs_uv_run_fns;
 	const struct uvs_sym *s[8];
 	static const int entry_phase[8] = {
 		-1, UVS_PH_TIMERS, UVS_PH_PENDING, UVS_PH_IDLE,

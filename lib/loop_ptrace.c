@@ -135,11 +135,7 @@ static void uvs__find_counter(struct uvs_ploop *l)
  * maps libuv after its first instructions, so this is retried. */
 static void uvs__ranges(struct uvs_ploop *l)
 {
-	static const char *const names[8] = {
-	    "uv_run",	     "uv__run_timers",		"uv__run_pending",
-	    "uv__run_idle",  "uv__run_prepare",		"uv__io_poll",
-	    "uv__run_check", "uv__run_closing_handles",
-	};
+	const char *const *names = uvs_uv_run_fns;
 	const struct uvs_sym *s[8];
 	struct uvs_target *t = l->t;
 	int i, found = 0;

@@ -12,6 +12,18 @@
 #include <time.h>
 #include "uvscope.h"
 
+#include "flame.h"
+
+const char *const uvs_phase_names[7] = {
+	"timers", "pending", "idle", "prepare", "poll", "check", "close",
+};
+
+/* uv_run, then the function that runs each phase, in phase order */
+const char *const uvs_uv_run_fns[8] = {
+	"uv_run",	  "uv__run_timers",	     "uv__run_pending",
+	"uv__run_idle",	  "uv__run_prepare",	     "uv__io_poll",
+	"uv__run_check",  "uv__run_closing_handles",
+};
 
 /* A launched program's main: its start to its loop's first poll (both
  * loop reports, exact or sampled). */
@@ -23,11 +35,6 @@ void uvs_report__text_main(const struct uvs_loop_report *l, FILE *out)
 			l->main_ns / 1e6, l->main_ongoing ? ", not reached yet"
 							  : "");
 }
-#include "flame.h"
-
-const char *const uvs_phase_names[7] = {
-	"timers", "pending", "idle", "prepare", "poll", "check", "close",
-};
 
 const char *uvs_exit_reason_name(enum uvs_exit_reason r)
 {

@@ -18,12 +18,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "uvscope.h"
+#include "loop.h" /* the phase enum */
 
-/* libuv's phase functions: all present means tier A. */
-static const char *const uvs__internal_syms[] = {
-	"uv__run_timers", "uv__run_idle", "uv__run_prepare", "uv__io_poll",
-	"uv__run_check",
-};
 
 const char *uvs_tier_name(enum uvs_tier tier)
 {
@@ -101,13 +97,16 @@ static void uvs__runtime(struct uvs_target *t, struct uvs_elf *exe)
 
 static void uvs__classify(struct uvs_target *t)
 {
-	const struct uvs_sym *s[5];
+	const struct uvs_sym *s[8];
 	size_t i;
 
-	uvs_elf__lookup(t->uv_elf, uvs__internal_syms, 5, s);
+	/* libuv's phase functions, all present (but those a build may
+	 * inline: pending's and close's): tier A */
+	uvs_elf__lookup(t->uv_elf, uvs_uv_run_fns, 8, s);
 	t->tier = UVS_TIER_SYMBOLS;
-	for (i = 0; i < 5; i++)
-		if (!s[i] || s[i]->type != STT_FUNC)
+	for (i = 1; i < 8; i++)
+		if (i != 1 + UVS_PH_PENDING && i != 1 + UVS_PH_CLOSE &&
+		    (!s[i] || s[i]->type != STT_FUNC))
 			t->tier = UVS_TIER_SYSCALLS;
 	uvs__version_from_code(t);
 }

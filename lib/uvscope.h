@@ -692,6 +692,9 @@ struct uvs_report {
 };
 
 extern const char *const uvs_phase_names[7];
+/* libuv's functions, once: uv_run, then the one that runs each phase
+ * (uvs_uv_run_fns[1 + phase]); a build may inline some (pending, close). */
+extern const char *const uvs_uv_run_fns[8];
 const char *uvs_exit_reason_name(enum uvs_exit_reason r);
 void uvs_report__init(struct uvs_report *r, const char *command,
 		      const struct uvs_target *t, const char *backend);
