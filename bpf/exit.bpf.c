@@ -62,6 +62,20 @@ static __always_inline struct uvs_exit_event *reserve(__u32 type)
 	return e;
 }
 
+/* What is left in a loop: its active handles and requests; 0, or -1 if
+ * unknown (no layout) or unreadable. */
+static __always_inline int read_loop(__u64 loop, __u32 *handles,
+				     __u32 *reqs)
+{
+	if (!loop || loop_handles_off < 0 || loop_reqs_off < 0 ||
+	    bpf_probe_read_user(handles, sizeof(*handles),
+				(void *)(loop + loop_handles_off)) ||
+	    bpf_probe_read_user(reqs, sizeof(*reqs),
+				(void *)(loop + loop_reqs_off)))
+		return -1;
+	return 0;
+}
+
 static __always_inline void user_stack(void *ctx, struct uvs_exit_event *e)
 {
 	long n = bpf_get_stack(ctx, e->stack, sizeof(e->stack),
@@ -75,18 +89,12 @@ int exit_group(struct trace_event_raw_sys_enter *ctx)
 {
 	struct uvs_exit_event *e;
 
-	__u64 loop = main_loop;
-
 	if (!is_target() || !(e = reserve(UVS_EV_EXIT_GROUP)))
 		return 0;
 	e->code = ctx->args[0];
 	/* what is left in the loop as the process exits: nothing, and it
 	 * drained; work, and the program ended it */
-	if (loop && loop_handles_off >= 0 && loop_reqs_off >= 0 &&
-	    !bpf_probe_read_user(&e->loop_handles, sizeof(e->loop_handles),
-				 (void *)(loop + loop_handles_off)) &&
-	    !bpf_probe_read_user(&e->loop_reqs, sizeof(e->loop_reqs),
-				 (void *)(loop + loop_reqs_off)))
+	if (!read_loop(main_loop, &e->loop_handles, &e->loop_reqs))
 		e->loop_read = 1;
 	user_stack(ctx, e);
 	bpf_ringbuf_submit(e, 0);
@@ -314,10 +322,8 @@ int BPF_KPROBE(loop_stop, __u64 loop)
 	__u32 h = 0, r = 0;
 
 	if (!is_target() || (main_loop && loop != main_loop) ||
-	    loop_handles_off < 0 || loop_reqs_off < 0 ||
-	    bpf_probe_read_user(&h, sizeof(h), (void *)(loop + loop_handles_off)) ||
-	    bpf_probe_read_user(&r, sizeof(r), (void *)(loop + loop_reqs_off)) ||
-	    (!h && !r) || !(e = reserve(UVS_EV_LOOP_STOP)))
+	    read_loop(loop, &h, &r) || (!h && !r) ||
+	    !(e = reserve(UVS_EV_LOOP_STOP)))
 		return 0;
 	e->loop_read = 1;
 	e->loop_handles = h;

@@ -39,7 +39,8 @@ __s32 loop_epfd = -1;
 __u64 main_loop = 0;
 __u32 probe_gen = 0;
 __u32 probes_on = 0;
-__u32 learn_backend = 0; /* a window ended with no poll entry seen */
+__u32 learn_backend = 0; /* a window ended with no poll entry seen
+			  * (set where it ends: boundary) */
 __u32 expect_mask = 0;
 
 struct uvs_loop_agg agg = {};

@@ -42,7 +42,6 @@ const volatile __s64 tag_str_off = 0;
 const volatile __s64 tag_aux_off[2] = {};
 
 __u64 lost = 0;
-__u64 hits = 0; /* probe hits, for the budget */
 
 /* io_uring requests of libuv's in flight, so that completions of other
  * rings' requests (or libuv's epoll_ctl batches) cost no record. */
@@ -93,7 +92,6 @@ static __always_inline bool hit(void)
 {
 	if (!ours())
 		return false;
-	__sync_fetch_and_add(&hits, 1);
 	return win_hit();
 }
 

@@ -416,9 +416,7 @@ void uvs_exit__finish(struct uvs_exit *x, const int *wait_status,
 	ev.deliver_sig = x->deliver.ev.sig;
 	if (x->oom_victim)
 		ev.oom_kill = "";
-	sig = !wait_status		  ? ev.fatal_sig
-	      : WIFSIGNALED(*wait_status) ? WTERMSIG(*wait_status)
-					  : 0;
+	sig = uvs_exit__signal(&ev);
 	if (sig > 0 && sig <= 64 && x->gen_seen[sig])
 		/* Node's SIGTERM/SIGINT handlers reset the terminal and
 		 * raise the signal again: name who sent it first */

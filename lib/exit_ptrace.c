@@ -413,7 +413,7 @@ void uvs_pexit__finish(struct uvs_pexit *x, const int *wait_status,
 		ev.fatal_sig = x->deliver.sig;
 	ev.deliver = x->deliver.f;
 	ev.deliver_sig = x->deliver.sig;
-	sig = !st ? ev.fatal_sig : WIFSIGNALED(*st) ? WTERMSIG(*st) : 0;
+	sig = uvs_exit__signal(&ev);
 	/* an OOM kill is a SIGKILL no stop shows: the oom_kill counter of
 	 * the target's memory cgroup (or the system's) went up */
 	cg = uvs__oom_kills(x->oom_file);

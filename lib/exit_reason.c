@@ -64,16 +64,19 @@ static bool uvs__drained(const struct uvs_exit_evidence *ev)
 	       !uvs__in_uv_run(&ev->exit_group);
 }
 
+int uvs_exit__signal(const struct uvs_exit_evidence *ev)
+{
+	if (!ev->status)
+		return ev->fatal_sig;
+	return WIFSIGNALED(*ev->status) ? WTERMSIG(*ev->status) : 0;
+}
+
 void uvs_exit__classify(const struct uvs_exit_evidence *ev,
 			struct uvs_exit_report *o)
 {
 	const char *tail = ev->tail ? ev->tail : "";
-	int sig = 0;
+	int sig = uvs_exit__signal(ev);
 
-	if (ev->status && WIFSIGNALED(*ev->status))
-		sig = WTERMSIG(*ev->status);
-	else if (!ev->status)
-		sig = ev->fatal_sig;
 	if (ev->oom_kill) {
 		o->reason = UVS_EXIT_OOM;
 		snprintf(o->detail, sizeof(o->detail), "kernel");

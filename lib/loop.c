@@ -146,10 +146,6 @@ static void uvs__probes_off(struct uvs_loop *l)
 		return;
 	l->skel->bss->probes_on = 0;
 	l->skel->bss->probe_gen++;
-	/* no poll entry seen in the window (a budget spent in a few
-	 * hits): the loop's fd from its backend_fd instead */
-	if (l->skel->data->loop_epfd < 0)
-		l->skel->bss->learn_backend = 1;
 	uvs_probes__off(&l->pr);
 }
 

@@ -11,7 +11,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include "uvscope.h"
-
 #include "flame.h"
 
 const char *const uvs_phase_names[7] = {

@@ -20,7 +20,6 @@
 #include "uvscope.h"
 #include "loop.h" /* the phase enum */
 
-
 const char *uvs_tier_name(enum uvs_tier tier)
 {
 	return tier == UVS_TIER_SYMBOLS ? "ebpf-symbols" : "ebpf-syscalls";
@@ -236,19 +235,31 @@ static int uvs__pid_error(pid_t pid, int err, const char *what)
 			  strerror(-err));
 }
 
+/* An exec from a thread that is not the leader shows the leader a zombie,
+ * with no exe, for a moment: waits (100 ms at most) until it runs the new
+ * program, or is gone. */
+static void uvs__await_exec(pid_t pid)
+{
+	char st;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		st = uvs__proc_stat(pid, NULL);
+		if (st != 'Z' && st != 'X')
+			return;
+		usleep(5000);
+	}
+}
+
 /* The target's executable could not be opened: an exec or an exit in
  * between took the file away (say which), or it cannot be read. */
 static int uvs__exe_error(struct uvs_target *t, int err)
 {
 	char now[sizeof(t->exe)];
-	int changed = uvs_target__exe_changed(t, now, sizeof(now)), i;
+	int changed;
 
-	/* an exec from a thread that is not the leader shows the leader a
-	 * zombie for a moment: its end, or the new program, within 100 ms */
-	for (i = 0; i < 20 && changed <= 0 && !uvs_target__alive(t); i++) {
-		usleep(5000);
-		changed = uvs_target__exe_changed(t, now, sizeof(now));
-	}
+	uvs__await_exec(t->pid);
+	changed = uvs_target__exe_changed(t, now, sizeof(now));
 	if (changed > 0)
 		return uvs_seterr(-ESRCH, "pid %d exec'd %s while uvscope read "
 				  "its executable %s", t->pid, now, t->exe);
@@ -290,11 +301,9 @@ int uvs_target__open_pid(pid_t pid, struct uvs_target **out)
 		t->comm[strcspn(t->comm, "\n")] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
 	n = readlink(path, t->exe, sizeof(t->exe) - 1);
-	/* an exec from a thread that is not the leader shows the leader a
-	 * zombie, with no exe, for a moment: the new program within 100 ms
-	 * (it is the target then), or the process's end */
-	for (i = 0; n < 0 && errno == ENOENT && i < 20 && !kill(pid, 0); i++) {
-		usleep(5000);
+	if (n < 0 && errno == ENOENT) {
+		/* mid-exec: the new program is the target then */
+		uvs__await_exec(pid);
 		n = readlink(path, t->exe, sizeof(t->exe) - 1);
 	}
 	if (n < 0) {

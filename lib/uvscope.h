@@ -216,7 +216,6 @@ struct uvs_window {
 	uint64_t budget;     /* hits per second */
 	bool always;	     /* no budget (--exact) */
 	bool on;
-	uint64_t opened_at;  /* when tracing began */
 	uint64_t next_cap;   /* hits the bucket must hold to open the next */
 	uint64_t defer_to;   /* not before (the last probes in release) */
 	uint64_t on_since;
@@ -829,6 +828,9 @@ struct uvs_exit_evidence {
  * a drained loop (code 0 and nothing left in it); else an exit. */
 void uvs_exit__classify(const struct uvs_exit_evidence *ev,
 			struct uvs_exit_report *o);
+/* The signal that ended it: the wait status's, else the fatal signal
+ * delivered (status and fatal_sig set); 0 if none. */
+int uvs_exit__signal(const struct uvs_exit_evidence *ev);
 /* What the runtime printed on stderr, read by both backends: Node's
  * uncaught-exception text (message and JS frames into o; false if the
  * tail has none), V8's "FATAL ERROR:" line (as o->message). */

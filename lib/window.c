@@ -37,7 +37,6 @@ void uvs_window__init(struct uvs_window *w, uint64_t budget, bool always,
 	memset(w, 0, sizeof(*w));
 	w->budget = budget ? budget : 1;
 	w->always = always;
-	w->opened_at = now;
 	w->bw = bw ? bw : &w->local;
 	w->bw->open = 0;
 	w->bw->ended = 0;
@@ -64,13 +63,11 @@ uint64_t uvs_window__tokens(const struct uvs_window *w, uint64_t now)
 	return (w->bw->burst_ns - lag) / w->bw->ns_per_hit;
 }
 
-/* When the bucket will hold the next window's share. */
-static uint64_t uvs__ready_at(const struct uvs_window *w, uint64_t now)
+/* When the bucket will hold the next window's share (not always). */
+static uint64_t uvs__ready_at(const struct uvs_window *w)
 {
 	uint64_t need = w->next_cap * w->bw->ns_per_hit, at;
 
-	if (w->always)
-		return now;
 	if (need > w->bw->burst_ns)
 		need = w->bw->burst_ns;
 	/* tokens >= cap  <=>  tat - t <= burst - need */
@@ -79,6 +76,14 @@ static uint64_t uvs__ready_at(const struct uvs_window *w, uint64_t now)
 	if (at < w->defer_to)
 		at = w->defer_to;
 	return at;
+}
+
+/* Where the open window ended: where the probes emptied the bucket, or
+ * now. */
+static uint64_t uvs__window_end(const struct uvs_window *w, uint64_t now)
+{
+	return w->bw->ended && w->bw->ended_ns > w->on_since &&
+	       w->bw->ended_ns < now ? w->bw->ended_ns : now;
 }
 
 void uvs_window__arm(struct uvs_window *w)
@@ -90,8 +95,6 @@ void uvs_window__arm(struct uvs_window *w)
 
 void uvs_window__switched(struct uvs_window *w, bool on, uint64_t now)
 {
-	uint64_t end;
-
 	if (on && !w->on) {
 		w->on_since = now;
 		w->windows++;
@@ -103,10 +106,7 @@ void uvs_window__switched(struct uvs_window *w, bool on, uint64_t now)
 			w->next_cap = UVS_WINDOW_BURST_NS / w->bw->ns_per_hit;
 	} else if (!on && w->on) {
 		w->bw->open = 0;
-		/* the probes ended the window when they emptied the bucket */
-		end = w->bw->ended && w->bw->ended_ns > w->on_since &&
-		      w->bw->ended_ns < now ? w->bw->ended_ns : now;
-		w->covered_ns += end - w->on_since;
+		w->covered_ns += uvs__window_end(w, now) - w->on_since;
 	}
 	w->on = on;
 }
@@ -118,14 +118,9 @@ void uvs_window__defer(struct uvs_window *w, uint64_t now)
 
 uint64_t uvs_window__covered(const struct uvs_window *w, uint64_t now)
 {
-	uint64_t end = now;
-
 	if (!w->on)
 		return w->covered_ns;
-	if (w->bw->ended && w->bw->ended_ns > w->on_since &&
-	    w->bw->ended_ns < now)
-		end = w->bw->ended_ns;
-	return w->covered_ns + (end - w->on_since);
+	return w->covered_ns + (uvs__window_end(w, now) - w->on_since);
 }
 
 enum uvs_window_act uvs_window__step(struct uvs_window *w, uint64_t now)
@@ -134,7 +129,7 @@ enum uvs_window_act uvs_window__step(struct uvs_window *w, uint64_t now)
 		return w->on ? UVS_WINDOW_KEEP : UVS_WINDOW_ON;
 	if (w->on)
 		return w->bw->ended ? UVS_WINDOW_OFF : UVS_WINDOW_KEEP;
-	if (now < uvs__ready_at(w, now))
+	if (now < uvs__ready_at(w))
 		return UVS_WINDOW_KEEP;
 	uvs_debug("probes: window %llu opens with %llu hits of budget "
 		  "(%llu hits/s)", (unsigned long long)w->windows + 1,
@@ -151,7 +146,7 @@ void uvs_window__sleep(const struct uvs_window *w, int timeout_ms)
 	struct timespec ts;
 
 	if (!w->on && !w->always) {
-		at = uvs__ready_at(w, now);
+		at = uvs__ready_at(w);
 		if (at <= now)
 			ns = 0;
 		else if (at - now < ns)
